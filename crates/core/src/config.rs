@@ -1,0 +1,356 @@
+//! The configuration tree.
+//!
+//! Oriel runs with no configuration file at all; every key has a default (see
+//! `oriel.example.toml`, which documents each one). A file given with `--config` and `ORIEL_*`
+//! environment variables override the defaults, in that order. Unknown keys are rejected, and
+//! [`Config::validate`] checks every value before anything starts, so a mistake is reported at
+//! start with the key, the bad value and what is allowed.
+//!
+//! Environment variables name a key by its path with `__` between levels:
+//! `ORIEL_DATA_DIR=/srv/oriel`, `ORIEL_SERVER__LISTEN=0.0.0.0:8080`,
+//! `ORIEL_LOG__EMBEDDED__SEGMENT_BYTES=67108864`. Values are read as TOML values when they parse
+//! as one (numbers, booleans, arrays) and as strings otherwise.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+/// Environment variables with this prefix override configuration keys.
+pub const ENV_PREFIX: &str = "ORIEL_";
+
+/// Environment variables with the prefix that are not configuration keys.
+const ENV_RESERVED: &[&str] = &["ORIEL_CONFIG"];
+
+/// A configuration problem, reported before Oriel starts.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum ConfigError {
+    /// The file is not valid TOML.
+    #[error("{origin}: not valid TOML: {message}")]
+    Syntax {
+        /// The file the text came from.
+        origin: String,
+        /// The parser's description, with line and column.
+        message: String,
+    },
+    /// A key is unknown or its value has the wrong type.
+    #[error("{origin}: key `{key}`: {message}")]
+    Shape {
+        /// The file or environment variable the offending key came from.
+        origin: String,
+        /// Dotted path of the key.
+        key: String,
+        /// What is wrong, and what is expected.
+        message: String,
+    },
+    /// A value has the right type but is not allowed.
+    #[error("{origin}: key `{key}` has invalid value {value}: {allowed}")]
+    Invalid {
+        /// The file or environment variable the value came from (or "default").
+        origin: String,
+        /// Dotted path of the key.
+        key: String,
+        /// The value given, as written.
+        value: String,
+        /// What values are allowed.
+        allowed: String,
+    },
+}
+
+/// The whole configuration of one Oriel process.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Directory holding the event log and the store. Created when missing.
+    pub data_dir: PathBuf,
+    /// HTTP server.
+    pub server: ServerConfig,
+    /// Event log.
+    pub log: LogConfig,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            data_dir: PathBuf::from("./oriel-data"),
+            server: ServerConfig::default(),
+            log: LogConfig::default(),
+        }
+    }
+}
+
+/// HTTP server settings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServerConfig {
+    /// Address and port to listen on.
+    pub listen: String,
+    /// How long a clean shutdown waits for in-flight requests, in milliseconds.
+    pub shutdown_timeout_ms: u64,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self { listen: "127.0.0.1:8080".into(), shutdown_timeout_ms: 10_000 }
+    }
+}
+
+impl ServerConfig {
+    /// The parsed listen address; valid after [`Config::validate`].
+    pub fn listen_addr(&self) -> Result<SocketAddr, std::net::AddrParseError> {
+        self.listen.parse()
+    }
+}
+
+/// Which event log implementation carries events from the collector to the store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum LogType {
+    /// The embedded, segmented, fsynced log in `data_dir/log`.
+    #[default]
+    Embedded,
+}
+
+/// Event log settings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LogConfig {
+    /// Which implementation to use.
+    #[serde(rename = "type")]
+    pub kind: LogType,
+    /// Number of partitions; a visitor's events always land in the same one.
+    pub partitions: u32,
+    /// Delete log data older than this many hours once every consumer has processed it; 0 keeps
+    /// data regardless of age.
+    pub retention_hours: u64,
+    /// Delete the oldest log data when a partition holds more than this many bytes, once every
+    /// consumer has processed it; 0 means no size limit.
+    pub retention_bytes: u64,
+    /// Settings of the embedded log.
+    pub embedded: EmbeddedLogConfig,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        Self {
+            kind: LogType::Embedded,
+            partitions: 4,
+            retention_hours: 168,
+            retention_bytes: 0,
+            embedded: EmbeddedLogConfig::default(),
+        }
+    }
+}
+
+/// Settings of the embedded log.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct EmbeddedLogConfig {
+    /// A segment file is closed and a new one started once it reaches this size.
+    pub segment_bytes: u64,
+    /// Group commit: appends arriving within this many milliseconds of the previous fsync share
+    /// the next one. 0 syncs as soon as the previous sync finished.
+    pub group_commit_interval_ms: u64,
+    /// Largest batch one append may carry, in bytes.
+    pub max_append_bytes: u64,
+}
+
+impl Default for EmbeddedLogConfig {
+    fn default() -> Self {
+        Self {
+            segment_bytes: 128 * 1024 * 1024,
+            group_commit_interval_ms: 2,
+            max_append_bytes: 16 * 1024 * 1024,
+        }
+    }
+}
+
+/// Tracks where each key's value came from, so an error can name the file or variable.
+#[derive(Debug, Default)]
+struct Origins {
+    file: String,
+    env: BTreeMap<String, String>,
+}
+
+impl Origins {
+    fn of(&self, key: &str) -> String {
+        // The longest override that is the key itself or one of its parents set the value.
+        self.env
+            .iter()
+            .filter(|(path, _)| key == path.as_str() || key.starts_with(&format!("{path}.")))
+            .max_by_key(|(path, _)| path.len())
+            .map(|(_, var)| format!("environment variable {var}"))
+            .unwrap_or_else(|| self.file.clone())
+    }
+}
+
+impl Config {
+    /// Loads the configuration: defaults, then the file text (named `origin` in errors), then the
+    /// `ORIEL_*` variables among `env`, then validation.
+    pub fn load(
+        file: Option<(&str, &str)>,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Self, ConfigError> {
+        let mut origins = Origins { file: "defaults".into(), env: BTreeMap::new() };
+        let mut table = match file {
+            Some((origin, text)) => {
+                origins.file = origin.to_string();
+                text.parse::<toml::Table>().map_err(|e| ConfigError::Syntax {
+                    origin: origin.to_string(),
+                    message: e.message().to_string() + &location(text, e.span()),
+                })?
+            }
+            None => toml::Table::new(),
+        };
+        for (var, value) in env {
+            if !var.starts_with(ENV_PREFIX) || ENV_RESERVED.contains(&var.as_str()) {
+                continue;
+            }
+            let path = var[ENV_PREFIX.len()..].to_ascii_lowercase().replace("__", ".");
+            set_path(&mut table, &path, parse_env_value(&value)).map_err(|message| {
+                ConfigError::Shape { origin: format!("environment variable {var}"), key: path.clone(), message }
+            })?;
+            origins.env.insert(path, var);
+        }
+        let config: Config = serde_path_to_error::deserialize(toml::Value::Table(table)).map_err(|e| {
+            let key = e.path().to_string();
+            let message = e.inner().message().to_string();
+            ConfigError::Shape { origin: origins.of(&key), key, message }
+        })?;
+        config.validate_with(&origins)?;
+        Ok(config)
+    }
+
+    /// Checks every value; the error names the key, the value and what is allowed.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        self.validate_with(&Origins { file: "configuration".into(), env: BTreeMap::new() })
+    }
+
+    fn validate_with(&self, origins: &Origins) -> Result<(), ConfigError> {
+        let invalid = |key: &str, value: String, allowed: &str| ConfigError::Invalid {
+            origin: origins.of(key),
+            key: key.to_string(),
+            value,
+            allowed: allowed.to_string(),
+        };
+        if self.data_dir.as_os_str().is_empty() {
+            return Err(invalid("data_dir", "\"\"".into(), "a directory path"));
+        }
+        if self.server.listen_addr().is_err() {
+            return Err(invalid(
+                "server.listen",
+                format!("{:?}", self.server.listen),
+                "an IP address and port such as \"127.0.0.1:8080\" or \"[::1]:8080\"",
+            ));
+        }
+        check_range(&invalid, "server.shutdown_timeout_ms", self.server.shutdown_timeout_ms, 0, 600_000)?;
+        check_range(&invalid, "log.partitions", u64::from(self.log.partitions), 1, 1024)?;
+        check_range(&invalid, "log.retention_hours", self.log.retention_hours, 0, 24 * 365 * 100)?;
+        let e = &self.log.embedded;
+        check_range(&invalid, "log.embedded.segment_bytes", e.segment_bytes, 4096, 1 << 40)?;
+        check_range(&invalid, "log.embedded.group_commit_interval_ms", e.group_commit_interval_ms, 0, 1000)?;
+        check_range(&invalid, "log.embedded.max_append_bytes", e.max_append_bytes, 1024, 1 << 30)?;
+        Ok(())
+    }
+}
+
+fn check_range(
+    invalid: &impl Fn(&str, String, &str) -> ConfigError,
+    key: &str,
+    value: u64,
+    min: u64,
+    max: u64,
+) -> Result<(), ConfigError> {
+    if (min..=max).contains(&value) {
+        Ok(())
+    } else {
+        Err(invalid(key, value.to_string(), &format!("must be between {min} and {max}")))
+    }
+}
+
+fn location(text: &str, span: Option<std::ops::Range<usize>>) -> String {
+    let Some(span) = span else { return String::new() };
+    let before = &text[..span.start.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let column = before.len() - before.rfind('\n').map_or(0, |i| i + 1) + 1;
+    format!(" (line {line}, column {column})")
+}
+
+fn parse_env_value(raw: &str) -> toml::Value {
+    format!("v = {raw}")
+        .parse::<toml::Table>()
+        .ok()
+        .and_then(|mut t| t.remove("v"))
+        .unwrap_or_else(|| toml::Value::String(raw.to_string()))
+}
+
+fn set_path(table: &mut toml::Table, path: &str, value: toml::Value) -> Result<(), String> {
+    let mut parts: Vec<&str> = path.split('.').collect();
+    let Some(last) = parts.pop().filter(|s| !s.is_empty()) else {
+        return Err("empty key".into());
+    };
+    let mut current = table;
+    for part in parts {
+        let entry = current.entry(part.to_string()).or_insert_with(|| toml::Value::Table(toml::Table::new()));
+        current = entry.as_table_mut().ok_or_else(|| format!("`{part}` is not a table"))?;
+    }
+    current.insert(last.to_string(), value);
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    #[test]
+    fn no_file_gives_defaults() {
+        let config = Config::load(None, env(&[])).unwrap();
+        assert_eq!(config, Config::default());
+        assert_eq!(config.server.listen, "127.0.0.1:8080");
+        assert_eq!(config.data_dir, PathBuf::from("./oriel-data"));
+    }
+
+    #[test]
+    fn environment_overrides_file() {
+        let file = "data_dir = \"/srv/a\"\n[log]\npartitions = 8\n";
+        let config = Config::load(
+            Some(("oriel.toml", file)),
+            env(&[("ORIEL_LOG__PARTITIONS", "16"), ("ORIEL_SERVER__LISTEN", "0.0.0.0:9000"), ("HOME", "/x")]),
+        )
+        .unwrap();
+        assert_eq!(config.data_dir, PathBuf::from("/srv/a"));
+        assert_eq!(config.log.partitions, 16);
+        assert_eq!(config.server.listen, "0.0.0.0:9000");
+    }
+
+    #[test]
+    fn unknown_environment_key_is_named() {
+        let err = Config::load(None, env(&[("ORIEL_LOG__PARTITIONZ", "3")])).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "environment variable ORIEL_LOG__PARTITIONZ: key `log.partitionz`: unknown field `partitionz`, \
+             expected one of `type`, `partitions`, `retention_hours`, `retention_bytes`, `embedded`"
+        );
+    }
+
+    #[test]
+    fn invalid_environment_value_is_named() {
+        let err = Config::load(None, env(&[("ORIEL_LOG__PARTITIONS", "0")])).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "environment variable ORIEL_LOG__PARTITIONS: key `log.partitions` has invalid value 0: must be between 1 and 1024"
+        );
+    }
+
+    #[test]
+    fn syntax_error_has_a_line() {
+        let err = Config::load(Some(("bad.toml", "[log]\npartitions = = 3\n")), env(&[])).unwrap_err();
+        assert!(matches!(err, ConfigError::Syntax { .. }));
+        assert!(err.to_string().contains("line 2"), "{err}");
+    }
+}

@@ -1,0 +1,338 @@
+//! One segment file of a partition: a sequence of batches, its sparse offset index, and recovery.
+//!
+//! A segment is named after the offset of its first record (`00000000000000001234.log`). Only the
+//! newest segment of a partition is written to; older ones are sealed. Readers never see bytes past
+//! [`Segment::durable_len`], which the writer moves only after `fdatasync` returned.
+
+use std::fs::{File, OpenOptions};
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+
+use bytes::Bytes;
+use parking_lot::RwLock;
+
+use crate::batch::{self, BatchError, BatchHeader, HEADER_LEN};
+use crate::{Error, Result, StoredRecord};
+
+/// A new index entry is recorded once this many bytes passed since the previous one.
+const INDEX_INTERVAL_BYTES: u64 = 4096;
+/// Reads fetch at least this much at a time, so small batches cost one system call per chunk.
+const READ_CHUNK_BYTES: usize = 256 * 1024;
+
+/// File name of the segment starting at `base_offset`.
+pub(crate) fn file_name(base_offset: u64) -> String {
+    format!("{base_offset:020}.log")
+}
+
+/// The base offset encoded in a segment file name, if it is one.
+pub(crate) fn parse_file_name(name: &str) -> Option<u64> {
+    let digits = name.strip_suffix(".log")?;
+    (digits.len() == 20 && digits.bytes().all(|b| b.is_ascii_digit())).then(|| digits.parse().ok())?
+}
+
+#[derive(Debug, Clone)]
+struct SegmentState {
+    /// Bytes known durable; readers stop here.
+    len: u64,
+    /// Offset one past the last record.
+    next_offset: u64,
+    /// Largest record timestamp, `i64::MIN` when empty.
+    max_timestamp: i64,
+    /// (first offset of a batch, its byte position), increasing.
+    index: Vec<(u64, u64)>,
+}
+
+/// What recovery did to a segment.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Recovery {
+    /// Bytes cut off a torn or corrupt tail.
+    pub(crate) truncated_bytes: u64,
+    /// Whether a corrupt batch was found with valid data after it.
+    pub(crate) corrupt: bool,
+}
+
+/// A segment file and what is known about its contents.
+#[derive(Debug)]
+pub(crate) struct Segment {
+    pub(crate) base_offset: u64,
+    pub(crate) path: PathBuf,
+    partition: u32,
+    file: File,
+    state: RwLock<SegmentState>,
+}
+
+impl Segment {
+    /// Creates an empty segment file and makes its directory entry durable.
+    pub(crate) fn create(dir: &Path, partition: u32, base_offset: u64) -> Result<Self> {
+        let path = dir.join(file_name(base_offset));
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .open(&path)
+            .map_err(Error::io("failed to create segment", &path))?;
+        sync_dir(dir)?;
+        Ok(Self::from_parts(path, partition, file, base_offset, empty_state(base_offset)))
+    }
+
+    /// Opens an existing segment. A sealed segment's headers are walked (cheap); the active one
+    /// (`verify = true`) is fully checked, and a torn or corrupt tail is truncated.
+    pub(crate) fn open(path: PathBuf, partition: u32, base_offset: u64, verify: bool) -> Result<(Self, Recovery)> {
+        let file = OpenOptions::new()
+            .read(true)
+            .write(verify)
+            .open(&path)
+            .map_err(Error::io("failed to open segment", &path))?;
+        let file_len = file.metadata().map_err(Error::io("failed to stat segment", &path))?.len();
+        let mut state = empty_state(base_offset);
+        let mut recovery = Recovery::default();
+        let mut pos = 0u64;
+        while pos < file_len {
+            match check_batch_at(&file, pos, file_len, state.next_offset, verify) {
+                Ok(header) => {
+                    state.add_batch(pos, &header);
+                    pos += u64::from(header.len);
+                }
+                Err(reason) if verify => match find_valid_batch(&file, pos + 1, file_len) {
+                    Some((next_pos, header)) => {
+                        // Valid data follows, so this is not a torn write: keep it, and make the
+                        // bad batch a hard stop for readers.
+                        tracing::error!(path = %path.display(), position = pos, %reason, "corrupt batch in segment");
+                        recovery.corrupt = true;
+                        state.next_offset = header.base_offset;
+                        state.index.push((header.base_offset, next_pos));
+                        pos = next_pos;
+                    }
+                    None => {
+                        tracing::warn!(path = %path.display(), position = pos, %reason, "truncating torn tail of segment");
+                        file.set_len(pos).map_err(Error::io("failed to truncate segment", &path))?;
+                        file.sync_all().map_err(Error::io("failed to sync segment", &path))?;
+                        recovery.truncated_bytes = file_len - pos;
+                        break;
+                    }
+                },
+                Err(reason) => {
+                    // A sealed segment is never torn by a crash; report it where a reader meets it.
+                    // Readers get the whole file, so they fail at the bad batch instead of skipping
+                    // to the next segment.
+                    tracing::error!(path = %path.display(), position = pos, %reason, "corrupt batch in sealed segment");
+                    recovery.corrupt = true;
+                    pos = file_len;
+                    break;
+                }
+            }
+        }
+        state.len = pos;
+        Ok((Self::from_parts(path, partition, file, base_offset, state), recovery))
+    }
+
+    fn from_parts(path: PathBuf, partition: u32, file: File, base_offset: u64, state: SegmentState) -> Self {
+        Self { base_offset, path, partition, file, state: RwLock::new(state) }
+    }
+
+    /// Bytes readers may see.
+    pub(crate) fn durable_len(&self) -> u64 {
+        self.state.read().len
+    }
+
+    /// Offset one past the last durable record.
+    pub(crate) fn next_offset(&self) -> u64 {
+        self.state.read().next_offset
+    }
+
+    /// Largest record timestamp, `i64::MIN` for an empty segment.
+    pub(crate) fn max_timestamp(&self) -> i64 {
+        self.state.read().max_timestamp
+    }
+
+    /// Writes `bytes` (whole encoded batches) after the durable end; not visible until [`Self::commit`].
+    pub(crate) fn write(&self, bytes: &[u8]) -> Result<()> {
+        let at = self.durable_len();
+        self.file.write_all_at(bytes, at).map_err(Error::io("failed to write segment", &self.path))
+    }
+
+    /// `fdatasync`s the file.
+    pub(crate) fn sync(&self) -> Result<()> {
+        self.file.sync_data().map_err(Error::io("failed to sync segment", &self.path))
+    }
+
+    /// Cuts the file back to its durable length after a failed write.
+    pub(crate) fn discard_unsynced(&self) -> Result<()> {
+        let len = self.durable_len();
+        self.file.set_len(len).map_err(Error::io("failed to truncate segment", &self.path))
+    }
+
+    /// Makes a written and synced batch visible to readers.
+    pub(crate) fn commit(&self, header: &BatchHeader) {
+        let mut state = self.state.write();
+        let pos = state.len;
+        state.add_batch(pos, header);
+        state.len += u64::from(header.len);
+    }
+
+    /// Appends records at or after `from` to `out`, stopping after the batch that brings the
+    /// collected payload to `max_bytes`. Returns whether the end of the segment was reached.
+    pub(crate) fn read(&self, from: u64, max_bytes: usize, out: &mut Vec<StoredRecord>) -> Result<bool> {
+        let before = out.len();
+        match self.read_batches(from, max_bytes, out) {
+            // Records before a corrupt batch are good: serve them, and fail the next read, which
+            // starts at the corrupt batch.
+            Err(Error::Corrupt { .. }) if out.len() > before => Ok(false),
+            other => other,
+        }
+    }
+
+    fn read_batches(&self, from: u64, max_bytes: usize, out: &mut Vec<StoredRecord>) -> Result<bool> {
+        let (len, mut pos) = {
+            let state = self.state.read();
+            let i = state.index.partition_point(|&(offset, _)| offset <= from);
+            (state.len, if i == 0 { 0 } else { state.index[i - 1].1 })
+        };
+        let mut collected = 0usize;
+        let already = out.len();
+        let mut chunk = Bytes::new();
+        let mut chunk_pos = pos;
+        while pos < len {
+            let covered = |chunk: &Bytes, chunk_pos: u64, n: u64| pos + n <= chunk_pos + chunk.len() as u64;
+            if !covered(&chunk, chunk_pos, HEADER_LEN as u64) {
+                chunk = self.read_chunk(pos, len, HEADER_LEN)?;
+                chunk_pos = pos;
+            }
+            let rel = (pos - chunk_pos) as usize;
+            let header = batch::decode_header(&chunk[rel..]).map_err(|e| self.corrupt(pos, e))?;
+            if header.next_offset() <= from && pos + u64::from(header.len) <= len {
+                // Wholly before the requested offset: skip it without decoding.
+                pos += u64::from(header.len);
+                continue;
+            }
+            if !covered(&chunk, chunk_pos, u64::from(header.len)) {
+                if pos + u64::from(header.len) > len {
+                    let reason = BatchError::Truncated { available: (len - pos) as usize, needed: header.len as usize };
+                    return Err(self.corrupt(pos, reason));
+                }
+                chunk = self.read_chunk(pos, len, header.len as usize)?;
+                chunk_pos = pos;
+            }
+            let rel = (pos - chunk_pos) as usize;
+            let (header, records) =
+                batch::decode(&chunk.slice(rel..rel + header.len as usize)).map_err(|e| self.corrupt(pos, e))?;
+            if header.base_offset > from && out.len() == already {
+                // Offsets between `from` and this batch are missing: a damaged header made the
+                // reader skip them. Never hand out a gap as if it were data.
+                let reason = BatchError::BadRecord { index: 0, reason: "offsets missing before this batch" };
+                return Err(self.corrupt(pos, reason));
+            }
+            pos += u64::from(header.len);
+            for r in records.into_iter().filter(|r| r.offset >= from) {
+                collected += r.key.len() + r.value.len();
+                out.push(StoredRecord {
+                    partition: self.partition,
+                    offset: r.offset,
+                    timestamp_ms: r.timestamp_ms,
+                    key: r.key,
+                    value: r.value,
+                });
+            }
+            if collected >= max_bytes {
+                return Ok(pos >= len);
+            }
+        }
+        Ok(true)
+    }
+
+    fn read_chunk(&self, pos: u64, len: u64, at_least: usize) -> Result<Bytes> {
+        let size = (len - pos).min(at_least.max(READ_CHUNK_BYTES) as u64) as usize;
+        let mut buf = vec![0u8; size];
+        self.file.read_exact_at(&mut buf, pos).map_err(Error::io("failed to read segment", &self.path))?;
+        Ok(Bytes::from(buf))
+    }
+
+    fn corrupt(&self, position: u64, reason: BatchError) -> Error {
+        Error::Corrupt { partition: self.partition, segment: self.path.clone(), position, reason }
+    }
+}
+
+impl SegmentState {
+    fn add_batch(&mut self, pos: u64, header: &BatchHeader) {
+        let last_indexed = self.index.last().map(|&(_, p)| p);
+        if last_indexed.is_none_or(|p| pos - p >= INDEX_INTERVAL_BYTES) {
+            self.index.push((header.base_offset, pos));
+        }
+        self.next_offset = header.next_offset();
+        if header.count > 0 {
+            self.max_timestamp = self.max_timestamp.max(header.max_timestamp);
+        }
+    }
+}
+
+fn empty_state(base_offset: u64) -> SegmentState {
+    SegmentState { len: 0, next_offset: base_offset, max_timestamp: i64::MIN, index: Vec::new() }
+}
+
+/// Checks the batch at `pos`: its framing, its place in the offset sequence, and (when `verify`)
+/// its checksum and records.
+fn check_batch_at(file: &File, pos: u64, file_len: u64, expected_offset: u64, verify: bool) -> Result<BatchHeader, BatchError> {
+    let available = (file_len - pos) as usize;
+    let mut head = [0u8; HEADER_LEN];
+    if available < HEADER_LEN {
+        return Err(BatchError::Truncated { available, needed: HEADER_LEN });
+    }
+    file.read_exact_at(&mut head, pos).map_err(|_| BatchError::Truncated { available: 0, needed: HEADER_LEN })?;
+    let header = batch::decode_header(&head)?;
+    if header.len as usize > available {
+        return Err(BatchError::Truncated { available, needed: header.len as usize });
+    }
+    if header.base_offset != expected_offset {
+        return Err(BatchError::BadRecord { index: 0, reason: "batch offset does not continue the segment" });
+    }
+    if verify {
+        let mut whole = vec![0u8; header.len as usize];
+        file.read_exact_at(&mut whole, pos).map_err(|_| BatchError::Truncated { available, needed: whole.len() })?;
+        batch::decode(&Bytes::from(whole))?;
+    }
+    Ok(header)
+}
+
+/// Searches `from..file_len` for the start of a batch that passes every check.
+fn find_valid_batch(file: &File, from: u64, file_len: u64) -> Option<(u64, BatchHeader)> {
+    if from >= file_len {
+        return None;
+    }
+    let mut rest = vec![0u8; (file_len - from) as usize];
+    file.read_exact_at(&mut rest, from).ok()?;
+    let rest = Bytes::from(rest);
+    let mut i = 0;
+    while let Some(found) = find_magic(&rest[i..]) {
+        let at = i + found;
+        if let Ok((header, _)) = batch::decode(&rest.slice(at..)) {
+            return Some((from + at as u64, header));
+        }
+        i = at + 1;
+    }
+    None
+}
+
+fn find_magic(bytes: &[u8]) -> Option<usize> {
+    bytes.windows(batch::MAGIC.len()).position(|w| w == batch::MAGIC)
+}
+
+/// `fsync`s a directory so that created, renamed or removed entries survive a crash.
+pub(crate) fn sync_dir(dir: &Path) -> Result<()> {
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(Error::io("failed to sync directory", dir))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_names_round_trip() {
+        assert_eq!(file_name(1234), "00000000000000001234.log");
+        assert_eq!(parse_file_name("00000000000000001234.log"), Some(1234));
+        assert_eq!(parse_file_name("1234.log"), None);
+        assert_eq!(parse_file_name("0000000000000000123x.log"), None);
+        assert_eq!(parse_file_name("00000000000000001234.tmp"), None);
+    }
+}
