@@ -119,7 +119,8 @@ pub struct LogConfig {
     /// Which implementation to use.
     #[serde(rename = "type")]
     pub kind: LogType,
-    /// Number of partitions; a visitor's events always land in the same one.
+    /// Number of partitions; a visitor's events always land in the same one. On one machine a
+    /// single partition gives the largest group commits, and fsync is what limits durable appends.
     pub partitions: u32,
     /// Delete log data older than this many hours once every consumer has processed it; 0 keeps
     /// data regardless of age.
@@ -135,7 +136,7 @@ impl Default for LogConfig {
     fn default() -> Self {
         Self {
             kind: LogType::Embedded,
-            partitions: 4,
+            partitions: 1,
             retention_hours: 168,
             retention_bytes: 0,
             embedded: EmbeddedLogConfig::default(),
@@ -149,19 +150,25 @@ impl Default for LogConfig {
 pub struct EmbeddedLogConfig {
     /// A segment file is closed and a new one started once it reaches this size.
     pub segment_bytes: u64,
-    /// Group commit: appends arriving within this many milliseconds of the previous fsync share
-    /// the next one. 0 syncs as soon as the previous sync finished.
+    /// Group commit: appends that queue while a sync runs always share the next `fdatasync`; a
+    /// value above 0 also makes the writer linger this long after the first append of a group,
+    /// trading latency for larger groups.
     pub group_commit_interval_ms: u64,
     /// Largest batch one append may carry, in bytes.
     pub max_append_bytes: u64,
+    /// Keep a zero-filled spare segment ready, so appends overwrite existing blocks and
+    /// `fdatasync` need not commit file-size changes (about twice as fast on ext4 and XFS).
+    /// Turn off on copy-on-write filesystems (btrfs, ZFS), where it gains nothing.
+    pub preallocate: bool,
 }
 
 impl Default for EmbeddedLogConfig {
     fn default() -> Self {
         Self {
             segment_bytes: 128 * 1024 * 1024,
-            group_commit_interval_ms: 2,
+            group_commit_interval_ms: 0,
             max_append_bytes: 16 * 1024 * 1024,
+            preallocate: true,
         }
     }
 }

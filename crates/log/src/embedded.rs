@@ -52,6 +52,8 @@ pub struct EmbeddedOptions {
     pub group_commit_interval: Duration,
     /// Largest payload one append may carry.
     pub max_append_bytes: usize,
+    /// Keep a zero-filled spare segment ready per partition (see `log.embedded.preallocate`).
+    pub preallocate: bool,
     /// What retention deletes.
     pub retention: RetentionPolicy,
     /// Source of "now" for age-based retention.
@@ -72,6 +74,7 @@ impl EmbeddedOptions {
             segment_bytes: config.embedded.segment_bytes,
             group_commit_interval: Duration::from_millis(config.embedded.group_commit_interval_ms),
             max_append_bytes: usize::try_from(config.embedded.max_append_bytes).unwrap_or(usize::MAX),
+            preallocate: config.embedded.preallocate,
             retention: RetentionPolicy {
                 max_age_ms: (config.retention_hours > 0)
                     .then(|| i64::try_from(config.retention_hours.saturating_mul(3_600_000)).unwrap_or(i64::MAX)),
@@ -145,6 +148,7 @@ impl EmbeddedLog {
     /// Opens the log in `dir`, creating it if needed, and recovers every partition. Blocking.
     pub fn open(dir: impl Into<PathBuf>, options: EmbeddedOptions) -> Result<Self> {
         let dir = dir.into();
+        m::describe();
         fs::create_dir_all(&dir).map_err(Error::io("failed to create log directory", &dir))?;
         let lock_path = dir.join("LOCK");
         let lock = File::create(&lock_path).map_err(Error::io("failed to create", &lock_path))?;
@@ -165,8 +169,12 @@ impl EmbeddedLog {
         }
         metrics::counter!(m::TRUNCATED_BYTES).increment(recovery.truncated_bytes);
         metrics::gauge!(m::CORRUPT_BATCHES).set(f64::from(recovery.corrupt_segments));
+        let spares = if options.preallocate { Some(start_preallocator(options.segment_bytes)?) } else { None };
         for partition in &partitions {
-            partition.start_writer(&options)?;
+            if let Some(spares) = &spares {
+                let _ = spares.send(partition.dir.clone());
+            }
+            partition.start_writer(&options, spares.clone())?;
         }
         Ok(Self {
             dir,
@@ -221,6 +229,24 @@ impl EmbeddedLog {
     }
 }
 
+/// Starts the thread that keeps one pre-zeroed spare segment ready per partition. It exits when
+/// every writer has dropped its sender.
+fn start_preallocator(segment_bytes: u64) -> Result<flume::Sender<PathBuf>> {
+    let (tx, rx) = flume::unbounded::<PathBuf>();
+    std::thread::Builder::new()
+        .name("oriel-log-prealloc".into())
+        .spawn(move || {
+            while let Ok(dir) = rx.recv() {
+                if let Err(error) = segment::prepare_spare(&dir, segment_bytes) {
+                    // Without a spare the next roll creates an ordinary file: slower syncs, no loss.
+                    tracing::warn!(%error, "failed to preallocate a segment");
+                }
+            }
+        })
+        .map_err(|e| Error::Io { action: "failed to start", path: "oriel-log-prealloc".into(), source: e })?;
+    Ok(tx)
+}
+
 fn check_meta(dir: &Path, partitions: u32) -> Result<()> {
     let path = dir.join("meta.json");
     match fs::read(&path) {
@@ -271,6 +297,8 @@ impl Partition {
             report.corrupt_segments += u32::from(recovery.corrupt);
             segments.push(Arc::new(seg));
         }
+        // A spare that was being zeroed when the process died is incomplete.
+        let _ = fs::remove_file(dir.join(segment::SPARE_TMP_NAME));
         if segments.is_empty() {
             segments.push(Arc::new(Segment::create(&dir, id, 0)?));
         }
@@ -294,14 +322,16 @@ impl Partition {
         Ok((partition, report))
     }
 
-    fn start_writer(self: &Arc<Self>, options: &EmbeddedOptions) -> Result<()> {
+    fn start_writer(self: &Arc<Self>, options: &EmbeddedOptions, spares: Option<flume::Sender<PathBuf>>) -> Result<()> {
         let (tx, rx) = flume::bounded(QUEUE_CAPACITY);
         let partition = Arc::clone(self);
         let writer = Writer {
             segment_bytes: options.segment_bytes,
+            spares,
             linger: options.group_commit_interval,
             group_cap: options.max_append_bytes,
             poisoned: None,
+
         };
         let handle = std::thread::Builder::new()
             .name(format!("oriel-log-p{}", self.id))
@@ -382,6 +412,8 @@ impl Partition {
 /// The state of one partition's writer thread.
 struct Writer {
     segment_bytes: u64,
+    /// Asks the preallocator for a new spare segment after a roll used one.
+    spares: Option<flume::Sender<PathBuf>>,
     linger: Duration,
     group_cap: usize,
     poisoned: Option<String>,
@@ -472,10 +504,22 @@ impl Writer {
 
     fn write_and_sync(&self, partition: &Partition, buf: &[u8]) -> Result<()> {
         let mut active = partition.active();
-        if active.durable_len() > 0 && active.durable_len() + buf.len() as u64 > self.segment_bytes {
+        let len = buf.len() as u64;
+        let full = active.durable_len() > 0 && active.durable_len() + len > self.segment_bytes;
+        // A segment that grows instead of filling preallocated space (the first one, or one cut
+        // back by recovery) is replaced as soon as a spare is ready, so syncs get cheap.
+        let growing = active.durable_len() > 0 && !active.has_room(len) && partition.dir.join(segment::SPARE_NAME).exists();
+        if full || growing {
+            active.seal()?;
             let base = active.next_offset();
-            active = Arc::new(Segment::create(&partition.dir, partition.id, base)?);
+            active = match Segment::from_spare(&partition.dir, partition.id, base)? {
+                Some(segment) => Arc::new(segment),
+                None => Arc::new(Segment::create(&partition.dir, partition.id, base)?),
+            };
             partition.segments.write().push(Arc::clone(&active));
+            if let Some(spares) = &self.spares {
+                let _ = spares.send(partition.dir.clone());
+            }
         }
         active.write(buf)?;
         let started = Instant::now();

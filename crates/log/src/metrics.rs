@@ -24,3 +24,23 @@ pub const FSYNC_BUCKETS: &[f64] =
     &[0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0];
 /// Bucket bounds for [`GROUP_RECORDS`].
 pub const GROUP_BUCKETS: &[f64] = &[1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 1024.0, 4096.0, 16384.0];
+
+/// Describes every metric and registers the counters and gauges at zero, so `/metrics` lists
+/// them before the first event arrives.
+pub fn describe() {
+    use ::metrics::{Unit, counter, describe_counter, describe_gauge, describe_histogram, gauge};
+    describe_counter!(APPENDED_RECORDS, Unit::Count, "records appended durably to the event log");
+    describe_counter!(APPENDED_BYTES, Unit::Bytes, "payload bytes appended durably to the event log");
+    describe_histogram!(GROUP_RECORDS, Unit::Count, "records per group commit (one write and one fdatasync)");
+    describe_histogram!(FSYNC_SECONDS, Unit::Seconds, "duration of one fdatasync of a segment");
+    describe_gauge!(DISK_BYTES, Unit::Bytes, "bytes of segment files on disk, per partition");
+    describe_counter!(APPEND_ERRORS, Unit::Count, "appends that failed");
+    describe_gauge!(CORRUPT_BATCHES, Unit::Count, "segments with a corrupt batch found at recovery");
+    describe_counter!(TRUNCATED_BYTES, Unit::Bytes, "bytes cut from torn segment tails at recovery");
+    describe_counter!(RETENTION_RECORDS, Unit::Count, "records deleted by log retention");
+    counter!(APPENDED_RECORDS).increment(0);
+    counter!(APPENDED_BYTES).increment(0);
+    counter!(APPEND_ERRORS).increment(0);
+    counter!(RETENTION_RECORDS).increment(0);
+    gauge!(CORRUPT_BATCHES).set(0.0);
+}

@@ -4,7 +4,7 @@
 //! newest segment of a partition is written to; older ones are sealed. Readers never see bytes past
 //! [`Segment::durable_len`], which the writer moves only after `fdatasync` returned.
 
-use std::fs::{File, OpenOptions};
+use std::fs::{self, File, OpenOptions};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
@@ -18,6 +18,31 @@ use crate::{Error, Result, StoredRecord};
 const INDEX_INTERVAL_BYTES: u64 = 4096;
 /// Reads fetch at least this much at a time, so small batches cost one system call per chunk.
 const READ_CHUNK_BYTES: usize = 256 * 1024;
+
+/// Name of the pre-zeroed file a partition's next segment is made from.
+pub(crate) const SPARE_NAME: &str = "next.spare";
+/// Name of a spare file while it is being zeroed.
+pub(crate) const SPARE_TMP_NAME: &str = "next.spare.tmp";
+
+/// Writes a spare segment file of `len` zero bytes in `dir`, durably, ready for
+/// [`Segment::from_spare`].
+pub(crate) fn prepare_spare(dir: &Path, len: u64) -> Result<()> {
+    if dir.join(SPARE_NAME).exists() {
+        return Ok(());
+    }
+    let tmp = dir.join(SPARE_TMP_NAME);
+    let file = File::create(&tmp).map_err(Error::io("failed to create spare segment", &tmp))?;
+    let zeros = vec![0u8; 1 << 20];
+    let mut written = 0u64;
+    while written < len {
+        let n = (len - written).min(zeros.len() as u64) as usize;
+        file.write_all_at(&zeros[..n], written).map_err(Error::io("failed to zero spare segment", &tmp))?;
+        written += n as u64;
+    }
+    file.sync_all().map_err(Error::io("failed to sync spare segment", &tmp))?;
+    fs::rename(&tmp, dir.join(SPARE_NAME)).map_err(Error::io("failed to publish spare segment", &tmp))?;
+    sync_dir(dir)
+}
 
 /// File name of the segment starting at `base_offset`.
 pub(crate) fn file_name(base_offset: u64) -> String {
@@ -58,6 +83,8 @@ pub(crate) struct Segment {
     pub(crate) path: PathBuf,
     partition: u32,
     file: File,
+    /// Size of the file; above the durable length when the segment was preallocated.
+    file_len: std::sync::atomic::AtomicU64,
     state: RwLock<SegmentState>,
 }
 
@@ -75,59 +102,110 @@ impl Segment {
         Ok(Self::from_parts(path, partition, file, base_offset, empty_state(base_offset)))
     }
 
+    /// Turns a pre-zeroed spare file into the segment starting at `base_offset`, if a spare is
+    /// ready. Overwriting blocks that already exist lets `fdatasync` skip the journal commit that
+    /// growing a file needs, which roughly halves its latency.
+    pub(crate) fn from_spare(dir: &Path, partition: u32, base_offset: u64) -> Result<Option<Self>> {
+        let spare = dir.join(SPARE_NAME);
+        let path = dir.join(file_name(base_offset));
+        match fs::rename(&spare, &path) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(Error::io("failed to take spare segment", &spare)(e)),
+        }
+        sync_dir(dir)?;
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(&path)
+            .map_err(Error::io("failed to open segment", &path))?;
+        Ok(Some(Self::from_parts(path, partition, file, base_offset, empty_state(base_offset))))
+    }
+
     /// Opens an existing segment. A sealed segment's headers are walked (cheap); the active one
-    /// (`verify = true`) is fully checked, and a torn or corrupt tail is truncated.
+    /// (`verify = true`) is fully checked, and a torn or corrupt tail is truncated. A tail of
+    /// zeros is unused preallocated space: the active segment keeps it, a sealed one drops it.
     pub(crate) fn open(path: PathBuf, partition: u32, base_offset: u64, verify: bool) -> Result<(Self, Recovery)> {
         let file = OpenOptions::new()
             .read(true)
-            .write(verify)
+            .write(true)
             .open(&path)
             .map_err(Error::io("failed to open segment", &path))?;
         let file_len = file.metadata().map_err(Error::io("failed to stat segment", &path))?.len();
         let mut state = empty_state(base_offset);
         let mut recovery = Recovery::default();
         let mut pos = 0u64;
+        let mut truncate_to = None;
         while pos < file_len {
-            match check_batch_at(&file, pos, file_len, state.next_offset, verify) {
+            let reason = match check_batch_at(&file, pos, file_len, state.next_offset, verify) {
                 Ok(header) => {
                     state.add_batch(pos, &header);
                     pos += u64::from(header.len);
+                    continue;
                 }
-                Err(reason) if verify => match find_valid_batch(&file, pos + 1, file_len) {
-                    Some((next_pos, header)) => {
-                        // Valid data follows, so this is not a torn write: keep it, and make the
-                        // bad batch a hard stop for readers.
-                        tracing::error!(path = %path.display(), position = pos, %reason, "corrupt batch in segment");
-                        recovery.corrupt = true;
-                        state.next_offset = header.base_offset;
-                        state.index.push((header.base_offset, next_pos));
-                        pos = next_pos;
-                    }
-                    None => {
-                        tracing::warn!(path = %path.display(), position = pos, %reason, "truncating torn tail of segment");
-                        file.set_len(pos).map_err(Error::io("failed to truncate segment", &path))?;
-                        file.sync_all().map_err(Error::io("failed to sync segment", &path))?;
-                        recovery.truncated_bytes = file_len - pos;
-                        break;
-                    }
-                },
-                Err(reason) => {
-                    // A sealed segment is never torn by a crash; report it where a reader meets it.
-                    // Readers get the whole file, so they fail at the bad batch instead of skipping
-                    // to the next segment.
-                    tracing::error!(path = %path.display(), position = pos, %reason, "corrupt batch in sealed segment");
+                Err(reason) => reason,
+            };
+            if is_zero_from(&file, pos, file_len) {
+                if !verify {
+                    truncate_to = Some(pos); // a roll that crashed before sealing
+                }
+                break;
+            }
+            if !verify {
+                // A sealed segment is never torn by a crash. Readers get the whole file, so they
+                // fail at the bad batch instead of skipping to the next segment.
+                tracing::error!(path = %path.display(), position = pos, %reason, "corrupt batch in sealed segment");
+                recovery.corrupt = true;
+                pos = file_len;
+                break;
+            }
+            match find_valid_batch(&file, pos + 1, file_len) {
+                Some((next_pos, header)) => {
+                    // Valid data follows, so this is not a torn write: keep it, and let readers
+                    // fail at the bad batch.
+                    tracing::error!(path = %path.display(), position = pos, %reason, "corrupt batch in segment");
                     recovery.corrupt = true;
-                    pos = file_len;
+                    state.next_offset = header.base_offset;
+                    state.index.push((header.base_offset, next_pos));
+                    pos = next_pos;
+                }
+                None => {
+                    tracing::warn!(path = %path.display(), position = pos, %reason, "truncating torn tail of segment");
+                    recovery.truncated_bytes = file_len - pos;
+                    truncate_to = Some(pos);
                     break;
                 }
             }
+        }
+        if let Some(len) = truncate_to {
+            file.set_len(len).map_err(Error::io("failed to truncate segment", &path))?;
+            file.sync_all().map_err(Error::io("failed to sync segment", &path))?;
         }
         state.len = pos;
         Ok((Self::from_parts(path, partition, file, base_offset, state), recovery))
     }
 
+    /// Drops unused preallocated space once the segment is no longer written to, so sealed
+    /// segments end exactly at their last batch.
+    pub(crate) fn seal(&self) -> Result<()> {
+        let len = self.durable_len();
+        let file_len = self.file.metadata().map_err(Error::io("failed to stat segment", &self.path))?.len();
+        if file_len > len {
+            self.file.set_len(len).map_err(Error::io("failed to truncate segment", &self.path))?;
+            self.file.sync_all().map_err(Error::io("failed to sync segment", &self.path))?;
+            self.file_len.store(len, std::sync::atomic::Ordering::Relaxed);
+        }
+        Ok(())
+    }
+
     fn from_parts(path: PathBuf, partition: u32, file: File, base_offset: u64, state: SegmentState) -> Self {
-        Self { base_offset, path, partition, file, state: RwLock::new(state) }
+        let file_len = file.metadata().map(|m| m.len()).unwrap_or(state.len);
+        Self { base_offset, path, partition, file, file_len: file_len.into(), state: RwLock::new(state) }
+    }
+
+    /// Whether `bytes` more fit into preallocated space, where syncs are cheapest.
+    pub(crate) fn has_room(&self, bytes: u64) -> bool {
+        self.durable_len() + bytes <= self.file_len.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Bytes readers may see.
@@ -148,7 +226,9 @@ impl Segment {
     /// Writes `bytes` (whole encoded batches) after the durable end; not visible until [`Self::commit`].
     pub(crate) fn write(&self, bytes: &[u8]) -> Result<()> {
         let at = self.durable_len();
-        self.file.write_all_at(bytes, at).map_err(Error::io("failed to write segment", &self.path))
+        self.file.write_all_at(bytes, at).map_err(Error::io("failed to write segment", &self.path))?;
+        self.file_len.fetch_max(at + bytes.len() as u64, std::sync::atomic::Ordering::Relaxed);
+        Ok(())
     }
 
     /// `fdatasync`s the file.
@@ -159,7 +239,9 @@ impl Segment {
     /// Cuts the file back to its durable length after a failed write.
     pub(crate) fn discard_unsynced(&self) -> Result<()> {
         let len = self.durable_len();
-        self.file.set_len(len).map_err(Error::io("failed to truncate segment", &self.path))
+        self.file.set_len(len).map_err(Error::io("failed to truncate segment", &self.path))?;
+        self.file_len.store(len, std::sync::atomic::Ordering::Relaxed);
+        Ok(())
     }
 
     /// Makes a written and synced batch visible to readers.
@@ -291,6 +373,20 @@ fn check_batch_at(file: &File, pos: u64, file_len: u64, expected_offset: u64, ve
         batch::decode(&Bytes::from(whole))?;
     }
     Ok(header)
+}
+
+/// Whether every byte from `from` to the end of the file is zero.
+fn is_zero_from(file: &File, from: u64, file_len: u64) -> bool {
+    let mut buf = vec![0u8; 1 << 20];
+    let mut pos = from;
+    while pos < file_len {
+        let n = (file_len - pos).min(buf.len() as u64) as usize;
+        if file.read_exact_at(&mut buf[..n], pos).is_err() || buf[..n].iter().any(|&b| b != 0) {
+            return false;
+        }
+        pos += n as u64;
+    }
+    true
 }
 
 /// Searches `from..file_len` for the start of a batch that passes every check.

@@ -59,7 +59,8 @@ async fn values(log: &dyn EventLog, partition: u32) -> Vec<(u64, Vec<u8>)> {
 /// Ten single-record appends to one partition with large segments: ten batches in one file.
 async fn ten_batches(dir: &Path) -> PathBuf {
     let options = EmbeddedOptions { partitions: 1, ..small_options(1, RetentionPolicy::default(), MockClock::new(0)) };
-    let options = EmbeddedOptions { segment_bytes: 1 << 20, ..options };
+    // Without preallocation the layout is deterministic: one segment, batches back to back.
+    let options = EmbeddedOptions { segment_bytes: 1 << 20, preallocate: false, ..options };
     let log = EmbeddedLog::open(dir, options).unwrap();
     for i in 0..10u8 {
         log.append(vec![Record::new(vec![b'k'], vec![b'a' + i; 100], 0)]).await.unwrap();
@@ -72,7 +73,11 @@ async fn ten_batches(dir: &Path) -> PathBuf {
 }
 
 fn reopen_large(dir: &Path) -> EmbeddedLog {
-    let options = EmbeddedOptions { segment_bytes: 1 << 20, ..small_options(1, RetentionPolicy::default(), MockClock::new(0)) };
+    let options = EmbeddedOptions {
+        segment_bytes: 1 << 20,
+        preallocate: false,
+        ..small_options(1, RetentionPolicy::default(), MockClock::new(0))
+    };
     EmbeddedLog::open(dir, options).unwrap()
 }
 

@@ -17,6 +17,7 @@ pub(crate) fn small_options(partitions: u32, retention: RetentionPolicy, clock: 
         segment_bytes: 4096,
         group_commit_interval: Duration::ZERO,
         max_append_bytes: 1 << 20,
+        preallocate: true,
         retention,
         clock: Arc::new(clock),
     }

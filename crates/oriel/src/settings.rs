@@ -1,0 +1,38 @@
+//! Loading the configuration: defaults, then the file, then `ORIEL_*` variables, then flags.
+
+use std::path::Path;
+
+use anyhow::Context;
+use oriel_core::Config;
+
+/// Loads and validates the configuration. `overrides` are extra `ORIEL_*`-style pairs from
+/// command-line flags, applied last.
+pub(crate) fn load(file: Option<&Path>, overrides: Vec<(String, String)>) -> anyhow::Result<Config> {
+    let text = match file {
+        Some(path) => Some(
+            std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read configuration file {}", path.display()))?,
+        ),
+        None => None,
+    };
+    let origin = file.map(|p| p.display().to_string()).unwrap_or_default();
+    let source = text.as_deref().map(|t| (origin.as_str(), t));
+    let env = std::env::vars().chain(overrides);
+    Ok(Config::load(source, env)?)
+}
+
+/// `oriel check-config FILE`.
+pub(crate) fn check(file: &Path) -> anyhow::Result<()> {
+    let config = load(Some(file), Vec::new())?;
+    #[allow(clippy::print_stdout)] // the command's whole output
+    {
+        println!(
+            "{}: ok (listen {}, data in {}, {} log partitions)",
+            file.display(),
+            config.server.listen,
+            config.data_dir.display(),
+            config.log.partitions
+        );
+    }
+    Ok(())
+}

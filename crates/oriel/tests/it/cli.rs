@@ -1,0 +1,104 @@
+//! `oriel version` and `oriel check-config`.
+
+use std::path::PathBuf;
+
+use crate::oriel;
+
+fn fixture(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name)
+}
+
+fn check(path: &PathBuf) -> (bool, String, String) {
+    let out = oriel().arg("check-config").arg(path).env_remove("ORIEL_CONFIG").output().unwrap();
+    (out.status.success(), String::from_utf8(out.stdout).unwrap(), String::from_utf8(out.stderr).unwrap())
+}
+
+#[test]
+fn version_prints_the_crate_version() {
+    let out = oriel().arg("version").output().unwrap();
+    assert!(out.status.success());
+    assert_eq!(String::from_utf8(out.stdout).unwrap(), format!("oriel {}\n", env!("CARGO_PKG_VERSION")));
+}
+
+#[test]
+fn good_file_passes() {
+    let path = fixture("good.toml");
+    let (ok, stdout, stderr) = check(&path);
+    assert!(ok, "{stderr}");
+    assert_eq!(stdout, format!("{}: ok (listen 0.0.0.0:9090, data in /var/lib/oriel, 8 log partitions)\n", path.display()));
+}
+
+#[test]
+fn unknown_key_is_named_with_the_allowed_keys() {
+    let path = fixture("unknown_key.toml");
+    let (ok, _, stderr) = check(&path);
+    assert!(!ok);
+    assert_eq!(
+        stderr,
+        format!(
+            "error: {}: key `log.partitons`: unknown field `partitons`, expected one of `type`, `partitions`, \
+             `retention_hours`, `retention_bytes`, `embedded`\n",
+            path.display()
+        )
+    );
+}
+
+#[test]
+fn invalid_value_names_key_value_and_range() {
+    let path = fixture("invalid_value.toml");
+    let (ok, _, stderr) = check(&path);
+    assert!(!ok);
+    assert_eq!(
+        stderr,
+        format!(
+            "error: {}: key `log.embedded.segment_bytes` has invalid value 100: must be between 4096 and 1099511627776\n",
+            path.display()
+        )
+    );
+}
+
+#[test]
+fn bad_listen_address_says_what_is_expected() {
+    let path = fixture("bad_listen.toml");
+    let (ok, _, stderr) = check(&path);
+    assert!(!ok);
+    assert_eq!(
+        stderr,
+        format!(
+            "error: {}: key `server.listen` has invalid value \"localhost\": an IP address and port such as \
+             \"127.0.0.1:8080\" or \"[::1]:8080\"\n",
+            path.display()
+        )
+    );
+}
+
+#[test]
+fn wrong_type_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("t.toml");
+    std::fs::write(&path, "[log]\npartitions = \"many\"\n").unwrap();
+    let (ok, _, stderr) = check(&path);
+    assert!(!ok);
+    assert_eq!(
+        stderr,
+        format!("error: {}: key `log.partitions`: invalid type: string \"many\", expected u32\n", path.display())
+    );
+}
+
+#[test]
+fn missing_file_is_a_clear_error() {
+    let (ok, _, stderr) = check(&PathBuf::from("/nonexistent/oriel.toml"));
+    assert!(!ok);
+    assert!(stderr.starts_with("error: cannot read configuration file /nonexistent/oriel.toml:"), "{stderr}");
+}
+
+/// The documented example must be exactly the defaults, so the docs cannot drift from the code.
+#[test]
+fn example_config_documents_the_defaults() {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../oriel.example.toml");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let parsed = oriel_core::Config::load(Some(("oriel.example.toml", &text)), Vec::new()).unwrap();
+    assert_eq!(parsed, oriel_core::Config::default());
+    let (ok, _, stderr) = check(&path);
+    assert!(ok, "{stderr}");
+}

@@ -1,0 +1,110 @@
+//! End-to-end tests of the `oriel` binary on a temporary directory and a loopback port.
+
+mod cli;
+mod serve;
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+/// The binary under test.
+pub(crate) fn oriel() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_oriel"))
+}
+
+/// A running `oriel serve`, killed when dropped.
+pub(crate) struct Server {
+    pub(crate) child: Child,
+    pub(crate) base: String,
+    pub(crate) stderr: mpsc::Receiver<String>,
+}
+
+impl Server {
+    /// Starts `oriel serve` with `args` in `cwd` and waits until it listens.
+    pub(crate) fn start(cwd: &Path, args: &[&str]) -> Self {
+        let mut child = oriel()
+            .arg("serve")
+            .args(args)
+            .current_dir(cwd)
+            .env("RUST_LOG", "info")
+            .env("NO_COLOR", "1")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let (tx, rx) = mpsc::channel();
+        let stderr = child.stderr.take().unwrap();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            let line = rx.recv_timeout(deadline - std::time::Instant::now()).expect("server did not start listening");
+            if let Some(at) = line.find("listening on http://") {
+                let addr = line[at + "listening on ".len()..].split_whitespace().next().unwrap().to_string();
+                return Self { child, base: addr, stderr: rx };
+            }
+        }
+    }
+
+    /// GET `path`, returning status and body.
+    pub(crate) fn get(&self, path: &str) -> (u16, String) {
+        http_get(&format!("{}{path}", self.base))
+    }
+
+    /// Waits for `/readyz` to answer 200.
+    pub(crate) fn wait_ready(&self) {
+        for _ in 0..300 {
+            if self.get("/readyz").0 == 200 {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("server never became ready");
+    }
+
+    /// Sends `signal` and returns the exit code, waiting at most 20 s.
+    pub(crate) fn stop_with(mut self, signal: i32) -> Option<i32> {
+        let pid = self.child.id() as i32;
+        // SAFETY: kill(2) on a child we own; no memory is involved.
+        unsafe {
+            libc::kill(pid, signal);
+        }
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        while std::time::Instant::now() < deadline {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status.code();
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        panic!("server did not exit after signal {signal}");
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A blocking GET with a fresh runtime, to keep tests free of async plumbing.
+pub(crate) fn http_get(url: &str) -> (u16, String) {
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    rt.block_on(async {
+        match reqwest::get(url).await {
+            Ok(response) => {
+                let status = response.status().as_u16();
+                (status, response.text().await.unwrap_or_default())
+            }
+            Err(e) => (0, e.to_string()),
+        }
+    })
+}

@@ -1,0 +1,70 @@
+//! `oriel serve` as a user runs it.
+
+use std::time::Duration;
+
+use crate::{Server, http_get};
+
+/// No flags and no file: data in ./oriel-data, HTTP on 127.0.0.1:8080, clean exit on SIGTERM.
+#[test]
+fn serves_with_no_configuration_at_all() {
+    let cwd = tempfile::tempdir().unwrap();
+    let server = Server::start(cwd.path(), &[]);
+    assert_eq!(server.base, "http://127.0.0.1:8080");
+    server.wait_ready();
+    assert_eq!(server.get("/healthz"), (200, "ok\n".into()));
+    assert!(cwd.path().join("oriel-data/log/meta.json").exists());
+    assert_eq!(server.stop_with(libc::SIGTERM), Some(0));
+}
+
+#[test]
+fn metrics_list_the_log_series() {
+    let cwd = tempfile::tempdir().unwrap();
+    let server = Server::start(cwd.path(), &["--listen", "127.0.0.1:0", "--data-dir", "d"]);
+    server.wait_ready();
+    let (status, body) = server.get("/metrics");
+    assert_eq!(status, 200);
+    for series in [
+        "oriel_log_appended_records_total 0",
+        "oriel_log_appended_bytes_total 0",
+        "oriel_log_disk_bytes{partition=\"0\"} 0",
+        "# HELP oriel_log_disk_bytes bytes of segment files on disk, per partition",
+    ] {
+        assert!(body.contains(series), "missing {series} in\n{body}");
+    }
+    assert_eq!(server.stop_with(libc::SIGINT), Some(0));
+}
+
+#[test]
+fn environment_overrides_apply_to_serve() {
+    let cwd = tempfile::tempdir().unwrap();
+    let mut child = crate::oriel()
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .current_dir(cwd.path())
+        .env("ORIEL_LOG__PARTITIONS", "0")
+        .output()
+        .unwrap();
+    assert!(!child.status.success());
+    let stderr = String::from_utf8(std::mem::take(&mut child.stderr)).unwrap();
+    assert_eq!(
+        stderr,
+        "error: environment variable ORIEL_LOG__PARTITIONS: key `log.partitions` has invalid value 0: must be between 1 and 1024\n"
+    );
+}
+
+#[test]
+fn a_second_server_on_the_same_data_is_refused_clearly() {
+    let cwd = tempfile::tempdir().unwrap();
+    let first = Server::start(cwd.path(), &["--listen", "127.0.0.1:0"]);
+    first.wait_ready();
+    let second = Server::start(cwd.path(), &["--listen", "127.0.0.1:0"]);
+    let mut lines = Vec::new();
+    let mut second = second;
+    let status = second.child.wait().unwrap();
+    while let Ok(line) = second.stderr.recv_timeout(Duration::from_millis(200)) {
+        lines.push(line);
+    }
+    assert_eq!(status.code(), Some(1));
+    let all = lines.join("\n");
+    assert!(all.contains("cannot open the event log") && all.contains("the log is in use"), "{all}");
+    assert_eq!(http_get(&format!("{}/healthz", first.base)).0, 200);
+}

@@ -1,0 +1,23 @@
+//! Oriel's HTTP surface, assembled into one axum [`Router`].
+//!
+//! - [`health`]: `/healthz` (the process is up), `/readyz` (recovery finished; traffic may come),
+//!   `/metrics` (Prometheus text format).
+//! - [`error`]: [`ApiError`], the one place where errors become HTTP statuses.
+//! - [`state`]: [`AppState`], what every handler can reach, filled in as start-up progresses.
+//!
+//! The process binds its port before recovery runs, so orchestrators see a live but not yet ready
+//! server instead of a refused connection.
+
+pub mod error;
+pub mod health;
+pub mod state;
+
+use axum::Router;
+
+pub use error::ApiError;
+pub use state::AppState;
+
+/// The complete router for one `oriel serve` process.
+pub fn router(state: AppState) -> Router {
+    Router::new().merge(health::routes()).with_state(state)
+}
