@@ -17,6 +17,10 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
+mod collector;
+
+pub use collector::{Cidr, CollectorConfig, DivolteConfig, SiteConfig};
+
 /// Environment variables with this prefix override configuration keys.
 pub const ENV_PREFIX: &str = "ORIEL_";
 
@@ -68,6 +72,10 @@ pub struct Config {
     pub server: ServerConfig,
     /// Event log.
     pub log: LogConfig,
+    /// Collector: limits, privacy, enrichment, Divolte compatibility.
+    pub collector: CollectorConfig,
+    /// Sites that send events (`[[sites]]`).
+    pub sites: Vec<SiteConfig>,
 }
 
 impl Default for Config {
@@ -76,6 +84,8 @@ impl Default for Config {
             data_dir: PathBuf::from("./oriel-data"),
             server: ServerConfig::default(),
             log: LogConfig::default(),
+            collector: CollectorConfig::default(),
+            sites: Vec::new(),
         }
     }
 }
@@ -258,11 +268,19 @@ impl Config {
         check_range(&invalid, "log.embedded.segment_bytes", e.segment_bytes, 4096, 1 << 40)?;
         check_range(&invalid, "log.embedded.group_commit_interval_ms", e.group_commit_interval_ms, 0, 1000)?;
         check_range(&invalid, "log.embedded.max_append_bytes", e.max_append_bytes, 1024, 1 << 30)?;
+        self.collector.validate(&self.sites, &invalid)?;
+        if self.collector.max_body_bytes > e.max_append_bytes {
+            return Err(invalid(
+                "collector.max_body_bytes",
+                self.collector.max_body_bytes.to_string(),
+                "at most log.embedded.max_append_bytes, so one accepted request always fits one append",
+            ));
+        }
         Ok(())
     }
 }
 
-fn check_range(
+pub(crate) fn check_range(
     invalid: &impl Fn(&str, String, &str) -> ConfigError,
     key: &str,
     value: u64,

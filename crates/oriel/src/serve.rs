@@ -56,14 +56,16 @@ async fn serve(config: Config) -> anyhow::Result<()> {
             metrics.render()
         })
     };
-    let state = AppState::new(renderer);
+    let divolte = config.collector.divolte.enabled.then(|| config.collector.divolte.json_path.clone());
+    let state = AppState::new(renderer, divolte);
     let (stop_tx, stop_rx) = watch::channel(None::<String>);
 
     let recovery = tokio::spawn(recover(config.clone(), state.clone(), stop_tx.clone()));
     let signals = tokio::spawn(wait_for_signal(stop_tx.clone()));
 
     let mut server_stop = stop_rx.clone();
-    let server = axum::serve(listener, oriel_server::router(state.clone()))
+    let app = oriel_server::router(state.clone()).into_make_service_with_connect_info::<std::net::SocketAddr>();
+    let server = axum::serve(listener, app)
         .with_graceful_shutdown(async move {
             let _ = server_stop.wait_for(Option::is_some).await;
         });
@@ -87,15 +89,13 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     fatal
 }
 
-/// Opens (and so recovers) the event log, then runs retention until shutdown.
+/// Opens (and so recovers) the event log, builds the collector, then runs retention until
+/// shutdown.
 async fn recover(config: Config, state: AppState, stop: watch::Sender<Option<String>>) -> anyhow::Result<()> {
-    let dir: PathBuf = config.data_dir.join("log");
-    let options = EmbeddedOptions::from_config(&config.log);
-    let opened = tokio::task::spawn_blocking(move || EmbeddedLog::open(dir, options)).await;
-    let log = match opened.context("log recovery task").and_then(|r| r.context("cannot open the event log")) {
-        Ok(log) => Arc::new(log),
+    let log = match start_services(&config, &state).await {
+        Ok(log) => log,
         Err(error) => {
-            let _ = stop.send(Some("event log recovery failed".into()));
+            let _ = stop.send(Some("start-up failed".into()));
             return Err(error);
         }
     };
@@ -106,7 +106,6 @@ async fn recover(config: Config, state: AppState, stop: watch::Sender<Option<Str
         disk_bytes = log.disk_bytes(),
         "event log recovered"
     );
-    state.set_log(log.clone());
 
     let mut stopped = stop.subscribe();
     let mut ticker = tokio::time::interval(RETENTION_INTERVAL);
@@ -122,6 +121,28 @@ async fn recover(config: Config, state: AppState, stop: watch::Sender<Option<Str
             },
         }
     }
+}
+
+/// Recovers the log and builds the collector; the process is ready when both are published.
+async fn start_services(config: &Config, state: &AppState) -> anyhow::Result<Arc<EmbeddedLog>> {
+    let dir: PathBuf = config.data_dir.join("log");
+    let options = EmbeddedOptions::from_config(&config.log);
+    let log = tokio::task::spawn_blocking(move || EmbeddedLog::open(dir, options))
+        .await
+        .context("log recovery task")?
+        .context("cannot open the event log")?;
+    let log = Arc::new(log);
+    state.set_log(log.clone());
+    let shared: Arc<dyn EventLog> = log.clone();
+    let collector_config = config.clone();
+    let collector = tokio::task::spawn_blocking(move || {
+        oriel_collector::Collector::new(&collector_config, shared, Arc::new(oriel_core::SystemClock))
+    })
+    .await
+    .context("collector start-up task")?
+    .context("cannot start the collector")?;
+    state.collector().set(Arc::new(collector));
+    Ok(log)
 }
 
 async fn wait_for_signal(stop: watch::Sender<Option<String>>) {

@@ -4,6 +4,7 @@
 //!   `/metrics` (Prometheus text format).
 //! - [`error`]: [`ApiError`], the one place where errors become HTTP statuses.
 //! - [`state`]: [`AppState`], what every handler can reach, filled in as start-up progresses.
+//! - the collector's routes (`oriel-collector`), merged in.
 //!
 //! The process binds its port before recovery runs, so orchestrators see a live but not yet ready
 //! server instead of a refused connection.
@@ -19,5 +20,6 @@ pub use state::AppState;
 
 /// The complete router for one `oriel serve` process.
 pub fn router(state: AppState) -> Router {
-    Router::new().merge(health::routes()).with_state(state)
+    let collector = oriel_collector::routes(state.collector().clone(), state.divolte_json_path());
+    Router::new().merge(health::routes()).with_state(state).merge(collector)
 }

@@ -3,6 +3,7 @@
 use std::fmt;
 use std::sync::{Arc, OnceLock};
 
+use oriel_collector::CollectorSlot;
 use oriel_log::EventLog;
 
 /// Renders the process's metrics in Prometheus text format.
@@ -17,6 +18,8 @@ pub struct AppState {
 struct Inner {
     metrics: MetricsRenderer,
     log: OnceLock<Arc<dyn EventLog>>,
+    collector: CollectorSlot,
+    divolte_json_path: Option<String>,
 }
 
 impl fmt::Debug for AppState {
@@ -26,12 +29,24 @@ impl fmt::Debug for AppState {
 }
 
 impl AppState {
-    /// State of a process that is starting: nothing recovered yet.
-    pub fn new(metrics: MetricsRenderer) -> Self {
-        Self { inner: Arc::new(Inner { metrics, log: OnceLock::new() }) }
+    /// State of a process that is starting: nothing recovered yet. `divolte_json_path` enables
+    /// the Divolte endpoints, with the JSON one at that path.
+    pub fn new(metrics: MetricsRenderer, divolte_json_path: Option<String>) -> Self {
+        let inner = Inner { metrics, log: OnceLock::new(), collector: CollectorSlot::new(), divolte_json_path };
+        Self { inner: Arc::new(inner) }
     }
 
-    /// Publishes the recovered event log; from now on the process is ready.
+    /// Where the collector appears once it is built.
+    pub fn collector(&self) -> &CollectorSlot {
+        &self.inner.collector
+    }
+
+    /// The path of the Divolte JSON endpoint, when Divolte compatibility is on.
+    pub fn divolte_json_path(&self) -> Option<&str> {
+        self.inner.divolte_json_path.as_deref()
+    }
+
+    /// Publishes the recovered event log.
     pub fn set_log(&self, log: Arc<dyn EventLog>) {
         // Start-up calls this once; a second call would be a wiring bug and is ignored.
         let _ = self.inner.log.set(log);
@@ -44,7 +59,7 @@ impl AppState {
 
     /// Whether every service has finished recovery.
     pub fn is_ready(&self) -> bool {
-        self.inner.log.get().is_some()
+        self.inner.log.get().is_some() && self.inner.collector.get().is_some()
     }
 
     /// The metrics text.

@@ -13,20 +13,26 @@ async fn get(state: &AppState, path: &str) -> (StatusCode, String) {
     let response = router(state.clone()).oneshot(Request::get(path).body(Body::empty()).unwrap()).await.unwrap();
     let status = response.status();
     let body = response.into_body().collect().await.unwrap().to_bytes();
-    (status, String::from_utf8(body.to_vec()).unwrap())
+    (status, String::from_utf8_lossy(&body).into_owned())
 }
 
 #[tokio::test]
-async fn ready_only_after_the_log_is_recovered() {
-    let state = AppState::new(Arc::new(|| "oriel_up 1\n".to_string()));
+async fn ready_only_after_log_and_collector_are_up() {
+    let state = AppState::new(Arc::new(|| "oriel_up 1\n".to_string()), Some("/json".into()));
     assert_eq!(get(&state, "/healthz").await, (StatusCode::OK, "ok\n".into()));
     assert_eq!(get(&state, "/readyz").await.0, StatusCode::SERVICE_UNAVAILABLE);
-    state.set_log(Arc::new(MemoryLog::new(1)));
+    assert_eq!(get(&state, "/e.gif").await.0, StatusCode::SERVICE_UNAVAILABLE, "collector routes wait too");
+    let log: Arc<dyn oriel_log::EventLog> = Arc::new(MemoryLog::new(1));
+    state.set_log(log.clone());
+    assert_eq!(get(&state, "/readyz").await.0, StatusCode::SERVICE_UNAVAILABLE);
+    let collector = oriel_collector::Collector::new(&oriel_core::Config::default(), log, Arc::new(oriel_core::SystemClock)).unwrap();
+    state.collector().set(Arc::new(collector));
     assert_eq!(get(&state, "/readyz").await, (StatusCode::OK, "ready\n".into()));
+    assert_eq!(get(&state, "/e.gif?site=a").await.0, StatusCode::OK);
 }
 
 #[tokio::test]
 async fn metrics_are_rendered() {
-    let state = AppState::new(Arc::new(|| "oriel_up 1\n".to_string()));
+    let state = AppState::new(Arc::new(|| "oriel_up 1\n".to_string()), None);
     assert_eq!(get(&state, "/metrics").await, (StatusCode::OK, "oriel_up 1\n".into()));
 }

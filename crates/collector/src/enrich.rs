@@ -1,0 +1,104 @@
+//! Enrichment: what the collector adds to an event from the request and from reference data.
+//!
+//! - [`page`]: URL parts, campaign parameters, referrer host and the traffic [`channels`].
+//! - [`useragent`]: browser, OS and device type from uap-core rules; bot signals.
+//! - [`geo`]: country (region, city) from a MaxMind-format database, when one is configured.
+//! - [`ip`]: the client address behind trusted proxies, anonymised before storage.
+//! - [`cookieless`]: server-derived visitor and session ids.
+//! - [`dedup`]: recently seen event ids, to flag duplicates.
+
+pub mod channels;
+pub mod cookieless;
+pub mod dedup;
+pub mod geo;
+pub mod ip;
+pub mod page;
+pub mod useragent;
+
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use oriel_core::Event;
+use oriel_core::config::{Cidr, CollectorConfig};
+use parking_lot::Mutex;
+
+use crate::Error;
+
+/// What is known about the client from the connection and its headers.
+#[derive(Debug, Clone)]
+pub struct Client {
+    /// The client address (after trusted proxies), not yet anonymised.
+    pub ip: IpAddr,
+    /// The `User-Agent` header.
+    pub user_agent: String,
+}
+
+/// The enrichment stage, shared by all requests.
+#[derive(Debug)]
+pub struct Enricher {
+    user_agents: useragent::UserAgents,
+    geo: Option<geo::Geo>,
+    proxies: Vec<Cidr>,
+    anonymize_ip: bool,
+    dedup: Mutex<dedup::Dedup>,
+    /// Server-side ids for cookieless sites.
+    pub cookieless: cookieless::Cookieless,
+}
+
+impl Enricher {
+    /// Builds the stage from configuration; compiles the user agent rules and opens the GeoIP
+    /// database, so call it off the async threads. `salt_path` keeps the cookieless salt.
+    pub fn new(config: &CollectorConfig, salt_path: Option<std::path::PathBuf>) -> Result<Self, Error> {
+        let user_agents = useragent::UserAgents::new(config.user_agent_cache_size as usize).map_err(Error::Setup)?;
+        let geo = if config.geoip_database.as_os_str().is_empty() {
+            None
+        } else {
+            Some(geo::Geo::open(&config.geoip_database).map_err(Error::Setup)?)
+        };
+        Ok(Self {
+            user_agents,
+            geo,
+            proxies: config.proxies(),
+            anonymize_ip: config.anonymize_ip,
+            dedup: Mutex::new(dedup::Dedup::new(config.duplicate_memory as usize)),
+            cookieless: cookieless::Cookieless::new(salt_path, 200_000),
+        })
+    }
+
+    /// Replaces the GeoIP database (tests and reloads).
+    pub fn with_geo(mut self, geo: Option<geo::Geo>) -> Self {
+        self.geo = geo;
+        self
+    }
+
+    /// The client behind the connection from `peer`.
+    pub fn client(&self, peer: IpAddr, forwarded_for: Option<&str>, user_agent: &str) -> Client {
+        Client { ip: ip::client_ip(peer, forwarded_for, &self.proxies), user_agent: user_agent.to_string() }
+    }
+
+    /// Adds everything derivable to `event` sent by `client`, and flags bots and duplicates.
+    pub fn enrich(&self, event: &mut Event, client: &Client) {
+        page::enrich(event);
+        let ua = self.user_agents.parse(&client.user_agent);
+        event.browser = ua.browser.clone();
+        event.browser_version = ua.browser_version.clone();
+        event.os = ua.os.clone();
+        event.os_version = ua.os_version.clone();
+        event.device_type = Some(ua.device_type.to_string());
+        event.is_bot = ua.is_bot;
+        if let Some(geo) = &self.geo {
+            let location = geo.locate(client.ip);
+            event.country = location.country;
+            event.region = location.region;
+            event.city = location.city;
+        }
+        let stored_ip = if self.anonymize_ip { ip::anonymize(client.ip) } else { client.ip };
+        event.ip = Some(stored_ip.to_string());
+        if let Some(id) = &event.event_id {
+            event.is_duplicate = self.dedup.lock().seen(event.site.as_deref().unwrap_or_default(), id);
+        }
+    }
+}
+
+/// An [`Enricher`] shared between the collector and its routes.
+pub type SharedEnricher = Arc<Enricher>;
