@@ -490,7 +490,11 @@ async function run(opts, checks) {
         entry.contentType = headers["content-type"];
         entry.etag = headers["etag"];
         entry.cacheControl = headers["cache-control"];
-        try { entry.bodyLength = (await resp.body()).length; } catch (e) { entry.bodyError = e.message; }
+        try {
+          const body = await resp.body();
+          entry.bodyLength = body.length;
+          entry.bodyMagic = body.subarray(0, 6).toString("latin1");
+        } catch (e) { entry.bodyError = e.message; }
       })().catch((e) => { entry.failure = e.message; });
       pending.add(done);
       done.finally(() => pending.delete(done));
@@ -733,7 +737,7 @@ async function run(opts, checks) {
     const order = keys.map((k) => PARAM_ORDER.indexOf(k));
     const checksum = checkQueryChecksum(rawQuery(c.url));
     const entry = {
-      url: c.url, status: c.status, contentType: c.contentType, etag: c.etag, bodyLength: c.bodyLength,
+      url: c.url, status: c.status, contentType: c.contentType, etag: c.etag, bodyLength: c.bodyLength, bodyMagic: c.bodyMagic,
       failure: c.failure, keys, checksumValid: checksum.valid, checksumExpected: checksum.expected, eventId: params.e,
     };
     report.requests.push(entry);
@@ -741,7 +745,7 @@ async function run(opts, checks) {
     checks.ok(checksum.valid, `${tag}: checksum x=${checksum.actual} verifies (expected ${checksum.expected})`);
     checks.ok(order.every((v, i) => v >= 0 && (i === 0 || v > order[i - 1])) && keys.at(-1) === "x", `${tag}: parameter order ${keys.join("")}`);
     checks.ok(pairs.every(([, v]) => encodeURIComponent(decodeURIComponent(v)) === v), `${tag}: values are exactly encodeURIComponent-ed`);
-    checks.eq([c.status, c.contentType, c.etag, c.bodyLength], [200, "image/gif", PIXEL_ETAG, PIXEL_LENGTH], `${tag}: collector answer`);
+    checks.eq([c.status, c.contentType, c.etag, c.bodyLength, c.bodyMagic], [200, "image/gif", PIXEL_ETAG, PIXEL_LENGTH, "GIF89a"], `${tag}: collector answer`);
     const ev = byEventId.get(params.e);
     if (!ev) { checks.ok(false, `${tag}: not an event any page signalled`); continue; }
     ev.requestUrl = c.url;

@@ -355,12 +355,21 @@ const SCENARIOS = [
       await sleep(300);
       // Leaving the page fires pagehide: the final totals go by beacon.
       await page.goto(`${t.origin}/engage/next`);
+      // Closing a tab fires pagehide too; this one closes before its first batch was due, so its
+      // page view goes by beacon along with the engagement.
+      const tab = await t.ctx.newPage();
+      await tab.goto(`${t.origin}/engage/long`);
+      const closed = await ids(tab);
+      await tab.evaluate(() => scrollTo(0, 600));
+      await sleep(300);
+      const depth2 = await tab.evaluate(() => Math.round((scrollY + innerHeight) / document.documentElement.scrollHeight * 100));
+      await tab.close({ runBeforeUnload: true });
       await sleep(400);
-      return { ids: id, url: `${t.origin}/engage/long`, depth1, hideAt, first };
+      return { ids: id, url: `${t.origin}/engage/long`, depth1, hideAt, first, closed, depth2 };
     },
     verify(v) {
       const { c, d } = v;
-      const eng = v.ofType("engagement").sort((a, b) => a.client_time - b.client_time);
+      const eng = v.ofType("engagement").filter((e) => e.page_view_id === d.ids.pageView).sort((a, b) => a.client_time - b.client_time);
       c.eq(eng.length, 2, "engage: engagement events (hide, leave)");
       for (const e of eng) v.common(e, { ids: d.ids, url: d.url, pv: d.ids.pageView });
       if (eng[0]) {
@@ -374,6 +383,14 @@ const SCENARIOS = [
         c.ok(eng[1].engaged_ms - eng[0].engaged_ms < eng[1].client_time - eng[0].client_time - 200,
           `engage: hidden time is not counted (${eng[1].engaged_ms - eng[0].engaged_ms} ms engaged in ${eng[1].client_time - eng[0].client_time} ms)`);
         c.eq(eng[1].scroll_depth, 100, "engage: scroll depth after scrolling to the bottom");
+      }
+      const pv = v.byPv(d.closed.pageView, "pageView");
+      if (pv) v.common(pv, { ids: d.closed, url: d.url, title: "Long page" });
+      const last = v.byPv(d.closed.pageView, "engagement");
+      if (last) {
+        v.common(last, { ids: d.closed, url: d.url });
+        c.ok(last.engaged_ms >= 250, `engage: engaged_ms of the closed tab: ${last.engaged_ms}`);
+        c.eq(last.scroll_depth, d.depth2, "engage: scroll depth of the closed tab");
       }
     },
   },
@@ -843,7 +860,10 @@ const blank = (x) => x === undefined || x === null || x === "";
 function verify() {
   if (!opts.events || !opts.report) throw new Error("usage: tag.mjs verify --events FILE --report FILE");
   const report = JSON.parse(readFileSync(opts.report, "utf8"));
-  const all = readEvents(opts.events);
+  // The collector may hold events of earlier runs under the same site ids: keep this run's, by
+  // the test site's origin (a fresh port each run) and the run's time span.
+  const all = readEvents(opts.events).filter((e) => String(e.url).startsWith(`${report.origin}/`) &&
+    e.client_time >= report.started - 5000 && e.client_time <= report.finished + 5000);
   const c = new Checks();
 
   for (const [name, sc] of Object.entries(report.scenarios)) {
