@@ -160,18 +160,19 @@
         // left could lose them again. Take them out first, so another tab does not send them too.
         var batches = hiding ? [] : stored();
         batches.length && save("oriel_q");
-        if (queue.length) {
-          ensureIds();
-          queue.forEach(function (event) {
-            newVisitor && (event.nv = true);
-            newSession && (event.fs = true);
-          });
+        queue.length && ensureIds();
+        queue.forEach(function (event) {
+          newVisitor && (event.nv = true);
+          newSession && (event.fs = true);
+        });
+        // At most 50 events a batch: the collector refuses a batch over its limit (100 by
+        // default) as a whole, and 50 is what the retry queue keeps anyway.
+        while (queue.length) {
           batches.push({
             site: site, vid: visitorId, sid: sessionId, uid: userId,
             sw: screen.width, sh: screen.height, vw: innerWidth, vh: innerHeight,
-            dpr: devicePixelRatio, lang: nav.language, ev: queue,
+            dpr: devicePixelRatio, lang: nav.language, ev: queue.splice(0, 50),
           });
-          queue = [];
         }
         batches.forEach(function (batch) {
           send(batch, hiding);
@@ -310,6 +311,10 @@
       doc.visibilityState == "visible" ? (visibleSince = now()) : leave();
     });
     on(win, "pagehide", leave);
+    // A page restored from the back/forward cache runs no script again, yet it is a new visit.
+    on(win, "pageshow", function (event) {
+      event.persisted && pageView(doc.referrer);
+    });
     // Capture phase: a page handler calling stopPropagation must not hide the click.
     on(doc, "click", click, true);
     on(doc, "auxclick", click, true);

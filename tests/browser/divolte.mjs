@@ -821,7 +821,7 @@ function verify(opts, checks) {
     checks.ok(Number.isFinite(serverTime) && Math.abs(serverTime - client) < 60000, `${tag}: __time ${e.__time} near client_time`);
     const loc = new URL(ev.location);
     checks.eq(e.url, ev.location, `${tag}: url`);
-    checks.eq(e.host, loc.host, `${tag}: host`);
+    checks.eq(e.host, loc.hostname, `${tag}: host (the host name, without the port)`);
     checks.eq(e.path, loc.pathname, `${tag}: path`);
     checks.ok((e.query ?? "") === loc.search.replace(/^\?/, ""), `${tag}: query ${JSON.stringify(e.query)} vs ${JSON.stringify(loc.search)}`);
     checks.ok((e.referrer ?? undefined) === ev.referrer || (!e.referrer && !ev.referrer), `${tag}: referrer ${JSON.stringify(e.referrer)} vs ${JSON.stringify(ev.referrer)}`);

@@ -263,6 +263,43 @@ const SCENARIOS = [
   },
 
   {
+    name: "bfcache",
+    site: "t-bfcache",
+    bfcache: true,
+    pages: (s) => ({
+      "/bf/a": html({ site: s.site, src: s.src, title: "BF A",
+        head: `<script>window.shows=[];addEventListener("pageshow",(e)=>shows.push(e.persisted))</script>` }),
+      "/bf/b": `<!doctype html><title>BF B</title>no tag here`,
+    }),
+    async run(t) {
+      const { page, check } = t;
+      await page.goto(`${t.origin}/bf/a`);
+      const first = await ids(page);
+      await t.sent.answered((e) => e.t === "pageView", "the first page view");
+      await sleep(200);
+      await page.goto(`${t.origin}/bf/b`);
+      // A restore from the back/forward cache fires no load event.
+      await page.goBack({ waitUntil: "commit" });
+      await until(() => page.evaluate(() => window.oriel?.ids().pageView).catch(() => null).then((pv) => pv && pv !== first.pageView), "the page back");
+      const shows = await page.evaluate(() => window.shows);
+      check.eq(shows, [false, true], "bfcache: the page was restored from the back/forward cache");
+      const second = await ids(page);
+      await t.sent.answered((e) => e.t === "pageView" && e.pv === second.pageView, "the page view of the restored page");
+      return { first, second, url: `${t.origin}/bf/a` };
+    },
+    verify(v) {
+      const { c, d } = v;
+      c.eq(v.ofType("pageView").length, 2, "bfcache: a restore from the back/forward cache is a page view");
+      const a = v.byPv(d.first.pageView, "pageView");
+      const b = v.byPv(d.second.pageView, "pageView");
+      if (a) v.common(a, { ids: d.first, url: d.url, title: "BF A" });
+      if (b) v.common(b, { ids: d.second, url: d.url, title: "BF A" });
+      const eng = v.byPv(d.first.pageView, "engagement");
+      if (eng) v.common(eng, { ids: d.first, url: d.url });
+    },
+  },
+
+  {
     name: "custom",
     site: "t-custom",
     pages: (s) => ({
@@ -294,7 +331,12 @@ const SCENARIOS = [
       check.eq(r.unknown, null, "custom: an unknown command is ignored");
       for (const k of ["signup", "cyclic", "array", "cleared", "purchase"]) check.ok(/^[A-Za-z0-9_-]{22}$/.test(r[k] ?? ""), `custom: track returns an event id (${k})`);
       await t.sent.answered((e) => e.id === r.purchase, "the purchase event");
-      return r;
+      // More events than one batch may hold: they go in several.
+      const bulk = await page.evaluate(() => Array.from({ length: 120 }, (_, i) => oriel.track("bulk", { i })));
+      await t.sent.answered((e) => e.id === bulk.at(-1), "the last bulk event");
+      const sizes = t.sent.sent.map((s) => s.batch?.ev?.length ?? 0);
+      check.ok(sizes.every((n) => n <= 50), `custom: at most 50 events a batch: ${sizes}`);
+      return { ...r, bulk };
     },
     verify(v) {
       const { c, d } = v;
@@ -324,6 +366,9 @@ const SCENARIOS = [
         v.props(purchase, { amount: 42.5, currency: "EUR" }, "custom: purchase props");
       }
       c.ok(!v.events.some((e) => e.event_type === "undefined" || e.event_type === ""), "custom: no event without a name");
+      const bulk = v.ofType("bulk");
+      c.eq(bulk.map((e) => e.event_id).sort(), [...d.bulk].sort(), "custom: all 120 bulk events stored");
+      c.eq(bulk.map((e) => JSON.parse(e.props).i).sort((a, b) => a - b), d.bulk.map((_, i) => i), "custom: bulk event props");
     },
   },
 
@@ -811,11 +856,15 @@ async function run() {
 
   // The tests are about a normal visitor's browser, not a headless bot.
   const { browser, ua } = await launchAsChrome();
+  // Playwright turns the back/forward cache off by default; the scenarios about it need it on.
+  const bfBrowser = scenarios.some((s) => s.bfcache)
+    ? (await launchAsChrome({ ignoreDefaultArgs: ["--disable-back-forward-cache"] })).browser : null;
 
   const report = { collector, origin: site.url, ua, started, scenarios: {} };
   const runOne = async (s) => {
-    const ctx = await browser.newContext({ userAgent: ua });
-    const t = { browser, ctx, site: s.site, origin: site.url, collector, ua, check, sent: watch(ctx, collector) };
+    const b = s.bfcache ? bfBrowser : browser;
+    const ctx = await b.newContext({ userAgent: ua });
+    const t = { browser: b, ctx, site: s.site, origin: site.url, collector, ua, check, sent: watch(ctx, collector) };
     const start = Date.now();
     try {
       if (s.setup) await s.setup(t);
@@ -837,6 +886,7 @@ async function run() {
   await Promise.all(Array.from({ length: 5 }, async () => { while (pending.length) await runOne(pending.shift()); }));
 
   await browser.close();
+  await bfBrowser?.close();
   await site.close();
   report.finished = Date.now();
   writeFileSync(opts.report, JSON.stringify(report, null, 2));

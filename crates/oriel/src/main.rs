@@ -4,6 +4,7 @@
 //! `version` prints the version. Configuration is loaded by [`settings`], the server is assembled
 //! and run by [`serve`], and logging and metrics are set up by [`telemetry`].
 
+mod log_tools;
 mod serve;
 mod settings;
 mod telemetry;
@@ -30,22 +31,40 @@ enum Command {
         /// The TOML file to check.
         file: PathBuf,
     },
+    /// Inspect the event log of a stopped server.
+    #[command(subcommand)]
+    Log(LogCommand),
     /// Print the version.
     Version,
+}
+
+#[derive(Debug, Subcommand)]
+enum LogCommand {
+    /// Print every stored event as one JSON object per line, partition by partition.
+    Dump(ConfigArgs),
+    /// Print the offsets, size and consumers of each partition.
+    Stats(ConfigArgs),
+}
+
+/// Where to find the configuration and data of a server.
+#[derive(Debug, clap::Args)]
+struct ConfigArgs {
+    /// Configuration file (TOML).
+    #[arg(long, env = "ORIEL_CONFIG")]
+    config: Option<PathBuf>,
+    /// Data directory (overrides data_dir).
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
 }
 
 /// Options of `oriel serve`; each overrides the configuration file and environment.
 #[derive(Debug, clap::Args)]
 struct ServeArgs {
-    /// Configuration file (TOML). Without one, every setting has its default.
-    #[arg(long, env = "ORIEL_CONFIG")]
-    config: Option<PathBuf>,
+    #[command(flatten)]
+    base: ConfigArgs,
     /// Address to listen on, e.g. 127.0.0.1:8080 (overrides server.listen).
     #[arg(long)]
     listen: Option<String>,
-    /// Data directory (overrides data_dir).
-    #[arg(long)]
-    data_dir: Option<PathBuf>,
 }
 
 fn main() -> ExitCode {
@@ -53,6 +72,8 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Serve(args) => serve::run(args),
         Command::CheckConfig { file } => settings::check(&file),
+        Command::Log(LogCommand::Dump(args)) => log_tools::dump(&args),
+        Command::Log(LogCommand::Stats(args)) => log_tools::stats(&args),
         Command::Version => {
             #[allow(clippy::print_stdout)] // the command's whole output
             {

@@ -25,10 +25,7 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<()> {
     if let Some(listen) = args.listen {
         overrides.push(("ORIEL_SERVER__LISTEN".to_string(), listen));
     }
-    if let Some(dir) = args.data_dir {
-        overrides.push(("ORIEL_DATA_DIR".to_string(), dir.display().to_string()));
-    }
-    let config = settings::load(args.config.as_deref(), overrides)?;
+    let config = settings::load_for(&args.base, overrides)?;
     telemetry::init_logging();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

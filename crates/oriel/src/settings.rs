@@ -36,3 +36,11 @@ pub(crate) fn check(file: &Path) -> anyhow::Result<()> {
     }
     Ok(())
 }
+
+/// Loads the configuration of a command that takes `--config` and `--data-dir`.
+pub(crate) fn load_for(args: &crate::ConfigArgs, mut overrides: Vec<(String, String)>) -> anyhow::Result<Config> {
+    if let Some(dir) = &args.data_dir {
+        overrides.push(("ORIEL_DATA_DIR".to_string(), dir.display().to_string()));
+    }
+    load(args.config.as_deref(), overrides)
+}

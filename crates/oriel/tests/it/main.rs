@@ -1,5 +1,6 @@
 //! End-to-end tests of the `oriel` binary on a temporary directory and a loopback port.
 
+mod browser;
 mod cli;
 mod serve;
 
