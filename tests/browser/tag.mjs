@@ -31,6 +31,9 @@ async function until(fn, what, ms = 6000) {
   }
 }
 
+/** The collector's URL under another name for the same loopback address: another origin. */
+const otherName = (url) => url.replace("//127.0.0.1:", "//localhost:");
+
 /** One test page: a document that loads the tag from the collector with the given attributes. */
 function html({ site, attrs = "", title = "Oriel tag test", head = "", body = "", src }) {
   const esc = (s) => s.replace(/&/g, "&amp;").replace(/</g, "&lt;");
@@ -45,7 +48,8 @@ function html({ site, attrs = "", title = "Oriel tag test", head = "", body = ""
  */
 function watch(ctx, collector) {
   const sent = [];
-  const isEvents = (r) => r.method() === "POST" && r.url().split("?")[0] === `${collector}/e`;
+  const endpoints = [`${collector}/e`, `${otherName(collector)}/e`];
+  const isEvents = (r) => r.method() === "POST" && endpoints.includes(r.url().split("?")[0]);
   ctx.on("request", (r) => {
     if (!isEvents(r)) return;
     let batch = null;
@@ -576,6 +580,25 @@ const SCENARIOS = [
   },
 
   {
+    name: "endpoint",
+    site: "t-endpoint",
+    pages: (s) => ({ "/endpoint/page": html({ site: s.site, src: s.src, title: "Endpoint", attrs: `data-endpoint="${otherName(s.collector)}/e"` }) }),
+    async run(t) {
+      const { page, check } = t;
+      await page.goto(`${t.origin}/endpoint/page`);
+      const id = await ids(page);
+      await t.sent.answered((e) => e.t === "pageView", "the page view");
+      check.eq(t.sent.sent.map((s) => s.req.url()), [`${otherName(t.collector)}/e`], "endpoint: batches go to data-endpoint");
+      return { ids: id, url: `${t.origin}/endpoint/page` };
+    },
+    verify(v) {
+      const pv = v.ofType("pageView");
+      v.c.eq(pv.length, 1, "endpoint: page view stored");
+      if (pv[0]) v.common(pv[0], { ids: v.d.ids, url: v.d.url, title: "Endpoint" });
+    },
+  },
+
+  {
     name: "require-consent",
     site: "t-require",
     pages: (s) => ({ "/require/page": html({ site: s.site, src: s.src, title: "Require consent" }) }),
@@ -852,7 +875,7 @@ async function run() {
 
   const pages = {};
   const site = await serveSite(pages);
-  for (const s of scenarios) Object.assign(pages, s.pages({ site: s.site, src: `${collector}/oriel.js` }));
+  for (const s of scenarios) Object.assign(pages, s.pages({ site: s.site, collector, src: `${collector}/oriel.js` }));
 
   // The tests are about a normal visitor's browser, not a headless bot.
   const { browser, ua } = await launchAsChrome();

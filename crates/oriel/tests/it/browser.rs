@@ -46,3 +46,15 @@ fn run_browser_suite(script: &str, extra_args: &[&str]) {
 fn divolte_js_in_chromium() {
     run_browser_suite("tests/browser/divolte.mjs", &[]);
 }
+
+#[test]
+fn oriel_js_in_chromium() {
+    run_browser_suite("tests/browser/tag.mjs", &[]);
+}
+
+/// The committed tag assets are what `tag/build.mjs` makes of the sources, and `oriel.js` is
+/// within its 3 KB gzipped budget.
+#[test]
+fn tag_assets_are_fresh_and_within_budget() {
+    node(&["tag/build.mjs", "--check"]);
+}

@@ -1,0 +1,90 @@
+//! The store's error type.
+
+use std::path::PathBuf;
+
+use oriel_core::ErrorCode;
+
+/// Result with the store's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Everything that can go wrong in the store.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A file operation failed.
+    #[error("{action} {path}: {source}")]
+    Io {
+        /// What was being done.
+        action: &'static str,
+        /// The file or directory.
+        path: PathBuf,
+        /// The operating system's error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The manifest is unreadable or fails its checksum.
+    #[error("invalid manifest {path}: {reason}")]
+    BadManifest {
+        /// The manifest file.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A log record is not an event.
+    #[error("invalid event in the log: {0}")]
+    BadEvent(String),
+    /// The SQL statement is not allowed (it would write or read outside the store).
+    #[error("{0}")]
+    Forbidden(String),
+    /// The SQL does not parse or plan.
+    #[error("{0}")]
+    InvalidQuery(String),
+    /// An input file cannot be imported.
+    #[error("cannot import {path}: {reason}")]
+    Import {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+    /// Arrow failed.
+    #[error("arrow: {0}")]
+    Arrow(#[from] datafusion::arrow::error::ArrowError),
+    /// Parquet failed.
+    #[error("parquet: {0}")]
+    Parquet(#[from] parquet::errors::ParquetError),
+    /// DataFusion failed while executing.
+    #[error("query failed: {0}")]
+    DataFusion(#[from] datafusion::error::DataFusionError),
+    /// The event log failed.
+    #[error(transparent)]
+    Log(#[from] oriel_log::Error),
+    /// The store is shutting down.
+    #[error("the store is closed")]
+    Closed,
+    /// A broken invariant.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl Error {
+    pub(crate) fn io(action: &'static str, path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> Self {
+        let path = path.into();
+        move |source| Self::Io { action, path, source }
+    }
+
+    /// The kind of failure, for HTTP statuses.
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            Self::Forbidden(_) => ErrorCode::Forbidden,
+            Self::InvalidQuery(_) | Self::Import { .. } | Self::BadEvent(_) => ErrorCode::InvalidInput,
+            Self::Closed => ErrorCode::Unavailable,
+            Self::Log(e) => e.code(),
+            Self::Io { .. }
+            | Self::BadManifest { .. }
+            | Self::Arrow(_)
+            | Self::Parquet(_)
+            | Self::DataFusion(_)
+            | Self::Internal(_) => ErrorCode::Internal,
+        }
+    }
+}
