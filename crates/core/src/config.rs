@@ -74,6 +74,8 @@ pub struct Config {
     pub log: LogConfig,
     /// Collector: limits, privacy, enrichment, Divolte compatibility.
     pub collector: CollectorConfig,
+    /// Store: segments, flushing, compaction, retention.
+    pub store: StoreConfig,
     /// Sites that send events (`[[sites]]`).
     pub sites: Vec<SiteConfig>,
 }
@@ -85,6 +87,7 @@ impl Default for Config {
             server: ServerConfig::default(),
             log: LogConfig::default(),
             collector: CollectorConfig::default(),
+            store: StoreConfig::default(),
             sites: Vec::new(),
         }
     }
@@ -110,6 +113,39 @@ impl ServerConfig {
     /// The parsed listen address; valid after [`Config::validate`].
     pub fn listen_addr(&self) -> Result<SocketAddr, std::net::AddrParseError> {
         self.listen.parse()
+    }
+}
+
+/// How the store cuts segments in time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Partitioning {
+    /// One time partition per hour.
+    #[default]
+    Hour,
+    /// One time partition per day.
+    Day,
+}
+
+/// Store settings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StoreConfig {
+    /// Time partitioning of segments.
+    pub partition: Partitioning,
+    /// Persist the live buffer to Parquet segments at least this often, in seconds.
+    pub flush_interval_seconds: u64,
+    /// Persist the live buffer once it holds this many events.
+    pub flush_rows: u64,
+    /// Merge a time partition's segments once it has this many.
+    pub compaction_min_segments: u32,
+    /// Drop time partitions older than this many days; 0 keeps everything.
+    pub retention_days: u32,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        Self { partition: Partitioning::Hour, flush_interval_seconds: 60, flush_rows: 1_000_000, compaction_min_segments: 4, retention_days: 0 }
     }
 }
 
@@ -269,6 +305,11 @@ impl Config {
         check_range(&invalid, "log.embedded.group_commit_interval_ms", e.group_commit_interval_ms, 0, 1000)?;
         check_range(&invalid, "log.embedded.max_append_bytes", e.max_append_bytes, 1024, 1 << 30)?;
         self.collector.validate(&self.sites, &invalid)?;
+        let st = &self.store;
+        check_range(&invalid, "store.flush_interval_seconds", st.flush_interval_seconds, 1, 86_400)?;
+        check_range(&invalid, "store.flush_rows", st.flush_rows, 1000, 100_000_000)?;
+        check_range(&invalid, "store.compaction_min_segments", st.compaction_min_segments.into(), 2, 1000)?;
+        check_range(&invalid, "store.retention_days", st.retention_days.into(), 0, 36_500)?;
         if self.collector.max_body_bytes > e.max_append_bytes {
             return Err(invalid(
                 "collector.max_body_bytes",

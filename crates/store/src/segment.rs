@@ -10,14 +10,14 @@ use std::path::Path;
 use std::sync::Arc;
 
 use chrono::DateTime;
-use datafusion::arrow::array::{Array, AsArray, RecordBatch, UInt32Array};
+use datafusion::arrow::array::{AsArray, RecordBatch, UInt32Array};
 use datafusion::arrow::compute::{SortColumn, SortOptions, concat_batches, lexsort_to_indices, take_record_batch};
 use datafusion::arrow::datatypes::TimestampMillisecondType;
 use parquet::arrow::ArrowWriter;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
-use parquet::format::SortingColumn;
+use parquet::file::metadata::SortingColumn;
 
 use crate::schema::{TIME, events_schema};
 use crate::{Error, Result};
@@ -111,7 +111,7 @@ fn properties() -> Result<WriterProperties> {
         .set_compression(Compression::ZSTD(ZstdLevel::try_new(3)?))
         .set_dictionary_enabled(true)
         .set_statistics_enabled(EnabledStatistics::Page)
-        .set_max_row_group_size(ROW_GROUP_ROWS)
+        .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
         .set_data_page_row_count_limit(PAGE_ROWS)
         .set_sorting_columns(Some(vec![
             SortingColumn { column_idx: site_index() as i32, descending: false, nulls_first: true },
@@ -174,11 +174,11 @@ mod tests {
 
     #[test]
     fn partitions_by_hour_and_day() {
-        assert_eq!(Granularity::Hour.key(1_795_770_000_000), "2026-11-27T05");
+        assert_eq!(Granularity::Hour.key(1_795_770_000_000), "2026-11-27T09");
         assert_eq!(Granularity::Day.key(1_795_770_000_000), "2026-11-27");
         let b = batch(&[("a", 1_795_770_000_000), ("a", 1_795_770_000_000 + 3_600_000), ("b", 1_795_770_000_001)]);
         let parts = split_by_partition(&[b], Granularity::Hour).unwrap();
-        assert_eq!(parts.iter().map(|(k, b)| (k.as_str(), b.num_rows())).collect::<Vec<_>>(), vec![("2026-11-27T05", 2), ("2026-11-27T06", 1)]);
+        assert_eq!(parts.iter().map(|(k, b)| (k.as_str(), b.num_rows())).collect::<Vec<_>>(), vec![("2026-11-27T09", 2), ("2026-11-27T10", 1)]);
     }
 
     #[test]

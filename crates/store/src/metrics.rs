@@ -1,0 +1,38 @@
+//! Metric names of the store.
+
+/// Counter: events ingested from the log into the live buffer.
+pub const INGESTED: &str = "oriel_store_ingested_events_total";
+/// Counter: log records that were not events and were skipped.
+pub const BAD_EVENTS: &str = "oriel_store_bad_events_total";
+/// Gauge: rows in the live buffer.
+pub const LIVE_ROWS: &str = "oriel_store_live_rows";
+/// Gauge: segments.
+pub const SEGMENTS: &str = "oriel_store_segments";
+/// Gauge: bytes of segment files.
+pub const SEGMENT_BYTES: &str = "oriel_store_segment_bytes";
+/// Histogram: seconds one flush took.
+pub const FLUSH_SECONDS: &str = "oriel_store_flush_seconds";
+/// Counter: time partitions compacted.
+pub const COMPACTIONS: &str = "oriel_store_compactions_total";
+/// Counter: rows dropped by retention.
+pub const RETENTION_ROWS: &str = "oriel_store_retention_removed_rows_total";
+/// Counter: rows deleted on request.
+pub const DELETED: &str = "oriel_store_deleted_rows_total";
+/// Histogram: seconds one SQL query took.
+pub const QUERY_SECONDS: &str = "oriel_store_query_seconds";
+
+/// Describes the store's metrics.
+pub fn describe() {
+    use ::metrics::{Unit, counter, describe_counter, describe_gauge, describe_histogram};
+    describe_counter!(INGESTED, Unit::Count, "events ingested from the log into the live buffer");
+    describe_counter!(BAD_EVENTS, Unit::Count, "log records that were not events and were skipped");
+    describe_gauge!(LIVE_ROWS, Unit::Count, "rows in the live buffer, queryable but not yet in segments");
+    describe_gauge!(SEGMENTS, Unit::Count, "Parquet segments");
+    describe_gauge!(SEGMENT_BYTES, Unit::Bytes, "bytes of Parquet segments");
+    describe_histogram!(FLUSH_SECONDS, Unit::Seconds, "duration of one flush of the live buffer");
+    describe_counter!(COMPACTIONS, Unit::Count, "time partitions compacted");
+    describe_counter!(RETENTION_ROWS, Unit::Count, "rows dropped by store retention");
+    describe_counter!(DELETED, Unit::Count, "rows deleted on request");
+    describe_histogram!(QUERY_SECONDS, Unit::Seconds, "duration of one SQL query");
+    counter!(INGESTED).increment(0);
+}

@@ -1,0 +1,541 @@
+//! Druid SQL's time functions as DataFusion scalar functions, and `APPROX_COUNT_DISTINCT`.
+//!
+//! | function | meaning |
+//! | --- | --- |
+//! | `TIME_FLOOR(t, period [, origin [, zone]])` | floor to an ISO-8601 period (`PT5M`, `PT1H`, `P1D`, `P1W`, `P1M`, `P1Y`) |
+//! | `TIME_SHIFT(t, period, step [, zone])` | add `step` periods |
+//! | `TIME_FORMAT(t [, pattern [, zone]])` | format with a Joda pattern; ISO-8601 by default |
+//! | `TIME_PARSE(s [, pattern [, zone]])` | parse with a Joda pattern, ISO-8601 by default; NULL when it does not parse |
+//! | `MILLIS_TO_TIMESTAMP(ms)`, `TIMESTAMP_TO_MILLIS(t)` | conversions |
+//!
+//! Zones are IANA names (`Europe/Amsterdam`) or fixed offsets (`+02:00`); the default is UTC.
+//! `FLOOR(t TO unit)` is rewritten to `date_trunc` before planning (see [`crate::sql`]).
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Datelike, FixedOffset, NaiveDateTime, Offset, TimeZone, Utc};
+use datafusion::arrow::array::{Array, ArrayRef, AsArray, StringArray, TimestampMillisecondArray};
+use datafusion::arrow::compute::cast;
+use datafusion::arrow::datatypes::{DataType, Int64Type, TimeUnit, TimestampMillisecondType};
+use datafusion::common::{DataFusionError, Result as DfResult, plan_err};
+use datafusion::logical_expr::{ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility};
+
+const TS: DataType = DataType::Timestamp(TimeUnit::Millisecond, None);
+
+/// An ISO-8601 period as Druid uses them for granularities.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Period {
+    /// A fixed number of milliseconds (seconds to days).
+    Millis(i64),
+    /// Weeks, which start on Monday.
+    Weeks(i64),
+    /// Calendar months (a year is 12).
+    Months(i64),
+}
+
+impl Period {
+    /// Parses `PT15M`, `PT1H`, `P1D`, `P1W`, `P3M`, `P1Y`, `P1DT12H`, …
+    pub fn parse(text: &str) -> Option<Self> {
+        let rest = text.strip_prefix('P').or_else(|| text.strip_prefix('p'))?;
+        let (date, time) = match rest.split_once(['T', 't']) {
+            Some((d, t)) => (d, Some(t)),
+            None => (rest, None),
+        };
+        let mut months = 0i64;
+        let mut millis = 0i64;
+        let mut weeks = 0i64;
+        let mut any = false;
+        for (part, in_time) in [(date, false), (time.unwrap_or(""), true)] {
+            let mut number = String::new();
+            for c in part.chars() {
+                if c.is_ascii_digit() {
+                    number.push(c);
+                    continue;
+                }
+                let n: i64 = number.parse().ok()?;
+                number.clear();
+                any = true;
+                match (c.to_ascii_uppercase(), in_time) {
+                    ('Y', false) => months += 12 * n,
+                    ('M', false) => months += n,
+                    ('W', false) => weeks += n,
+                    ('D', false) => millis += n * 86_400_000,
+                    ('H', true) => millis += n * 3_600_000,
+                    ('M', true) => millis += n * 60_000,
+                    ('S', true) => millis += n * 1000,
+                    _ => return None,
+                }
+            }
+            if !number.is_empty() {
+                return None;
+            }
+        }
+        match (months, weeks, millis) {
+            _ if !any => None,
+            (m, 0, 0) if m > 0 => Some(Self::Months(m)),
+            (0, w, 0) if w > 0 => Some(Self::Weeks(w)),
+            (0, 0, ms) if ms > 0 => Some(Self::Millis(ms)),
+            _ => None,
+        }
+    }
+
+    /// The start of the period containing `ms`, in zone `zone`.
+    pub fn floor(self, ms: i64, zone: Zone) -> i64 {
+        let offset = zone.offset_ms(ms);
+        let local = ms + offset;
+        let floored = match self {
+            Self::Millis(p) => local.div_euclid(p) * p,
+            // 1970-01-05 was a Monday.
+            Self::Weeks(w) => {
+                let p = w * 7 * 86_400_000;
+                let monday = 4 * 86_400_000;
+                (local - monday).div_euclid(p) * p + monday
+            }
+            Self::Months(m) => {
+                let date = DateTime::from_timestamp_millis(local).unwrap_or_default().naive_utc();
+                let index = (i64::from(date.year()) - 1970) * 12 + i64::from(date.month0());
+                let start = index.div_euclid(m) * m;
+                let (year, month) = (1970 + start.div_euclid(12), start.rem_euclid(12) + 1);
+                let first = chrono::NaiveDate::from_ymd_opt(year as i32, month as u32, 1).unwrap_or_default();
+                first.and_hms_opt(0, 0, 0).unwrap_or_default().and_utc().timestamp_millis()
+            }
+        };
+        floored - zone.offset_ms(floored - offset)
+    }
+
+    /// `ms` moved by `step` periods.
+    pub fn shift(self, ms: i64, step: i64, zone: Zone) -> i64 {
+        match self {
+            Self::Millis(p) => ms + p * step,
+            Self::Weeks(w) => ms + w * 7 * 86_400_000 * step,
+            Self::Months(m) => {
+                let offset = zone.offset_ms(ms);
+                let local = DateTime::from_timestamp_millis(ms + offset).unwrap_or_default().naive_utc();
+                let total = i64::from(local.year()) * 12 + i64::from(local.month0()) + m * step;
+                let (year, month) = (total.div_euclid(12) as i32, (total.rem_euclid(12) + 1) as u32);
+                let day = local.day().min(days_in_month(year, month));
+                let moved = local.with_day(1).and_then(|d| d.with_year(year)).and_then(|d| d.with_month(month)).and_then(|d| d.with_day(day));
+                moved.map_or(ms, |d| d.and_utc().timestamp_millis() - offset)
+            }
+        }
+    }
+}
+
+fn days_in_month(year: i32, month: u32) -> u32 {
+    let next = if month == 12 { (year + 1, 1) } else { (year, month + 1) };
+    chrono::NaiveDate::from_ymd_opt(next.0, next.1, 1)
+        .and_then(|d| d.pred_opt())
+        .map_or(31, |d| d.day())
+}
+
+/// A time zone argument.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Zone {
+    /// A fixed offset from UTC (UTC itself is offset 0).
+    Fixed(FixedOffset),
+    /// An IANA zone with daylight saving rules.
+    Named(chrono_tz::Tz),
+}
+
+impl Zone {
+    /// Parses `UTC`, `Etc/UTC`, `Europe/Amsterdam`, `+02:00`, `-0530`.
+    pub fn parse(text: &str) -> Option<Self> {
+        if text.eq_ignore_ascii_case("utc") || text.eq_ignore_ascii_case("z") {
+            return Some(Self::Fixed(FixedOffset::east_opt(0)?));
+        }
+        if let Ok(tz) = text.parse::<chrono_tz::Tz>() {
+            return Some(Self::Named(tz));
+        }
+        let (sign, rest) = match text.as_bytes().first()? {
+            b'+' => (1, &text[1..]),
+            b'-' => (-1, &text[1..]),
+            _ => return None,
+        };
+        let digits: String = rest.chars().filter(char::is_ascii_digit).collect();
+        if digits.len() != 4 {
+            return None;
+        }
+        let h: i32 = digits[..2].parse().ok()?;
+        let m: i32 = digits[2..].parse().ok()?;
+        FixedOffset::east_opt(sign * (h * 3600 + m * 60)).map(Self::Fixed)
+    }
+
+    /// UTC.
+    pub fn utc() -> Self {
+        Self::Fixed(Utc.fix())
+    }
+
+    /// The offset from UTC at instant `ms`, in milliseconds.
+    pub fn offset_ms(self, ms: i64) -> i64 {
+        match self {
+            Self::Fixed(f) => i64::from(f.local_minus_utc()) * 1000,
+            Self::Named(tz) => {
+                let t = DateTime::from_timestamp_millis(ms).unwrap_or_default();
+                i64::from(tz.offset_from_utc_datetime(&t.naive_utc()).fix().local_minus_utc()) * 1000
+            }
+        }
+    }
+}
+
+/// Converts a Joda-Time pattern (what Druid uses) to a chrono format string.
+pub fn joda_to_chrono(pattern: &str) -> Result<String, String> {
+    let chars: Vec<char> = pattern.chars().collect();
+    let mut out = String::new();
+    let mut i = 0;
+    while i < chars.len() {
+        let c = chars[i];
+        if c == '\'' {
+            // Quoted literal; '' is a quote.
+            let mut j = i + 1;
+            if chars.get(j) == Some(&'\'') {
+                out.push('\'');
+                i += 2;
+                continue;
+            }
+            while j < chars.len() && chars[j] != '\'' {
+                push_literal(&mut out, chars[j]);
+                j += 1;
+            }
+            i = j + 1;
+            continue;
+        }
+        if !c.is_ascii_alphabetic() {
+            push_literal(&mut out, c);
+            i += 1;
+            continue;
+        }
+        let mut n = 1;
+        while chars.get(i + n) == Some(&c) {
+            n += 1;
+        }
+        let spec = match (c, n) {
+            ('y' | 'Y', 2) => "%y",
+            ('y' | 'Y', _) => "%Y",
+            ('M', 1) => "%-m",
+            ('M', 2) => "%m",
+            ('M', 3) => "%b",
+            ('M', _) => "%B",
+            ('d', 1) => "%-d",
+            ('d', _) => "%d",
+            ('D', _) => "%j",
+            ('H', 1) => "%-H",
+            ('H', _) => "%H",
+            ('h', 1) => "%-I",
+            ('h', _) => "%I",
+            ('m', 1) => "%-M",
+            ('m', _) => "%M",
+            ('s', 1) => "%-S",
+            ('s', _) => "%S",
+            ('S', 1..=3) => "%3f",
+            ('S', 6) => "%6f",
+            ('S', 9) => "%9f",
+            ('a', _) => "%p",
+            ('E', 1..=3) => "%a",
+            ('E', _) => "%A",
+            ('e', _) => "%u",
+            ('w', _) => "%V",
+            ('x', _) => "%G",
+            ('Z', 1) => "%z",
+            ('Z', _) => "%:z",
+            ('z', _) => "%Z",
+            _ => return Err(format!("unsupported pattern letters {:?}", c.to_string().repeat(n))),
+        };
+        out.push_str(spec);
+        i += n;
+    }
+    Ok(out)
+}
+
+fn push_literal(out: &mut String, c: char) {
+    if c == '%' {
+        out.push_str("%%");
+    } else {
+        out.push(c);
+    }
+}
+
+/// Which Druid time function an instance is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Kind {
+    Floor,
+    Shift,
+    Format,
+    Parse,
+    MillisToTimestamp,
+    TimestampToMillis,
+}
+
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct DruidTime {
+    kind: Kind,
+    name: &'static str,
+    signature: Signature,
+}
+
+impl DruidTime {
+    fn udf(kind: Kind, name: &'static str) -> ScalarUDF {
+        ScalarUDF::new_from_impl(Self { kind, name, signature: Signature::user_defined(Volatility::Immutable) })
+    }
+}
+
+/// The Druid time functions.
+pub fn druid_time_functions() -> Vec<ScalarUDF> {
+    vec![
+        DruidTime::udf(Kind::Floor, "time_floor"),
+        DruidTime::udf(Kind::Shift, "time_shift"),
+        DruidTime::udf(Kind::Format, "time_format"),
+        DruidTime::udf(Kind::Parse, "time_parse"),
+        DruidTime::udf(Kind::MillisToTimestamp, "millis_to_timestamp"),
+        DruidTime::udf(Kind::TimestampToMillis, "timestamp_to_millis"),
+    ]
+}
+
+fn constant_string(arrays: &[ArrayRef], i: usize, name: &str) -> DfResult<Option<String>> {
+    let Some(array) = arrays.get(i) else { return Ok(None) };
+    let strings = array.as_string_opt::<i32>().ok_or_else(|| DataFusionError::Plan(format!("{name}: argument {} must be text", i + 1)))?;
+    Ok((strings.len() > 0 && strings.is_valid(0)).then(|| strings.value(0).to_string()))
+}
+
+fn zone_arg(arrays: &[ArrayRef], i: usize, name: &str) -> DfResult<Zone> {
+    match constant_string(arrays, i, name)? {
+        None => Ok(Zone::utc()),
+        Some(z) => Zone::parse(&z).ok_or_else(|| DataFusionError::Plan(format!("{name}: unknown time zone {z:?}"))),
+    }
+}
+
+fn period_arg(arrays: &[ArrayRef], i: usize, name: &str) -> DfResult<Period> {
+    let text = constant_string(arrays, i, name)?.unwrap_or_default();
+    Period::parse(&text).ok_or_else(|| DataFusionError::Plan(format!("{name}: {text:?} is not an ISO-8601 period such as PT1H or P1D")))
+}
+
+impl ScalarUDFImpl for DruidTime {
+    fn name(&self) -> &str {
+        self.name
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn coerce_types(&self, args: &[DataType]) -> DfResult<Vec<DataType>> {
+        let (min, max) = match self.kind {
+            Kind::Floor => (2, 4),
+            Kind::Shift => (3, 4),
+            Kind::Format | Kind::Parse => (1, 3),
+            Kind::MillisToTimestamp | Kind::TimestampToMillis => (1, 1),
+        };
+        if args.len() < min || args.len() > max {
+            return plan_err!("{} takes {min} to {max} arguments, not {}", self.name.to_uppercase(), args.len());
+        }
+        Ok(args
+            .iter()
+            .enumerate()
+            .map(|(i, _)| match (self.kind, i) {
+                (Kind::Parse, 0) => DataType::Utf8,
+                (Kind::MillisToTimestamp, 0) => DataType::Int64,
+                (_, 0) => TS,
+                (Kind::Shift, 2) => DataType::Int64,
+                _ => DataType::Utf8,
+            })
+            .collect())
+    }
+
+    fn return_type(&self, _: &[DataType]) -> DfResult<DataType> {
+        Ok(match self.kind {
+            Kind::Format => DataType::Utf8,
+            Kind::TimestampToMillis => DataType::Int64,
+            _ => TS,
+        })
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> DfResult<ColumnarValue> {
+        let scalar = args.args.iter().all(|a| matches!(a, ColumnarValue::Scalar(_)));
+        let arrays = ColumnarValue::values_to_arrays(&args.args)?;
+        let name = self.name;
+        let out: ArrayRef = match self.kind {
+            Kind::Floor => {
+                let period = period_arg(&arrays, 1, name)?;
+                let origin = match arrays.get(2) {
+                    Some(o) if o.data_type() != &DataType::Null && o.is_valid(0) => {
+                        let text = constant_string(&arrays, 2, name)?.unwrap_or_default();
+                        Some(parse_iso(&text).ok_or_else(|| DataFusionError::Plan(format!("{name}: invalid origin {text:?}")))?)
+                    }
+                    _ => None,
+                };
+                let zone = zone_arg(&arrays, 3, name)?;
+                let t = cast(&arrays[0], &TS)?;
+                let t = t.as_primitive::<TimestampMillisecondType>();
+                Arc::new(t.unary_opt::<_, TimestampMillisecondType>(|ms| {
+                    Some(match (origin, period) {
+                        (Some(o), Period::Millis(p)) => (ms - o).div_euclid(p) * p + o,
+                        _ => period.floor(ms, zone),
+                    })
+                }))
+            }
+            Kind::Shift => {
+                let period = period_arg(&arrays, 1, name)?;
+                let zone = zone_arg(&arrays, 3, name)?;
+                let t = cast(&arrays[0], &TS)?;
+                let steps = cast(&arrays[2], &DataType::Int64)?;
+                let (t, steps) = (t.as_primitive::<TimestampMillisecondType>(), steps.as_primitive::<Int64Type>());
+                let shifted: TimestampMillisecondArray = t
+                    .iter()
+                    .zip(steps.iter())
+                    .map(|(t, s)| Some(period.shift(t?, s?, zone)))
+                    .collect();
+                Arc::new(shifted)
+            }
+            Kind::Format => {
+                let pattern = constant_string(&arrays, 1, name)?;
+                let format = match &pattern {
+                    Some(p) => Some(joda_to_chrono(p).map_err(|e| DataFusionError::Plan(format!("{name}: {e}")))?),
+                    None => None,
+                };
+                let zone = zone_arg(&arrays, 2, name)?;
+                let t = cast(&arrays[0], &TS)?;
+                let t = t.as_primitive::<TimestampMillisecondType>();
+                let formatted: StringArray = t.iter().map(|ms| ms.map(|ms| format_time(ms, format.as_deref(), zone))).collect();
+                Arc::new(formatted)
+            }
+            Kind::Parse => {
+                let pattern = constant_string(&arrays, 1, name)?;
+                let format = match &pattern {
+                    Some(p) => Some(joda_to_chrono(p).map_err(|e| DataFusionError::Plan(format!("{name}: {e}")))?),
+                    None => None,
+                };
+                let zone = zone_arg(&arrays, 2, name)?;
+                let s = cast(&arrays[0], &DataType::Utf8)?;
+                let parsed: TimestampMillisecondArray =
+                    s.as_string::<i32>().iter().map(|s| parse_time(s?, format.as_deref(), zone)).collect();
+                Arc::new(parsed)
+            }
+            Kind::MillisToTimestamp => {
+                let ms = cast(&arrays[0], &DataType::Int64)?;
+                Arc::new(ms.as_primitive::<Int64Type>().reinterpret_cast::<TimestampMillisecondType>())
+            }
+            Kind::TimestampToMillis => {
+                let t = cast(&arrays[0], &TS)?;
+                Arc::new(t.as_primitive::<TimestampMillisecondType>().reinterpret_cast::<Int64Type>())
+            }
+        };
+        if scalar {
+            Ok(ColumnarValue::Scalar(datafusion::common::ScalarValue::try_from_array(&out, 0)?))
+        } else {
+            Ok(ColumnarValue::Array(out))
+        }
+    }
+}
+
+fn format_time(ms: i64, format: Option<&str>, zone: Zone) -> String {
+    let utc = DateTime::from_timestamp_millis(ms).unwrap_or_default();
+    match format {
+        None => match zone {
+            Zone::Fixed(f) if f.local_minus_utc() == 0 => utc.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string(),
+            Zone::Fixed(f) => utc.with_timezone(&f).format("%Y-%m-%dT%H:%M:%S%.3f%:z").to_string(),
+            Zone::Named(tz) => utc.with_timezone(&tz).format("%Y-%m-%dT%H:%M:%S%.3f%:z").to_string(),
+        },
+        Some(f) => match zone {
+            Zone::Fixed(o) => utc.with_timezone(&o).format(f).to_string(),
+            Zone::Named(tz) => utc.with_timezone(&tz).format(f).to_string(),
+        },
+    }
+}
+
+/// Parses ISO-8601 (date, date-time, with or without zone) to UTC milliseconds.
+pub fn parse_iso(text: &str) -> Option<i64> {
+    parse_time(text, None, Zone::utc())
+}
+
+fn parse_time(text: &str, format: Option<&str>, zone: Zone) -> Option<i64> {
+    let text = text.trim();
+    let local_to_utc = |naive: NaiveDateTime| -> Option<i64> {
+        let ms = naive.and_utc().timestamp_millis();
+        Some(ms - zone.offset_ms(ms - zone.offset_ms(ms)))
+    };
+    if let Some(format) = format {
+        if let Ok(t) = DateTime::parse_from_str(text, format) {
+            return Some(t.timestamp_millis());
+        }
+        if let Ok(n) = NaiveDateTime::parse_from_str(text, format) {
+            return local_to_utc(n);
+        }
+        return chrono::NaiveDate::parse_from_str(text, format).ok().and_then(|d| local_to_utc(d.and_hms_opt(0, 0, 0)?));
+    }
+    if let Ok(t) = DateTime::parse_from_rfc3339(text) {
+        return Some(t.timestamp_millis());
+    }
+    for f in ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M"] {
+        if let Ok(n) = NaiveDateTime::parse_from_str(text, f) {
+            return local_to_utc(n);
+        }
+    }
+    let text = text.strip_suffix('Z').unwrap_or(text);
+    if let Ok(n) = NaiveDateTime::parse_from_str(text, "%Y-%m-%dT%H:%M:%S%.f") {
+        return Some(n.and_utc().timestamp_millis());
+    }
+    chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d").ok().and_then(|d| local_to_utc(d.and_hms_opt(0, 0, 0)?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const T: i64 = 1_795_760_625_123; // 2026-11-27T06:23:45.123Z, a Friday
+
+    #[test]
+    fn periods() {
+        assert_eq!(Period::parse("PT1H"), Some(Period::Millis(3_600_000)));
+        assert_eq!(Period::parse("PT15M"), Some(Period::Millis(900_000)));
+        assert_eq!(Period::parse("P1D"), Some(Period::Millis(86_400_000)));
+        assert_eq!(Period::parse("P1DT12H"), Some(Period::Millis(129_600_000)));
+        assert_eq!(Period::parse("P1W"), Some(Period::Weeks(1)));
+        assert_eq!(Period::parse("P3M"), Some(Period::Months(3)));
+        assert_eq!(Period::parse("P1Y"), Some(Period::Months(12)));
+        for bad in ["", "P", "PT", "1H", "PT1X", "P1H", "PT1D", "P1M1D"] {
+            assert_eq!(Period::parse(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn floors() {
+        let utc = Zone::utc();
+        let iso = |ms| format_time(ms, None, utc);
+        assert_eq!(iso(Period::parse("PT1H").unwrap().floor(T, utc)), "2026-11-27T06:00:00.000Z");
+        assert_eq!(iso(Period::parse("PT15M").unwrap().floor(T, utc)), "2026-11-27T06:15:00.000Z");
+        assert_eq!(iso(Period::parse("P1D").unwrap().floor(T, utc)), "2026-11-27T00:00:00.000Z");
+        assert_eq!(iso(Period::parse("P1W").unwrap().floor(T, utc)), "2026-11-23T00:00:00.000Z", "weeks start on Monday");
+        assert_eq!(iso(Period::parse("P1M").unwrap().floor(T, utc)), "2026-11-01T00:00:00.000Z");
+        assert_eq!(iso(Period::parse("P3M").unwrap().floor(T, utc)), "2026-10-01T00:00:00.000Z");
+        assert_eq!(iso(Period::parse("P1Y").unwrap().floor(T, utc)), "2026-01-01T00:00:00.000Z");
+        let ams = Zone::parse("Europe/Amsterdam").unwrap();
+        assert_eq!(iso(Period::parse("P1D").unwrap().floor(T, ams)), "2026-11-26T23:00:00.000Z", "midnight in Amsterdam");
+        let plus = Zone::parse("+05:30").unwrap();
+        assert_eq!(iso(Period::parse("P1D").unwrap().floor(T, plus)), "2026-11-26T18:30:00.000Z");
+    }
+
+    #[test]
+    fn shifts() {
+        let utc = Zone::utc();
+        let iso = |ms| format_time(ms, None, utc);
+        assert_eq!(iso(Period::parse("PT1H").unwrap().shift(T, -2, utc)), "2026-11-27T04:23:45.123Z");
+        assert_eq!(iso(Period::parse("P1M").unwrap().shift(parse_iso("2026-01-31T00:00:00Z").unwrap(), 1, utc)), "2026-02-28T00:00:00.000Z");
+        assert_eq!(iso(Period::parse("P1Y").unwrap().shift(T, 1, utc)), "2027-11-27T06:23:45.123Z");
+    }
+
+    #[test]
+    fn formats_and_parses() {
+        let utc = Zone::utc();
+        assert_eq!(format_time(T, None, utc), "2026-11-27T06:23:45.123Z");
+        let f = joda_to_chrono("yyyy-MM-dd HH:mm:ss.SSS").unwrap();
+        assert_eq!(format_time(T, Some(&f), utc), "2026-11-27 06:23:45.123");
+        assert_eq!(format_time(T, Some(&joda_to_chrono("dd MMM yyyy 'at' H'h'").unwrap()), utc), "27 Nov 2026 at 6h");
+        assert_eq!(format_time(T, None, Zone::parse("Europe/Amsterdam").unwrap()), "2026-11-27T07:23:45.123+01:00");
+        assert!(joda_to_chrono("yyyy QQ").is_err());
+        assert_eq!(parse_iso("2026-11-27T06:23:45.123Z"), Some(T));
+        assert_eq!(parse_iso("2026-11-27T07:23:45.123+01:00"), Some(T));
+        assert_eq!(parse_iso("2026-11-27 06:23:45.123"), Some(T));
+        assert_eq!(parse_iso("2026-11-27"), Some(T - (6 * 3600 + 23 * 60 + 45) * 1000 - 123));
+        assert_eq!(parse_iso("yesterday"), None);
+        assert_eq!(parse_time("27/11/2026 06:23", Some(&joda_to_chrono("dd/MM/yyyy HH:mm").unwrap()), utc), Some(T - 45_123));
+    }
+}

@@ -1,0 +1,131 @@
+//! Ingestion, persistence, restarts, compaction, retention and deletion.
+
+use oriel_store::manifest::Manifest;
+
+use crate::{Fixture, T0, event};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_are_queryable_at_once_and_exactly_once_across_flushes_and_restarts() {
+    let f = Fixture::new().await;
+    let events: Vec<_> = (0..300).map(|i| event(i, "a", &format!("p{}", i % 17), T0 + i as i64 * 1000)).collect();
+    f.send(&events[..100]).await;
+    f.wait_for_count(100).await;
+    let report = f.store.flush().await.unwrap();
+    assert_eq!(report.rows, 100);
+    assert_eq!(f.count("SELECT count(*) FROM events").await, 100, "a flush neither loses nor repeats rows");
+    f.send(&events[100..200]).await;
+    f.wait_for_count(200).await;
+
+    // Restart with 100 events persisted and 100 only in the log: replay restores them once.
+    let f = f.restart().await;
+    f.wait_for_count(200).await;
+    f.send(&events[200..]).await;
+    f.wait_for_count(300).await;
+    assert_eq!(f.count("SELECT count(DISTINCT event_id) FROM events").await, 300);
+    let stats = f.store.stats();
+    assert_eq!(stats.segment_rows + stats.live_rows as u64, 300);
+
+    // The log learns how far the store has persisted.
+    f.store.flush().await.unwrap();
+    let stats = f.store.stats();
+    for (p, offset) in &stats.persisted_offsets {
+        assert_eq!(f.log.consumer_position(oriel_store::CONSUMER, *p), Some(*offset));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn segments_are_per_hour_and_compaction_keeps_results() {
+    let f = Fixture::new().await;
+    for round in 0..4 {
+        // Each flush writes one segment per hour touched: 2 hours here.
+        let events: Vec<_> = (0..50).map(|i| event(round * 50 + i, "a", "p", T0 + (i as i64 % 2) * 3_600_000 + round as i64)).collect();
+        f.send(&events).await;
+        f.wait_for_count((round as i64 + 1) * 50).await;
+        f.store.flush().await.unwrap();
+    }
+    let before = f.sql("SELECT path, count(*) FROM events GROUP BY path ORDER BY path").await;
+    let manifest = Manifest::load(&f.dir.path().join("store")).unwrap();
+    assert_eq!(manifest.segments.len(), 8);
+    assert!(manifest.segments.iter().all(|s| s.partition == "2026-11-27T09" || s.partition == "2026-11-27T10"));
+    let merged = f.store.compact().await.unwrap();
+    assert_eq!(merged, 2);
+    let manifest = Manifest::load(&f.dir.path().join("store")).unwrap();
+    assert_eq!(manifest.segments.len(), 2);
+    assert_eq!(f.sql("SELECT path, count(*) FROM events GROUP BY path ORDER BY path").await, before);
+    // Replaced files are gone once no query holds them.
+    let files = walk(&f.dir.path().join("store/segments"));
+    assert_eq!(files.len(), 2, "{files:?}");
+}
+
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            out.extend(walk(&path));
+        } else {
+            out.push(path);
+        }
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retention_drops_old_partitions() {
+    let f = Fixture::new().await;
+    let old: Vec<_> = (0..10).map(|i| event(i, "a", "p", T0 - 40 * 86_400_000)).collect();
+    let new: Vec<_> = (10..15).map(|i| event(i, "a", "p", T0)).collect();
+    f.send(&old).await;
+    f.send(&new).await;
+    f.wait_for_count(15).await;
+    f.store.flush().await.unwrap();
+    assert_eq!(f.store.enforce_retention().await.unwrap(), 10);
+    assert_eq!(f.count("SELECT count(*) FROM events").await, 5);
+    assert_eq!(f.count("SELECT count(*) FROM events WHERE __time < TIMESTAMP '2026-11-01 00:00:00'").await, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deleting_a_visitor_removes_every_event_and_survives_restart() {
+    let f = Fixture::new().await;
+    let mut events: Vec<_> = (0..40).map(|i| event(i, "a", if i % 4 == 0 { "victim" } else { "other" }, T0 + i as i64)).collect();
+    events[1].user_id = Some("u-9".into());
+    f.send(&events[..20]).await;
+    f.wait_for_count(20).await;
+    f.store.flush().await.unwrap();
+    f.send(&events[20..]).await;
+    f.wait_for_count(40).await;
+    // 5 in a segment, 5 in the live buffer.
+    assert_eq!(f.store.delete(Some("victim".into()), None).await.unwrap(), 10);
+    assert_eq!(f.count("SELECT count(*) FROM events WHERE party_id = 'victim'").await, 0);
+    assert_eq!(f.count("SELECT count(*) FROM events").await, 30, "other visitors untouched");
+    assert_eq!(f.store.delete(None, Some("u-9".into())).await.unwrap(), 1);
+
+    // The log still holds the events below the deletion: replay must not bring them back.
+    let f = f.restart().await;
+    f.wait_for_count(29).await;
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    assert_eq!(f.count("SELECT count(*) FROM events WHERE party_id = 'victim' OR user_id = 'u-9'").await, 0);
+    // New events of the visitor after the deletion are kept.
+    f.send(&[crate::event(100, "a", "victim", T0)]).await;
+    f.wait_for_count(30).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_process_cannot_open_the_store() {
+    let f = Fixture::new().await;
+    let err = oriel_store::Store::open(crate::options(f.dir.path(), &f.clock), None).await.unwrap_err();
+    assert!(err.to_string().contains("the store is in use"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn orphan_segments_from_a_crashed_flush_are_removed() {
+    let f = Fixture::new().await;
+    f.send(&[event(0, "a", "p", T0)]).await;
+    f.wait_for_count(1).await;
+    f.store.flush().await.unwrap();
+    let dir = f.dir.path().join("store/segments/2026-11-27T09");
+    std::fs::write(dir.join("000000000099.parquet"), b"half written").unwrap();
+    let f = f.restart().await;
+    assert!(!dir.join("000000000099.parquet").exists());
+    f.wait_for_count(1).await;
+}
