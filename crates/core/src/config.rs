@@ -101,11 +101,14 @@ pub struct ServerConfig {
     pub listen: String,
     /// How long a clean shutdown waits for in-flight requests, in milliseconds.
     pub shutdown_timeout_ms: u64,
+    /// Bearer tokens that authorise the query APIs and the UI for clients that are not on
+    /// loopback. Without one, only loopback clients get analytics data.
+    pub api_tokens: Vec<String>,
 }
 
 impl Default for ServerConfig {
     fn default() -> Self {
-        Self { listen: "127.0.0.1:8080".into(), shutdown_timeout_ms: 10_000 }
+        Self { listen: "127.0.0.1:8080".into(), shutdown_timeout_ms: 10_000, api_tokens: Vec::new() }
     }
 }
 
@@ -298,6 +301,9 @@ impl Config {
             ));
         }
         check_range(&invalid, "server.shutdown_timeout_ms", self.server.shutdown_timeout_ms, 0, 600_000)?;
+        if let Some(token) = self.server.api_tokens.iter().find(|t| t.len() < 16) {
+            return Err(invalid("server.api_tokens", format!("{token:?}"), "tokens of at least 16 characters"));
+        }
         check_range(&invalid, "log.partitions", u64::from(self.log.partitions), 1, 1024)?;
         check_range(&invalid, "log.retention_hours", self.log.retention_hours, 0, 24 * 365 * 100)?;
         let e = &self.log.embedded;

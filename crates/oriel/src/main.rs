@@ -1,10 +1,16 @@
 //! The `oriel` binary: one process that collects, stores and serves click-stream events.
 //!
-//! Subcommands: `serve` runs everything; `check-config` validates a configuration file;
-//! `version` prints the version. Configuration is loaded by [`settings`], the server is assembled
+//! Subcommands: `serve` runs everything; `sql` and `delete` talk to a running server; `gen`
+//! makes realistic traffic; `import` backfills events; `log` inspects the event log;
+//! `check-config` validates a configuration file; `version` prints the version. Configuration is loaded by [`settings`], the server is assembled
 //! and run by [`serve`], and logging and metrics are set up by [`telemetry`].
 
+mod client;
+mod gen_command;
+mod generate;
+mod import;
 mod log_tools;
+mod progress;
 mod serve;
 mod settings;
 mod telemetry;
@@ -31,6 +37,31 @@ enum Command {
         /// The TOML file to check.
         file: PathBuf,
     },
+    /// Run a SQL query on a running server and print the result.
+    Sql {
+        /// The query, in Druid's SQL dialect.
+        query: String,
+        /// Output format.
+        #[arg(long, value_enum, default_value = "table")]
+        format: client::Format,
+        #[command(flatten)]
+        connection: client::Connection,
+    },
+    /// Delete every event of a visitor or user on a running server.
+    Delete {
+        /// The visitor's party_id.
+        #[arg(long, conflicts_with = "user")]
+        party: Option<String>,
+        /// The user's user_id.
+        #[arg(long)]
+        user: Option<String>,
+        #[command(flatten)]
+        connection: client::Connection,
+    },
+    /// Generate realistic click-stream traffic into a file or to a running collector.
+    Gen(gen_command::GenArgs),
+    /// Backfill events from a JSON-lines or Parquet file into the store of a stopped server.
+    Import(import::ImportArgs),
     /// Inspect the event log of a stopped server.
     #[command(subcommand)]
     Log(LogCommand),
@@ -72,6 +103,10 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Serve(args) => serve::run(args),
         Command::CheckConfig { file } => settings::check(&file),
+        Command::Sql { query, format, connection } => client::sql(&connection, &query, format),
+        Command::Delete { party, user, connection } => client::delete(&connection, party, user),
+        Command::Gen(args) => gen_command::run(args),
+        Command::Import(args) => import::run(args),
         Command::Log(LogCommand::Dump(args)) => log_tools::dump(&args),
         Command::Log(LogCommand::Stats(args)) => log_tools::stats(&args),
         Command::Version => {

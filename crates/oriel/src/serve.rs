@@ -54,7 +54,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         })
     };
     let divolte = config.collector.divolte.enabled.then(|| config.collector.divolte.json_path.clone());
-    let state = AppState::new(renderer, divolte);
+    let state = AppState::new(renderer, divolte, config.server.api_tokens.clone());
     let (stop_tx, stop_rx) = watch::channel(None::<String>);
 
     let recovery = tokio::spawn(recover(config.clone(), state.clone(), stop_tx.clone()));
@@ -79,6 +79,10 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         Err(_) => tracing::warn!(?timeout, "in-flight requests did not finish in time; closing anyway"),
     }
     let fatal = recovery.await.context("recovery task")?;
+    if let Some(store) = state.store() {
+        store.close().await.context("failed to close the store")?;
+        tracing::info!("store flushed and closed");
+    }
     if let Some(log) = state.log() {
         log.close().await.context("failed to close the event log")?;
         tracing::info!("event log closed and synced");
@@ -120,7 +124,8 @@ async fn recover(config: Config, state: AppState, stop: watch::Sender<Option<Str
     }
 }
 
-/// Recovers the log and builds the collector; the process is ready when both are published.
+/// Recovers the log, builds the collector and opens the store; the process is ready when all
+/// three are published.
 async fn start_services(config: &Config, state: &AppState) -> anyhow::Result<Arc<EmbeddedLog>> {
     let dir: PathBuf = config.data_dir.join("log");
     let options = EmbeddedOptions::from_config(&config.log);
@@ -139,6 +144,12 @@ async fn start_services(config: &Config, state: &AppState) -> anyhow::Result<Arc
     .context("collector start-up task")?
     .context("cannot start the collector")?;
     state.collector().set(Arc::new(collector));
+    let store = oriel_store::Store::open(oriel_store::StoreOptions::from_config(config), Some(log.clone() as Arc<dyn EventLog>))
+        .await
+        .context("cannot open the store")?;
+    let stats = store.stats();
+    tracing::info!(segments = stats.segments, rows = stats.segment_rows, "store opened");
+    state.set_store(store);
     Ok(log)
 }
 

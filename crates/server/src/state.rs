@@ -5,6 +5,7 @@ use std::sync::{Arc, OnceLock};
 
 use oriel_collector::CollectorSlot;
 use oriel_log::EventLog;
+use oriel_store::Store;
 
 /// Renders the process's metrics in Prometheus text format.
 pub type MetricsRenderer = Arc<dyn Fn() -> String + Send + Sync>;
@@ -18,8 +19,10 @@ pub struct AppState {
 struct Inner {
     metrics: MetricsRenderer,
     log: OnceLock<Arc<dyn EventLog>>,
+    store: OnceLock<Arc<Store>>,
     collector: CollectorSlot,
     divolte_json_path: Option<String>,
+    api_tokens: Vec<String>,
 }
 
 impl fmt::Debug for AppState {
@@ -30,10 +33,33 @@ impl fmt::Debug for AppState {
 
 impl AppState {
     /// State of a process that is starting: nothing recovered yet. `divolte_json_path` enables
-    /// the Divolte endpoints, with the JSON one at that path.
-    pub fn new(metrics: MetricsRenderer, divolte_json_path: Option<String>) -> Self {
-        let inner = Inner { metrics, log: OnceLock::new(), collector: CollectorSlot::new(), divolte_json_path };
+    /// the Divolte endpoints, with the JSON one at that path; `api_tokens` authorise the query
+    /// APIs for clients that are not on loopback.
+    pub fn new(metrics: MetricsRenderer, divolte_json_path: Option<String>, api_tokens: Vec<String>) -> Self {
+        let inner = Inner {
+            metrics,
+            log: OnceLock::new(),
+            store: OnceLock::new(),
+            collector: CollectorSlot::new(),
+            divolte_json_path,
+            api_tokens,
+        };
         Self { inner: Arc::new(inner) }
+    }
+
+    /// Publishes the opened store.
+    pub fn set_store(&self, store: Arc<Store>) {
+        let _ = self.inner.store.set(store);
+    }
+
+    /// The store, once opened.
+    pub fn store(&self) -> Option<&Arc<Store>> {
+        self.inner.store.get()
+    }
+
+    /// Tokens that authorise the query APIs.
+    pub fn api_tokens(&self) -> &[String] {
+        &self.inner.api_tokens
     }
 
     /// Where the collector appears once it is built.
@@ -59,7 +85,7 @@ impl AppState {
 
     /// Whether every service has finished recovery.
     pub fn is_ready(&self) -> bool {
-        self.inner.log.get().is_some() && self.inner.collector.get().is_some()
+        self.inner.log.get().is_some() && self.inner.collector.get().is_some() && self.inner.store.get().is_some()
     }
 
     /// The metrics text.

@@ -18,7 +18,7 @@ async fn get(state: &AppState, path: &str) -> (StatusCode, String) {
 
 #[tokio::test]
 async fn ready_only_after_log_and_collector_are_up() {
-    let state = AppState::new(Arc::new(|| "oriel_up 1\n".to_string()), Some("/json".into()));
+    let state = AppState::new(Arc::new(|| "oriel_up 1\n".to_string()), Some("/json".into()), Vec::new());
     assert_eq!(get(&state, "/healthz").await, (StatusCode::OK, "ok\n".into()));
     assert_eq!(get(&state, "/readyz").await.0, StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(get(&state, "/e.gif").await.0, StatusCode::SERVICE_UNAVAILABLE, "collector routes wait too");
@@ -27,12 +27,18 @@ async fn ready_only_after_log_and_collector_are_up() {
     assert_eq!(get(&state, "/readyz").await.0, StatusCode::SERVICE_UNAVAILABLE);
     let collector = oriel_collector::Collector::new(&oriel_core::Config::default(), log, Arc::new(oriel_core::SystemClock)).unwrap();
     state.collector().set(Arc::new(collector));
+    assert_eq!(get(&state, "/readyz").await.0, StatusCode::SERVICE_UNAVAILABLE, "the store is not open yet");
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = oriel_core::Config::default();
+    config.data_dir = dir.path().to_path_buf();
+    let store = oriel_store::Store::open(oriel_store::StoreOptions::from_config(&config), Some(log)).await.unwrap();
+    state.set_store(store);
     assert_eq!(get(&state, "/readyz").await, (StatusCode::OK, "ready\n".into()));
     assert_eq!(get(&state, "/e.gif?site=a").await.0, StatusCode::OK);
 }
 
 #[tokio::test]
 async fn metrics_are_rendered() {
-    let state = AppState::new(Arc::new(|| "oriel_up 1\n".to_string()), None);
+    let state = AppState::new(Arc::new(|| "oriel_up 1\n".to_string()), None, Vec::new());
     assert_eq!(get(&state, "/metrics").await, (StatusCode::OK, "oriel_up 1\n".into()));
 }
