@@ -142,13 +142,22 @@ pub struct StoreConfig {
     pub flush_rows: u64,
     /// Merge a time partition's segments once it has this many.
     pub compaction_min_segments: u32,
+    /// How often compaction and retention run, in seconds.
+    pub housekeeping_interval_seconds: u64,
     /// Drop time partitions older than this many days; 0 keeps everything.
     pub retention_days: u32,
 }
 
 impl Default for StoreConfig {
     fn default() -> Self {
-        Self { partition: Partitioning::Hour, flush_interval_seconds: 60, flush_rows: 1_000_000, compaction_min_segments: 4, retention_days: 0 }
+        Self {
+            partition: Partitioning::Hour,
+            flush_interval_seconds: 60,
+            flush_rows: 1_000_000,
+            compaction_min_segments: 4,
+            housekeeping_interval_seconds: 30,
+            retention_days: 0,
+        }
     }
 }
 
@@ -315,6 +324,7 @@ impl Config {
         check_range(&invalid, "store.flush_interval_seconds", st.flush_interval_seconds, 1, 86_400)?;
         check_range(&invalid, "store.flush_rows", st.flush_rows, 1000, 100_000_000)?;
         check_range(&invalid, "store.compaction_min_segments", st.compaction_min_segments.into(), 2, 1000)?;
+        check_range(&invalid, "store.housekeeping_interval_seconds", st.housekeeping_interval_seconds, 1, 86_400)?;
         check_range(&invalid, "store.retention_days", st.retention_days.into(), 0, 36_500)?;
         if self.collector.max_body_bytes > e.max_append_bytes {
             return Err(invalid(

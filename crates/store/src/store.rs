@@ -39,8 +39,6 @@ pub const CONSUMER: &str = "store";
 const INGEST_READ_BYTES: usize = 4 << 20;
 /// How often the maintenance task wakes up to check the flush conditions.
 const MAINTENANCE_TICK: Duration = Duration::from_millis(250);
-/// How often compaction and retention run.
-const HOUSEKEEPING_INTERVAL: Duration = Duration::from_secs(30);
 
 /// Settings of a [`Store`].
 #[derive(Debug, Clone)]
@@ -55,6 +53,8 @@ pub struct StoreOptions {
     pub flush_rows: usize,
     /// Merge a partition once it has this many segments.
     pub compaction_min_segments: usize,
+    /// How often compaction and retention run.
+    pub housekeeping_interval: Duration,
     /// Drop partitions older than this many days; 0 keeps everything.
     pub retention_days: u32,
     /// Source of "now" for retention.
@@ -74,6 +74,7 @@ impl StoreOptions {
             flush_interval: Duration::from_secs(s.flush_interval_seconds),
             flush_rows: usize::try_from(s.flush_rows).unwrap_or(usize::MAX),
             compaction_min_segments: s.compaction_min_segments as usize,
+            housekeeping_interval: Duration::from_secs(s.housekeeping_interval_seconds),
             retention_days: s.retention_days,
             clock: Arc::new(SystemClock),
         }
@@ -354,7 +355,7 @@ impl Store {
                     tracing::error!(%error, "flush failed; the events stay in the log and the live buffer");
                 }
             }
-            if last_housekeeping.elapsed() >= HOUSEKEEPING_INTERVAL {
+            if last_housekeeping.elapsed() >= self.shared.options.housekeeping_interval {
                 last_housekeeping = Instant::now();
                 if let Err(error) = self.compact().await {
                     tracing::error!(%error, "compaction failed");

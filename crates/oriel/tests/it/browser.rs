@@ -2,14 +2,9 @@
 //! `tests/browser` drive the pages and record what they did; after a clean shutdown the events
 //! are read back from the log with `oriel log dump` and checked against that record.
 
-use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use crate::{Server, oriel};
-
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().unwrap()
-}
+use crate::{Server, oriel, repo};
 
 fn node(args: &[&str]) {
     let root = repo();

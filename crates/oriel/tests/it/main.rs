@@ -2,7 +2,10 @@
 
 mod browser;
 mod cli;
+mod crash;
+mod oracle;
 mod serve;
+mod store;
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;
@@ -108,4 +111,67 @@ pub(crate) fn http_get(url: &str) -> (u16, String) {
             Err(e) => (0, e.to_string()),
         }
     })
+}
+
+/// A blocking POST of JSON, returning status and parsed body.
+pub(crate) fn http_post(url: &str, body: serde_json::Value) -> (u16, serde_json::Value) {
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    rt.block_on(async {
+        match reqwest::Client::new().post(url).json(&body).send().await {
+            Ok(response) => {
+                let status = response.status().as_u16();
+                let text = response.text().await.unwrap_or_default();
+                (status, serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text)))
+            }
+            Err(e) => (0, serde_json::Value::String(e.to_string())),
+        }
+    })
+}
+
+impl Server {
+    /// Rows of a SQL query through the query API; panics on an error answer.
+    pub(crate) fn sql(&self, query: &str) -> Vec<serde_json::Value> {
+        let (status, body) = http_post(&format!("{}/api/v1/sql", self.base), serde_json::json!({ "query": query }));
+        assert_eq!(status, 200, "{query}: {body}");
+        body["rows"].as_array().unwrap().clone()
+    }
+
+    /// The single integer a query returns.
+    pub(crate) fn count(&self, query: &str) -> i64 {
+        self.sql(query)[0][0].as_i64().unwrap()
+    }
+
+    /// Waits until `query` returns `n`.
+    pub(crate) fn wait_count(&self, query: &str, n: i64) {
+        for _ in 0..600 {
+            if self.count(query) == n {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("{query} never reached {n}; it is {}", self.count(query));
+    }
+}
+
+/// Writes `text` as `oriel.toml` in `dir` and returns its path.
+pub(crate) fn config_file(dir: &Path, text: &str) -> String {
+    let path = dir.join("oriel.toml");
+    std::fs::write(&path, text).unwrap();
+    path.to_str().unwrap().to_string()
+}
+
+/// The repository root.
+pub(crate) fn repo() -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().unwrap()
+}
+
+/// The Python with the test command's packages (DuckDB), from `ORIEL_PYTHON` or the venv that
+/// `scripts/test` makes.
+pub(crate) fn python() -> String {
+    if let Ok(p) = std::env::var("ORIEL_PYTHON") {
+        return p;
+    }
+    let venv = std::path::PathBuf::from(std::env::var("HOME").unwrap()).join(".cache/oriel/venv/bin/python");
+    assert!(venv.exists(), "{} is missing: run scripts/test, which creates it with tests/requirements.txt", venv.display());
+    venv.to_str().unwrap().to_string()
 }

@@ -30,6 +30,7 @@ pub(crate) fn options(dir: &std::path::Path, clock: &MockClock) -> StoreOptions 
         flush_interval: Duration::from_secs(3600),
         flush_rows: 1_000_000,
         compaction_min_segments: 3,
+        housekeeping_interval: Duration::from_secs(3600),
         retention_days: 30,
         clock: Arc::new(clock.clone()),
     }

@@ -1,0 +1,124 @@
+//! The store through the running binary: freshness, read-only SQL over HTTP, deletion and
+//! retention from the command line, restarts.
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+
+use crate::{Server, config_file, http_post, oriel};
+
+fn send_one(server: &Server, id: &str, party: &str) -> u16 {
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    rt.block_on(async {
+        reqwest::Client::new()
+            .post(format!("{}/e", server.base))
+            .body(json!({ "site": "fresh", "vid": party, "ev": [{ "id": id, "t": "pageView", "url": "https://a.example/x" }] }).to_string())
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16()
+    })
+}
+
+/// An acknowledged event shows up in SQL at once (a generous bound; the benchmark measures it).
+#[test]
+fn an_event_is_queryable_right_after_it_is_acknowledged() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), &["--listen", "127.0.0.1:0", "--data-dir", "d"]);
+    server.wait_ready();
+    let sent = Instant::now();
+    assert_eq!(send_one(&server, "fresh-1", "p1"), 204);
+    let mut visible = None;
+    while sent.elapsed() < Duration::from_secs(10) {
+        if server.count("SELECT count(*) FROM events WHERE event_id = 'fresh-1'") == 1 {
+            visible = Some(sent.elapsed());
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let visible = visible.expect("the event never became visible");
+    println!("visible in SQL {} ms after the collector's answer", visible.as_millis());
+}
+
+#[test]
+fn sql_over_http_is_read_only_and_errors_are_clear() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), &["--listen", "127.0.0.1:0", "--data-dir", "d"]);
+    server.wait_ready();
+    assert_eq!(send_one(&server, "e1", "p1"), 204);
+    server.wait_count("SELECT count(*) FROM events", 1);
+    for statement in ["DROP TABLE events", "INSERT INTO events SELECT * FROM events", "COPY (SELECT 1) TO '/tmp/oriel-escape.csv'"] {
+        let (status, body) = http_post(&format!("{}/api/v1/sql", server.base), json!({ "query": statement }));
+        assert_eq!(status, 403, "{statement}: {body}");
+        assert!(body["error"].as_str().unwrap().contains("not allowed: the SQL interface is read-only"), "{body}");
+    }
+    assert!(!std::path::Path::new("/tmp/oriel-escape.csv").exists());
+    let (status, body) = http_post(&format!("{}/api/v1/sql", server.base), json!({ "query": "SELECT nope FROM events" }));
+    assert_eq!(status, 400);
+    assert!(body["error"].as_str().unwrap().contains("No field named nope"), "{body}");
+
+    // The command-line client prints a table, CSV or JSON, and one clear line on errors.
+    let sql = |args: &[&str]| Command::new(env!("CARGO_BIN_EXE_oriel")).arg("sql").args(args).args(["--url", &server.base]).output().unwrap();
+    let out = sql(&["SELECT event_id, site FROM events"]);
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "event_id | site\n---------+------\ne1       | fresh\n(1 row)\n");
+    let out = sql(&["SELECT event_id, site FROM events", "--format", "csv"]);
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "event_id,site\ne1,fresh\n");
+    let out = sql(&["SELECT count(*) AS n FROM events", "--format", "json"]);
+    assert_eq!(serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap(), json!([{ "n": 1 }]));
+    let out = sql(&["DELETE FROM events"]);
+    assert!(!out.status.success());
+    assert_eq!(String::from_utf8_lossy(&out.stderr), "error: DELETE FROM is not allowed: the SQL interface is read-only (HTTP 403)\n");
+    let out = Command::new(env!("CARGO_BIN_EXE_oriel")).args(["sql", "SELECT 1", "--url", "http://127.0.0.1:9"]).output().unwrap();
+    assert!(String::from_utf8_lossy(&out.stderr).starts_with("error: cannot reach oriel at http://127.0.0.1:9 (is oriel serve running?)"));
+}
+
+#[test]
+fn delete_a_visitor_from_the_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = config_file(dir.path(), "[store]\nflush_rows = 1000\n");
+    let server = Server::start(dir.path(), &["--config", &config, "--listen", "127.0.0.1:0", "--data-dir", "d"]);
+    server.wait_ready();
+    for i in 0..20 {
+        assert_eq!(send_one(&server, &format!("e{i}"), if i % 2 == 0 { "gone" } else { "stays" }), 204);
+    }
+    server.wait_count("SELECT count(*) FROM events", 20);
+    let out = oriel().args(["delete", "--party", "gone", "--url", &server.base]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "deleted 10 events of visitor gone\n");
+    assert_eq!(server.count("SELECT count(*) FROM events WHERE party_id = 'gone'"), 0);
+    assert_eq!(server.count("SELECT count(*) FROM events WHERE party_id = 'stays'"), 10);
+    // Still gone after a restart, although the log still holds the events.
+    assert_eq!(server.stop_with(libc::SIGTERM), Some(0));
+    let server = Server::start(dir.path(), &["--config", &config, "--listen", "127.0.0.1:0", "--data-dir", "d"]);
+    server.wait_ready();
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(server.count("SELECT count(*) FROM events"), 10);
+}
+
+#[test]
+fn import_and_retention() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("history.jsonl");
+    // Forty days of history, ending now: retention of 30 days keeps about three quarters.
+    let generated = oriel().args(["gen", "--events", "4000", "--days", "40", "--seed", "5", "--out"]).arg(&file).output().unwrap();
+    assert!(generated.status.success(), "{}", String::from_utf8_lossy(&generated.stderr));
+    let import = oriel().args(["import", "--data-dir", "d"]).arg(&file).current_dir(dir.path()).output().unwrap();
+    assert!(import.status.success(), "{}", String::from_utf8_lossy(&import.stderr));
+    assert!(String::from_utf8_lossy(&import.stderr).contains("imported 4000 events"));
+    let config = config_file(dir.path(), "[store]\nretention_days = 30\nhousekeeping_interval_seconds = 1\n");
+    let server = Server::start(dir.path(), &["--config", &config, "--listen", "127.0.0.1:0", "--data-dir", "d"]);
+    server.wait_ready();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let old = server.count("SELECT count(*) FROM events WHERE __time < now() - INTERVAL '31' DAY");
+        if old == 0 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{old} events older than the retention period remain");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let left = server.count("SELECT count(*) FROM events");
+    assert!(left > 2000 && left < 4000, "{left} events left");
+}
