@@ -13,6 +13,8 @@ use std::sync::Arc;
 use datafusion::arrow::array::RecordBatch;
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::catalog::TableProvider;
+use datafusion::dataframe::DataFrame;
+use datafusion::execution::SessionState;
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::functions_aggregate::approx_distinct::approx_distinct_udaf;
 use datafusion::logical_expr::LogicalPlan;
@@ -28,6 +30,19 @@ use crate::{Error, Result, udf};
 
 /// Memory one query may use before it fails with "resources exhausted".
 const QUERY_MEMORY_BYTES: usize = 2 << 30;
+
+/// Things a running query must keep alive until it finishes, such as the snapshot of segment
+/// files a table scan planned with (compaction may replace those files meanwhile; they are
+/// deleted only when the last holder is gone). Attached to each query's session config.
+#[derive(Debug, Default)]
+pub struct KeepAlive(parking_lot::Mutex<Vec<Arc<dyn std::any::Any + Send + Sync>>>);
+
+impl KeepAlive {
+    /// Keeps `value` alive for the rest of the query.
+    pub fn hold(&self, value: Arc<dyn std::any::Any + Send + Sync>) {
+        self.0.lock().push(value);
+    }
+}
 
 /// A query's result: its schema and rows.
 #[derive(Debug, Clone)]
@@ -78,16 +93,25 @@ impl SqlEngine {
         Ok(Self { ctx })
     }
 
+    /// A session state of its own for one query, carrying a [`KeepAlive`].
+    fn query_state(&self) -> SessionState {
+        let mut state = self.ctx.state();
+        state.config_mut().set_extension(Arc::new(KeepAlive::default()));
+        state
+    }
+
     /// Parses, checks and plans `sql` without running it.
     pub async fn plan(&self, sql: &str) -> Result<LogicalPlan> {
         let statement = read_only_statement(sql)?;
-        self.ctx.state().statement_to_plan(statement).await.map_err(|e| Error::InvalidQuery(e.to_string()))
+        self.query_state().statement_to_plan(statement).await.map_err(|e| Error::InvalidQuery(e.to_string()))
     }
 
     /// Runs `sql` and collects the result.
     pub async fn query(&self, sql: &str) -> Result<QueryResult> {
-        let plan = self.plan(sql).await?;
-        let frame = self.ctx.execute_logical_plan(plan).await.map_err(|e| Error::InvalidQuery(e.to_string()))?;
+        let statement = read_only_statement(sql)?;
+        let state = self.query_state();
+        let plan = state.statement_to_plan(statement).await.map_err(|e| Error::InvalidQuery(e.to_string()))?;
+        let frame = DataFrame::new(state, plan);
         let schema: SchemaRef = Arc::new(frame.schema().as_arrow().clone());
         let batches = frame.collect().await?;
         Ok(QueryResult { schema, batches })

@@ -114,6 +114,11 @@ impl TableProvider for EventsTable {
         limit: Option<usize>,
     ) -> DfResult<Arc<dyn ExecutionPlan>> {
         let snapshot = self.shared.snapshot();
+        // The plan runs after this function returns; keep its segment files from being deleted
+        // by a compaction until the query is done.
+        if let Some(keep) = state.config().get_extension::<crate::sql::KeepAlive>() {
+            keep.hold(Arc::new(snapshot.clone()));
+        }
         let (lo, hi) = time_bounds(filters);
         let files: Vec<&str> = snapshot
             .segments

@@ -25,7 +25,7 @@ async fn ready_only_after_log_and_collector_are_up() {
     let log: Arc<dyn oriel_log::EventLog> = Arc::new(MemoryLog::new(1));
     state.set_log(log.clone());
     assert_eq!(get(&state, "/readyz").await.0, StatusCode::SERVICE_UNAVAILABLE);
-    let collector = oriel_collector::Collector::new(&oriel_core::Config::default(), log, Arc::new(oriel_core::SystemClock)).unwrap();
+    let collector = oriel_collector::Collector::new(&oriel_core::Config::default(), log.clone(), Arc::new(oriel_core::SystemClock)).unwrap();
     state.collector().set(Arc::new(collector));
     assert_eq!(get(&state, "/readyz").await.0, StatusCode::SERVICE_UNAVAILABLE, "the store is not open yet");
     let dir = tempfile::tempdir().unwrap();

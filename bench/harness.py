@@ -1,0 +1,1539 @@
+#!/usr/bin/env python3
+"""Oriel against its peers, side by side in one run, on this machine: writes bench/RESULTS.md.
+
+Areas (each a table in the report):
+
+1. Collector: wrk against Oriel's GET /e.gif and POST /e and against nginx (empty_gif, return
+   204) with the same connections and duration; afterwards Oriel's SQL count of the events it
+   stored is checked against wrk's count of 2xx answers (every acknowledged event is durable).
+2. Freshness: a sender at a fixed rate stamps each event with the time of its 2xx; a poller asks
+   SQL for new event ids; per event, ms from the 2xx to the poll answer that first shows it.
+3. Ingest: `oriel gen --url` at full speed through HTTP until every event is visible, then the
+   same log replayed into an empty store (data_dir/store deleted), per Oriel CPU-second.
+4. Queries: the dashboard suite of tests/oracle/oracle.py plus sessions, funnel and retention
+   written with window functions, on `oriel gen` data, in Oriel, DuckDB (table and Parquet),
+   chDB (MergeTree) and DataFusion; every answer is checked against an exact DuckDB reference
+   before its time counts.
+5. Footprint: bytes per event on disk and Oriel's resident memory (idle, under load, querying).
+
+A result is a ratio measured in this run; absolute numbers are for reading, not for comparing
+across runs or machines. `--smoke` runs everything tiny, fails on any wrong answer or crash and
+writes its report to a temporary file.
+
+This file is also the peer query worker: `harness.py --worker ENGINE ...` (one process per
+engine, so a crash or a memory peak is that engine's own and nothing stays resident after).
+"""
+
+from __future__ import annotations
+
+import argparse
+import atexit
+import datetime as dt
+import decimal
+import hashlib
+import http.client
+import json
+import math
+import os
+import platform
+import re
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.parse
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+BENCH = ROOT / "bench"
+CACHE = Path(os.environ.get("ORIEL_CACHE", Path.home() / ".cache" / "oriel"))
+VENV = CACHE / "bench-venv"
+REQUIREMENTS = BENCH / "requirements.txt"
+GEOIP = ROOT / "node_modules/@ip-location-db/geo-whois-asn-country-mmdb/geo-whois-asn-country.mmdb"
+# The generated query data ends at a fixed instant, so a cached file is the same file tomorrow.
+GEN_END = "2026-11-01T00:00:00Z"
+GEN_SEED = 42
+
+sys.path.insert(0, str(ROOT / "tests" / "oracle"))
+
+
+# ───────────────────────────── sizes ─────────────────────────────
+
+
+@dataclass
+class Plan:
+    """How much of everything one run does."""
+
+    tier: str
+    query_events: int  # events of the query suite's data set
+    ingest_events: int  # events sent through HTTP and replayed from the log
+    days: float  # span of the generated query data (28: four weekly cohorts for retention)
+    warmup: int  # untimed runs per query before the timed ones ("hot" runs)
+    runs: int  # timed runs per query; the median is reported
+    wrk_seconds: int
+    wrk_connections: int
+    wrk_threads: int
+    fresh_seconds: float
+    fresh_rates: tuple[int, ...]  # events per second
+    load_rate: int  # the rate whose run also samples Oriel's memory "under load"
+
+
+TIERS = {
+    "smoke": Plan("smoke", 20_000, 20_000, 28, 0, 1, 2, 16, 2, 2, (200,), 200),
+    "10m": Plan("10m", 10_000_000, 2_000_000, 28, 1, 5, 10, 64, 2, 10, (1_000, 10_000), 10_000),
+    "100m": Plan("100m", 100_000_000, 10_000_000, 28, 1, 5, 10, 64, 2, 10, (1_000, 10_000), 10_000),
+}
+
+
+# ───────────────────────────── progress ─────────────────────────────
+
+STARTED = time.monotonic()
+
+
+def log(message: str) -> None:
+    """One progress line with the time since start; the lead watches these during long tiers."""
+    print(f"[{time.monotonic() - STARTED:7.1f}s] {message}", flush=True)
+
+
+# ───────────────────────────── installing the peers ─────────────────────────────
+
+
+def ensure_debian_tools() -> None:
+    """wrk and nginx from Debian; `apt-get update` only when something is missing."""
+    missing = [p for p, exe in (("wrk", "wrk"), ("nginx", "nginx")) if not find_exe(exe)]
+    if not missing:
+        return
+    log(f"installing {' '.join(missing)} from Debian")
+    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+    sudo = [] if os.geteuid() == 0 else ["sudo"]
+    subprocess.run(sudo + ["apt-get", "update", "-qq"], check=True, env=env)
+    subprocess.run(sudo + ["apt-get", "install", "-y", "-qq", *missing], check=True, env=env)
+
+
+def find_exe(name: str) -> str | None:
+    # nginx lives in /usr/sbin, which a non-root PATH may lack.
+    return shutil.which(name) or next((p for p in (f"/usr/sbin/{name}", f"/usr/bin/{name}") if os.access(p, os.X_OK)), None)
+
+
+def ensure_venv() -> Path:
+    """The virtualenv with the pinned peers, rebuilt only when bench/requirements.txt changes."""
+    marker = VENV / ".oriel-requirements"
+    digest = hashlib.sha256(REQUIREMENTS.read_bytes()).hexdigest()
+    python = VENV / "bin" / "python"
+    if python.exists() and marker.exists() and marker.read_text().strip() == digest:
+        return python
+    log(f"installing the peers into {VENV} (pip, pinned in bench/requirements.txt)")
+    subprocess.run([sys.executable, "-m", "venv", str(VENV)], check=True)
+    subprocess.run(
+        [str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "-r", str(REQUIREMENTS)], check=True
+    )
+    marker.write_text(digest + "\n")
+    return python
+
+
+def in_venv() -> bool:
+    return Path(sys.prefix).resolve() == VENV.resolve()
+
+
+# ───────────────────────────── child processes ─────────────────────────────
+
+CHILDREN: list[subprocess.Popen] = []
+
+
+def spawn(args: list, **kwargs) -> subprocess.Popen:
+    """Starts a child in its own session (Ctrl-C reaches only the harness, which then stops the
+    children in order) and remembers it, so every exit path can end it."""
+    proc = subprocess.Popen([str(a) for a in args], start_new_session=True, **kwargs)
+    CHILDREN.append(proc)
+    return proc
+
+
+def end(proc: subprocess.Popen, grace: float = 30.0, sig: int = signal.SIGTERM) -> int | None:
+    """Asks a child to stop, waits, then kills its process group (nginx's workers too)."""
+    if proc.poll() is None:
+        try:
+            proc.send_signal(sig)
+            proc.wait(timeout=grace)
+        except subprocess.TimeoutExpired:
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            proc.wait()
+    if proc in CHILDREN:
+        CHILDREN.remove(proc)
+    return proc.returncode
+
+
+def end_all() -> None:
+    for proc in list(CHILDREN):
+        end(proc, grace=10)
+
+
+def on_terminate(signum, _frame):
+    raise SystemExit(128 + signum)
+
+
+# ───────────────────────────── /proc and disk ─────────────────────────────
+
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU of a process (all threads) from /proc/PID/stat."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+
+
+def status_kib(pid: int, key: str) -> int:
+    """A `kB` line of /proc/PID/status (VmRSS, VmHWM), in KiB; 0 once the process is gone."""
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith(key + ":"):
+                    return int(line.split()[1])
+    except FileNotFoundError:
+        pass
+    return 0
+
+
+class RssSampler:
+    """Samples a process's VmRSS every 100 ms in a thread; `.max` is the largest, in bytes."""
+
+    def __init__(self, pid: int):
+        self.pid, self.max, self._stop = pid, 0, threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self):
+        while not self._stop.is_set():
+            self.max = max(self.max, status_kib(self.pid, "VmRSS") * 1024)
+            self._stop.wait(0.1)
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_):
+        self._stop.set()
+        self._thread.join()
+
+
+def tree_bytes(path: Path, suffix: str = "") -> int:
+    """Bytes on disk (allocated blocks) of the files under a path; the log preallocates a spare
+    segment, and allocated blocks are what a disk really gives up."""
+    if path.is_file():
+        return path.stat().st_blocks * 512
+    total = 0
+    for p in path.rglob("*" + suffix):
+        if p.is_file():
+            total += p.stat().st_blocks * 512
+    return total
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+# ───────────────────────────── Oriel ─────────────────────────────
+
+
+def default_binary() -> Path:
+    candidates = []
+    if os.environ.get("CARGO_TARGET_DIR"):
+        candidates.append(Path(os.environ["CARGO_TARGET_DIR"]) / "release" / "oriel")
+    candidates += [ROOT / "target" / "release" / "oriel", ROOT / "target" / "debug" / "oriel"]
+    if os.environ.get("CARGO_TARGET_DIR"):
+        candidates.append(Path(os.environ["CARGO_TARGET_DIR"]) / "debug" / "oriel")
+    for candidate in candidates:
+        if candidate.exists():
+            return candidate
+    raise SystemExit("no oriel binary found: build one (cargo build --release) or pass --binary PATH")
+
+
+def write_config(path: Path) -> Path:
+    """Defaults, except what a benchmark on loopback needs: believe X-Forwarded-For from
+    127.0.0.1 (oriel gen sends visitors' addresses that way), locate countries like a real
+    deployment when the CC0 database is installed, and never age out the log under a replay."""
+    geoip = f'geoip_database = "{GEOIP}"\n' if GEOIP.exists() else ""
+    path.write_text(f'[collector]\ntrusted_proxies = ["127.0.0.1"]\n{geoip}\n[log]\nretention_hours = 0\n')
+    return path
+
+
+class SqlError(Exception):
+    pass
+
+
+class Oriel:
+    """One `oriel serve` on 127.0.0.1 with its own data directory."""
+
+    ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+    def __init__(self, binary: Path, data_dir: Path, config: Path):
+        self.binary, self.data_dir, self.config = binary, data_dir, config
+        self.proc: subprocess.Popen | None = None
+        self.port = 0
+        self._conn: http.client.HTTPConnection | None = None
+        self.log_path = data_dir.parent / f"{data_dir.name}.serve.log"
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def start(self, ready: bool = True, timeout: float = 300) -> "Oriel":
+        """Starts the server and waits until it listens (and, with `ready`, until /readyz)."""
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        out = open(self.log_path, "ab")
+        offset = out.tell()  # a restart appends to the same log: read only this start's lines
+        self.proc = spawn(
+            [self.binary, "serve", "--config", self.config, "--listen", "127.0.0.1:0", "--data-dir", self.data_dir],
+            stdout=out, stderr=out, env=dict(os.environ, NO_COLOR="1", RUST_LOG=os.environ.get("RUST_LOG", "info")),
+        )
+        deadline = time.monotonic() + timeout
+        while not self.port:
+            self._check_alive()
+            with open(self.log_path, "rb") as f:
+                f.seek(offset)
+                text = self.ANSI.sub("", f.read().decode(errors="replace"))
+            found = re.search(r"listening on http://127\.0\.0\.1:(\d+)", text)
+            if found:
+                self.port = int(found.group(1))
+            elif time.monotonic() > deadline:
+                raise RuntimeError(f"oriel did not start listening within {timeout:.0f} s; see {self.log_path}")
+            else:
+                time.sleep(0.02)
+        while ready and self.get("/readyz")[0] != 200:
+            self._check_alive()
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"oriel did not become ready within {timeout:.0f} s; see {self.log_path}")
+            time.sleep(0.05)
+        return self
+
+    def _check_alive(self):
+        if self.proc.poll() is not None:
+            raise RuntimeError(f"oriel exited with {self.proc.returncode}; see {self.log_path}")
+
+    def stop(self) -> None:
+        """SIGTERM: a clean shutdown that flushes; a crash or hang is an error."""
+        if self._conn:
+            self._conn.close()
+            self._conn = None
+        code = end(self.proc, grace=300)
+        if code != 0:
+            raise RuntimeError(f"oriel exited with {code} on SIGTERM; see {self.log_path}")
+
+    def _request(self, method: str, path: str, body: bytes | None, timeout: float):
+        # One kept-alive connection per server: a query's time should not include a TCP handshake.
+        for attempt in (1, 2):
+            if self._conn is None:
+                self._conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
+            self._conn.timeout = timeout
+            try:
+                headers = {"content-type": "application/json"} if body is not None else {}
+                self._conn.request(method, path, body=body, headers=headers)
+                response = self._conn.getresponse()
+                return response.status, response.read()
+            except (ConnectionError, http.client.HTTPException, OSError):
+                self._conn.close()
+                self._conn = None
+                if attempt == 2:
+                    raise
+
+    def get(self, path: str) -> tuple[int, bytes]:
+        try:
+            return self._request("GET", path, None, 10)
+        except OSError:
+            return 0, b""
+
+    def sql(self, query: str, timeout: float = 1800) -> list[list]:
+        status, body = self._request("POST", "/api/v1/sql", json.dumps({"query": query}).encode(), timeout)
+        if status != 200:
+            try:
+                message = json.loads(body).get("error", body.decode(errors="replace"))
+            except ValueError:
+                message = body.decode(errors="replace")
+            raise SqlError(f"HTTP {status}: {message}")
+        return json.loads(body)["rows"]
+
+    def count(self, where: str = "") -> int:
+        return int(self.sql(f"SELECT count(*) FROM events {where}", timeout=120)[0][0])
+
+    def wait_count(self, expected: int, where: str = "", timeout: float = 600, interval: float = 0.1) -> tuple[int, float]:
+        """Polls count(*) until it reaches `expected`; returns (last count, monotonic time)."""
+        deadline = time.monotonic() + timeout
+        last = -1
+        while True:
+            self._check_alive()
+            try:
+                last = self.count(where)
+            except (SqlError, OSError):
+                last = max(last, -1)  # not ready yet: the store opens after the log recovers
+            now = time.monotonic()
+            if last >= expected or now > deadline:
+                return last, now
+            time.sleep(interval)
+
+    def wait_settled(self, where: str, at_least: int, quiet: float = 1.0, timeout: float = 120) -> int:
+        """Waits until count(*) is at least `at_least` and has not moved for `quiet` seconds: the
+        store has ingested what the log holds (including requests wrk abandoned in flight)."""
+        deadline = time.monotonic() + timeout
+        last, since = -1, time.monotonic()
+        while time.monotonic() < deadline:
+            now_count = self.count(where)
+            if now_count != last:
+                last, since = now_count, time.monotonic()
+            elif last >= at_least and time.monotonic() - since >= quiet:
+                break
+            time.sleep(0.1)
+        return last
+
+
+def oriel_version(binary: Path) -> str:
+    out = subprocess.run([str(binary), "version"], capture_output=True, text=True)
+    return (out.stdout or out.stderr).strip()
+
+
+def build_profile(binary: Path) -> str:
+    parts = binary.resolve().parts
+    return "release" if "release" in parts else "debug" if "debug" in parts else "unknown"
+
+
+def gen_events(binary: Path, out: Path, events: int, days: float) -> Path:
+    """`oriel gen` data for the query suite, cached by size, span and Oriel version: the file is
+    a pure function of those, and generating 100M events takes a while."""
+    if out.exists():
+        log(f"reusing {out.name} ({out.stat().st_size / 1e6:.0f} MB)")
+        return out
+    log(f"oriel gen: {events:,} events over {days:g} days -> {out.name}")
+    tmp = out.with_suffix(".partial.parquet")
+    run_checked([binary, "gen", "--events", events, "--days", days, "--end", GEN_END, "--seed", GEN_SEED, "--out", tmp])
+    tmp.rename(out)
+    return out
+
+
+def run_checked(args: list, **kwargs) -> subprocess.CompletedProcess:
+    """Runs a command to completion as a registered child; its stderr is shown on failure."""
+    proc = spawn(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kwargs)
+    try:
+        out, err = proc.communicate()
+    finally:
+        if proc in CHILDREN:
+            CHILDREN.remove(proc)
+    if proc.returncode != 0:
+        raise RuntimeError(f"{' '.join(map(str, args[:3]))} ... exited with {proc.returncode}:\n{err[-3000:]}")
+    return subprocess.CompletedProcess(args, proc.returncode, out, err)
+
+
+# ───────────────────────────── results kept for the report ─────────────────────────────
+
+
+@dataclass
+class Results:
+    plan: Plan
+    command: str
+    binary: Path
+    facts: dict = field(default_factory=dict)
+    collector: list = field(default_factory=list)  # dicts, one per wrk run
+    freshness: list = field(default_factory=list)
+    ingest: list = field(default_factory=list)
+    queries: dict = field(default_factory=dict)  # filled by query_suite
+    footprint_bytes: list = field(default_factory=list)  # (what, bytes, events)
+    memory: list = field(default_factory=list)  # (process, state, bytes)
+    failures: list = field(default_factory=list)  # human-readable lines
+    timings: dict = field(default_factory=dict)  # area -> seconds
+
+    def fail(self, message: str) -> None:
+        log(f"FAILURE: {message}")
+        self.failures.append(message)
+
+
+# ───────────────────────────── 1. collector ─────────────────────────────
+
+# Counts answers by status class in every thread and prints one JSON line at the end; makes every
+# request a distinct event (its own id), so duplicates could not hide a lost event.
+WRK_LUA = r"""
+local threads = {}
+function setup(thread)
+  thread:set("tid", #threads)
+  table.insert(threads, thread)
+end
+function init(args)
+  ok, other, n = 0, 0, 0
+  mode, site = args[1], args[2]
+end
+function request()
+  n = n + 1
+  local id = string.format("w%d-%d", tid, n)
+  if mode == "post" then
+    local body = string.format(
+      '{"site":"%s","vid":"v%d-%d","sid":"s%d-%d","ev":[{"id":"%s","t":"pageView","ts":%d,"url":"https://bench.example/p"}]}',
+      site, tid, n % 997, tid, n % 997, id, os.time() * 1000)
+    return wrk.format("POST", "/e", {["Content-Type"] = "text/plain"}, body)
+  end
+  return wrk.format("GET", "/e.gif?site=" .. site .. "&t=pageView&url=https%3A%2F%2Fbench.example%2Fp&id=" .. id)
+end
+function response(status, headers, body)
+  if status >= 200 and status < 300 then ok = ok + 1 else other = other + 1 end
+end
+function done(summary, latency, requests)
+  local all_ok, all_other = 0, 0
+  for _, t in ipairs(threads) do
+    all_ok = all_ok + t:get("ok")
+    all_other = all_other + t:get("other")
+  end
+  local e = summary.errors
+  io.write(string.format(
+    'WRKJSON {"requests":%d,"duration_us":%d,"ok":%d,"non2xx":%d,"socket_errors":%d,"timeouts":%d,' ..
+    '"p50_us":%d,"p99_us":%d,"max_us":%d}\n',
+    summary.requests, summary.duration, all_ok, all_other, e.connect + e.read + e.write, e.timeout,
+    latency:percentile(50), latency:percentile(99), latency.max))
+end
+"""
+
+NGINX_CONF = """
+worker_processes auto;
+pid {dir}/nginx.pid;
+error_log {dir}/error.log warn;
+events {{ worker_connections 4096; }}
+http {{
+  access_log off;
+  server {{
+    listen 127.0.0.1:{port} reuseport;
+    location = /e.gif {{ empty_gif; }}
+    location = /e {{ return 204; }}
+  }}
+}}
+"""
+
+
+def run_wrk(plan: Plan, url: str, mode: str, site: str, script: Path) -> dict:
+    out = run_checked(
+        ["wrk", "-t", plan.wrk_threads, "-c", plan.wrk_connections, "-d", f"{plan.wrk_seconds}s", "--latency",
+         "-s", script, url, "--", mode, site]
+    ).stdout
+    line = next((l for l in out.splitlines() if l.startswith("WRKJSON ")), None)
+    if line is None:
+        raise RuntimeError(f"wrk printed no summary:\n{out}")
+    result = json.loads(line[len("WRKJSON "):])
+    result["rps"] = result["requests"] / (result["duration_us"] / 1e6)
+    return result
+
+
+def area_collector(res: Results, work: Path, binary: Path, config: Path) -> None:
+    plan = res.plan
+    script = work / "collector.lua"
+    script.write_text(WRK_LUA)
+    endpoints = [("get", "GET /e.gif"), ("post", "POST /e")]
+
+    nginx_dir = work / "nginx"
+    nginx_dir.mkdir(parents=True, exist_ok=True)
+    port = free_port()
+    conf = nginx_dir / "nginx.conf"
+    conf.write_text(NGINX_CONF.format(dir=nginx_dir, port=port))
+    log(f"collector: nginx on 127.0.0.1:{port}")
+    nginx = spawn([find_exe("nginx"), "-e", nginx_dir / "error.log", "-p", nginx_dir, "-c", conf, "-g", "daemon off;"],
+                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_for_port(port, nginx)
+        nginx_rps = {}
+        for mode, label in endpoints:
+            log(f"collector: wrk {plan.wrk_connections} connections, {plan.wrk_seconds} s -> nginx {label}")
+            r = run_wrk(plan, f"http://127.0.0.1:{port}", mode, "nginx", script)
+            r.update(target="nginx", endpoint=label + (" (empty_gif)" if mode == "get" else " (return 204)"))
+            nginx_rps[mode] = r["rps"]
+            res.collector.append(r)
+    finally:
+        end(nginx, grace=10, sig=signal.SIGQUIT)
+
+    server = Oriel(binary, work / "collector", config).start()
+    try:
+        with RssSampler(server.pid) as idle:
+            time.sleep(2)
+        res.memory.append(("Oriel", "idle, empty store", idle.max))
+        for mode, label in endpoints:
+            site = f"wrk-{mode}"
+            log(f"collector: wrk {plan.wrk_connections} connections, {plan.wrk_seconds} s -> Oriel {label}")
+            r = run_wrk(plan, server.url, mode, site, script)
+            r.update(target="Oriel", endpoint=label, ratio=r["rps"] / nginx_rps[mode])
+            r["stored"] = server.wait_settled(f"WHERE site = '{site}'", at_least=r["ok"])
+            # wrk stops with requests in flight: the server may store up to one per connection
+            # more than wrk saw answered. Fewer than the 2xx count is a lost acknowledged event.
+            extra = r["stored"] - r["ok"]
+            r["durable"] = 0 <= extra <= plan.wrk_connections
+            if not r["durable"]:
+                res.fail(f"collector {label}: wrk saw {r['ok']} 2xx answers, SQL counts {r['stored']} events")
+            log(f"collector: Oriel {label}: {r['rps']:.0f} req/s ({r['ratio']:.2f}x nginx), "
+                f"{r['ok']} 2xx, {r['stored']} stored")
+            res.collector.append(r)
+    finally:
+        server.stop()
+    shutil.rmtree(work / "collector", ignore_errors=True)
+
+
+def wait_for_port(port: int, proc: subprocess.Popen, timeout: float = 10) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"process exited with {proc.returncode} before listening on {port}")
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.05)
+    raise RuntimeError(f"nothing listens on {port} after {timeout} s")
+
+
+# ───────────────────────────── 2. freshness ─────────────────────────────
+
+
+class FreshnessRun:
+    """Sends `rate` events/s for `seconds` (in requests of several events, on a fixed schedule),
+    records each event's 2xx time, and polls SQL for event ids not yet seen. Event ids are
+    zero-padded sequence numbers, so `event_id >= lowest unseen` asks only for what is new."""
+
+    SENDERS = 4
+    MAX_REQUESTS_PER_SECOND = 200
+
+    def __init__(self, server: Oriel, rate: int, seconds: float):
+        self.server, self.rate = server, rate
+        self.rps = min(rate, self.MAX_REQUESTS_PER_SECOND)
+        self.per_request = max(1, rate // self.rps)
+        self.requests = max(1, int(seconds * self.rps))
+        self.total = self.requests * self.per_request
+        self.site = f"fresh-{rate}"
+        self.prefix = f"f{rate}-"
+        self.acked: list[float | None] = [None] * self.total
+        self.visible: list[float | None] = [None] * self.total
+        self.poll_seconds: list[float] = []
+        self.retries = 0
+        self.send_errors: list[str] = []
+        self._next = 0
+        self._lock = threading.Lock()
+        self.sending = True
+
+    def event_id(self, seq: int) -> str:
+        return f"{self.prefix}{seq:09d}"
+
+    def _sender(self, start: float):
+        conn = http.client.HTTPConnection("127.0.0.1", self.server.port, timeout=30)
+        while True:
+            with self._lock:
+                k, self._next = self._next, self._next + 1
+            if k >= self.requests:
+                break
+            delay = start + k / self.rps - time.monotonic()
+            if delay > 0:
+                time.sleep(delay)
+            first = k * self.per_request
+            now_ms = int(time.time() * 1000)
+            body = json.dumps({
+                "site": self.site, "vid": f"v{k % 500}", "sid": f"s{k % 500}",
+                "ev": [{"id": self.event_id(s), "t": "pageView", "ts": now_ms, "url": "https://bench.example/fresh"}
+                       for s in range(first, first + self.per_request)],
+            })
+            while True:
+                try:
+                    conn.request("POST", "/e", body=body, headers={"content-type": "text/plain"})
+                    response = conn.getresponse()
+                    response.read()
+                except (OSError, http.client.HTTPException) as e:
+                    conn.close()
+                    self.send_errors.append(str(e))
+                    break
+                if response.status == 503:  # full: retry as the tag would
+                    self.retries += 1
+                    time.sleep(0.05)
+                    continue
+                if 200 <= response.status < 300:
+                    acked = time.monotonic()
+                    for s in range(first, first + self.per_request):
+                        self.acked[s] = acked
+                else:
+                    self.send_errors.append(f"HTTP {response.status}")
+                break
+        conn.close()
+
+    def run(self) -> dict:
+        start = time.monotonic() + 0.2
+        senders = [threading.Thread(target=self._sender, args=(start,), daemon=True) for _ in range(self.SENDERS)]
+        for t in senders:
+            t.start()
+        lowest = 0
+        drain_deadline = None
+        while lowest < self.total:
+            if drain_deadline is None and not any(t.is_alive() for t in senders):
+                drain_deadline = time.monotonic() + 30  # everything sent: wait this long for the rest
+            if drain_deadline is not None and time.monotonic() > drain_deadline:
+                break
+            asked = time.monotonic()
+            rows = self.server.sql(
+                f"SELECT event_id FROM events WHERE site = '{self.site}' AND event_id >= '{self.event_id(lowest)}'", timeout=60
+            )
+            answered = time.monotonic()
+            self.poll_seconds.append(answered - asked)
+            for (event_id,) in rows:
+                seq = int(event_id[len(self.prefix):])
+                if self.visible[seq] is None:
+                    self.visible[seq] = answered
+            while lowest < self.total and self.visible[lowest] is not None:
+                lowest += 1
+            time.sleep(max(0.0, 0.005 - (time.monotonic() - asked)))  # at most 200 polls/s
+        for t in senders:
+            t.join()
+        latencies = sorted((v - a) * 1000 for a, v in zip(self.acked, self.visible) if a is not None and v is not None)
+        acked = [a for a in self.acked if a is not None]
+        missing = sum(1 for a, v in zip(self.acked, self.visible) if a is not None and v is None)
+        span = (max(acked) - min(acked)) if len(acked) > 1 else 0
+        return {
+            "rate": self.rate, "events": self.total, "acked": len(acked), "missing": missing,
+            "achieved": len(acked) / span if span else 0.0, "per_request": self.per_request,
+            "retries": self.retries, "send_errors": len(self.send_errors),
+            "p50": percentile(latencies, 50), "p99": percentile(latencies, 99), "max": latencies[-1] if latencies else None,
+            "poll_p50": percentile(sorted(self.poll_seconds), 50) * 1000 if self.poll_seconds else None,
+            "polls": len(self.poll_seconds),
+        }
+
+
+def percentile(values: list[float], p: float) -> float | None:
+    """Nearest-rank percentile of sorted values."""
+    if not values:
+        return None
+    return values[min(len(values) - 1, max(0, math.ceil(p / 100 * len(values)) - 1))]
+
+
+def area_freshness(res: Results, work: Path, binary: Path, config: Path) -> None:
+    plan = res.plan
+    for rate in plan.fresh_rates:
+        data_dir = work / f"fresh-{rate}"
+        server = Oriel(binary, data_dir, config).start()
+        try:
+            log(f"freshness: {rate:,} events/s for {plan.fresh_seconds:g} s")
+            with RssSampler(server.pid) as rss:
+                r = FreshnessRun(server, rate, plan.fresh_seconds).run()
+            if rate == plan.load_rate:
+                res.memory.append(("Oriel", f"under {rate:,} events/s (freshness run)", rss.max))
+            log(f"freshness: {rate:,}/s: p50 {fmt_ms(r['p50'])}, p99 {fmt_ms(r['p99'])}, max {fmt_ms(r['max'])} ms; "
+                f"{r['missing']} missing, achieved {r['achieved']:.0f}/s")
+            if r["missing"] or r["send_errors"] or r["acked"] < r["events"]:
+                res.fail(f"freshness {rate}/s: {r['acked']} of {r['events']} events acknowledged "
+                         f"({r['send_errors']} send errors), {r['missing']} acknowledged events never visible in SQL")
+            res.freshness.append(r)
+        finally:
+            server.stop()
+        shutil.rmtree(data_dir, ignore_errors=True)
+
+
+# ───────────────────────────── 3. ingest ─────────────────────────────
+
+
+def area_ingest(res: Results, work: Path, binary: Path, config: Path) -> None:
+    n = res.plan.ingest_events
+    data_dir = work / "ingest"
+
+    # End to end: the generator posts through the collector as browsers would, at full speed.
+    server = Oriel(binary, data_dir, config).start()
+    try:
+        log(f"ingest: oriel gen --url, {n:,} events at full speed")
+        started, cpu_before = time.monotonic(), cpu_seconds(server.pid)
+        gen = spawn([binary, "gen", "--events", n, "--days", 1, "--seed", 7, "--url", server.url],
+                    stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        _, gen_err = gen.communicate()
+        CHILDREN.remove(gen)
+        sent_at = time.monotonic()
+        if gen.returncode != 0:
+            raise RuntimeError(f"oriel gen --url exited with {gen.returncode}: {gen_err[-2000:]}")
+        count, visible_at = server.wait_count(n, timeout=600)
+        cpu = cpu_seconds(server.pid) - cpu_before
+        wall = visible_at - started
+        res.ingest.append({"path": "HTTP end to end (oriel gen --url → visible in SQL)", "events": count, "wall": wall,
+                           "send_wall": sent_at - started, "cpu": cpu})
+        log(f"ingest: HTTP: {count:,} visible after {wall:.1f} s ({count / wall:,.0f} events/s), Oriel used {cpu:.1f} CPU s")
+        if count != n:
+            res.fail(f"ingest over HTTP: {n} events sent, {count} visible in SQL")
+    finally:
+        server.stop()
+    log_bytes = tree_bytes(data_dir / "log")
+    res.footprint_bytes.append(("Oriel event log (data_dir/log, collected over HTTP)", log_bytes, n))
+
+    # Replay: the store must rebuild itself from the whole log.
+    shutil.rmtree(data_dir / "store")
+    log(f"ingest: replaying {n:,} events from the log into an empty store")
+    server = Oriel(binary, data_dir, config)
+    started = time.monotonic()
+    server.start(ready=False)
+    try:
+        count, visible_at = server.wait_count(n, timeout=1800, interval=0.05)
+        cpu = cpu_seconds(server.pid)  # since process start: recovery and replay, nothing else ran
+        wall = visible_at - started
+        res.ingest.append({"path": "replay of a pre-filled log (restart with data_dir/store deleted)", "events": count,
+                           "wall": wall, "cpu": cpu})
+        log(f"ingest: replay: {count:,} visible after {wall:.1f} s, {cpu:.1f} CPU s ({count / max(cpu, 1e-9):,.0f} events per CPU s)")
+        if count != n:
+            res.fail(f"ingest replay: the log holds {n} events, {count} visible in SQL")
+    finally:
+        server.stop()
+    shutil.rmtree(data_dir, ignore_errors=True)
+
+
+# ───────────────────────────── 4. the query suite ─────────────────────────────
+
+ENGINES = ["oriel", "duckdb", "duckdb-parquet", "chdb", "datafusion"]
+ENGINE_LABELS = {
+    "oriel": "Oriel",
+    "duckdb": "DuckDB (table)",
+    "duckdb-parquet": "DuckDB (Parquet)",
+    "chdb": "chDB (MergeTree)",
+    "datafusion": "DataFusion (Parquet)",
+}
+ENGINE_DIALECT = {"oriel": "oriel", "duckdb": "duckdb", "duckdb-parquet": "duckdb", "chdb": "clickhouse", "datafusion": "datafusion"}
+
+
+@dataclass
+class Query:
+    name: str
+    tolerance: str  # "exact", "float" or "approx" (as in tests/oracle/oracle.py)
+    sql: dict  # dialect -> SQL
+    reference: str  # DuckDB SQL whose exact answer every engine must give
+
+
+# Oriel's Druid functions spelled the DataFusion way (Oriel's dialect is DataFusion plus these).
+DRUID_TO_DATAFUSION = [
+    (r"TIME_FLOOR\((\w+), 'PT1M'\)", r"date_trunc('minute', \1)"),
+    (r"TIME_FLOOR\((\w+), 'PT1H'\)", r"date_trunc('hour', \1)"),
+    (r"TIME_FLOOR\((\w+), 'P1D'\)", r"date_trunc('day', \1)"),
+    (r"FLOOR\((\w+) TO (\w+)\)", lambda m: f"date_trunc('{m.group(2).lower()}', {m.group(1)})"),
+    (r"APPROX_COUNT_DISTINCT\(", "approx_distinct("),
+]
+# DuckDB's SQL spelled the ClickHouse way; everything else in the suite is the same SQL.
+# ClickHouse's date_trunc keeps DateTime64 (toStartOfMinute's DateTime reaches Arrow as uint32).
+DUCKDB_TO_CLICKHOUSE = [
+    (r"time_bucket\(INTERVAL '1 minute', (\w+)\)", r"date_trunc('minute', \1)"),
+]
+
+
+def translate(sql: str, rules) -> str:
+    for pattern, replacement in rules:
+        sql = re.sub(pattern, replacement, sql)
+    return sql
+
+
+# Per dialect: epoch milliseconds of a timestamp, its week (Monday), and whole weeks between two.
+DIALECT_FUNCTIONS = {
+    "oriel": {"ms": "CAST({} AS BIGINT)", "week": "date_trunc('week', {})",
+              "weeks": "CAST((CAST({b} AS BIGINT) - CAST({a} AS BIGINT)) / 604800000 AS BIGINT)"},
+    "duckdb": {"ms": "epoch_ms({})", "week": "date_trunc('week', {})", "weeks": "date_diff('week', {a}, {b})"},
+    "clickhouse": {"ms": "toUnixTimestamp64Milli({})", "week": "toStartOfWeek({}, 1)", "weeks": "dateDiff('week', {a}, {b})"},
+}
+DIALECT_FUNCTIONS["datafusion"] = DIALECT_FUNCTIONS["oriel"]
+
+# Sessions rebuilt from raw events with window functions: a visitor's session ends after 30
+# minutes of inactivity (LAG), sessions are numbered by a running SUM; then duration, pages and
+# bounce (one page view) per site. ClickHouse's LAG gives 1970 instead of NULL on the first row,
+# which the 30-minute test also treats as a new session.
+SESSIONS_SQL = """
+WITH marked AS (
+  SELECT site, party_id, __time, event_type,
+         lag(__time) OVER (PARTITION BY site, party_id ORDER BY __time) AS prev
+  FROM events
+), numbered AS (
+  SELECT site, party_id, __time, event_type,
+         sum(CASE WHEN prev IS NULL OR {ms:__time} - {ms:prev} > 1800000 THEN 1 ELSE 0 END)
+           OVER (PARTITION BY site, party_id ORDER BY __time ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS session_no
+  FROM marked
+), sessions AS (
+  SELECT site, party_id, session_no,
+         {ms:max(__time)} - {ms:min(__time)} AS duration_ms,
+         sum(CASE WHEN event_type = 'pageView' THEN 1 ELSE 0 END) AS pages
+  FROM numbered GROUP BY site, party_id, session_no
+)
+SELECT site, count(*) AS sessions, avg(duration_ms) AS avg_duration_ms, avg(pages) AS avg_pages,
+       avg(CASE WHEN pages = 1 THEN 1.0 ELSE 0.0 END) AS bounce_rate
+FROM sessions GROUP BY site ORDER BY site
+"""
+
+# pageView → addToCart → purchase within a session, each step at or after the previous one.
+FUNNEL_SQL = """
+WITH steps AS (
+  SELECT site, session_id, event_type, __time,
+         min(CASE WHEN event_type = 'pageView' THEN __time END) OVER (PARTITION BY site, session_id) AS viewed_at
+  FROM events WHERE event_type IN ('pageView', 'addToCart', 'purchase')
+), carts AS (
+  SELECT site, session_id, event_type, __time, viewed_at,
+         min(CASE WHEN event_type = 'addToCart' AND __time >= viewed_at THEN __time END)
+           OVER (PARTITION BY site, session_id) AS carted_at
+  FROM steps
+), per_session AS (
+  SELECT site, session_id, min(viewed_at) AS first_view, min(carted_at) AS first_cart,
+         min(CASE WHEN event_type = 'purchase' AND __time >= carted_at THEN __time END) AS first_purchase
+  FROM carts GROUP BY site, session_id
+)
+SELECT site, count(first_view) AS viewed, count(first_cart) AS added_to_cart, count(first_purchase) AS purchased
+FROM per_session GROUP BY site ORDER BY site
+"""
+
+# Weekly retention: a visitor's cohort is the first week seen (MIN over a window); active in
+# week N of the cohort.
+RETENTION_SQL = """
+WITH weekly AS (
+  SELECT DISTINCT party_id, {week:__time} AS week FROM events
+), cohorts AS (
+  SELECT party_id, week, min(week) OVER (PARTITION BY party_id) AS cohort FROM weekly
+)
+SELECT cohort, {weeks:cohort,week} AS week_n, count(*) AS visitors
+FROM cohorts GROUP BY 1, 2 ORDER BY 1, 2
+"""
+
+
+def render_template(template: str, dialect: str) -> str:
+    """Fills {ms:x}, {week:x} and {weeks:a,b} with the dialect's spelling."""
+    functions = DIALECT_FUNCTIONS[dialect]
+
+    def fill(match):
+        name, args = match.group(1), match.group(2)
+        if name == "weeks":
+            a, b = args.split(",")
+            return functions["weeks"].format(a=a, b=b)
+        return functions[name].format(args)
+
+    return re.sub(r"\{(ms|week|weeks):([^{}]+)\}", fill, template).strip()
+
+
+def build_suite() -> list[Query]:
+    import oracle  # tests/oracle/oracle.py: the dashboard queries, Oriel and DuckDB dialects
+
+    suite = []
+    for name, oriel_sql, duckdb_sql, tolerance in oracle.QUERIES:
+        clickhouse_sql = translate(duckdb_sql, DUCKDB_TO_CLICKHOUSE)
+        if tolerance == "approx":
+            # Oriel and DataFusion answer APPROX_COUNT_DISTINCT with a sketch, ClickHouse with its
+            # own (uniq). DuckDB keeps the oracle's exact count: its approx_count_distinct misses
+            # the 3 % bar on small sites (4.9 % on 20k events).
+            clickhouse_sql = re.sub(r"count\(DISTINCT (\w+)\)", r"uniq(\1)", clickhouse_sql)
+        suite.append(Query(name, tolerance, {
+            "oriel": oriel_sql,
+            "duckdb": duckdb_sql,
+            "clickhouse": clickhouse_sql,
+            "datafusion": translate(oriel_sql, DRUID_TO_DATAFUSION),
+        }, reference=duckdb_sql))
+    for name, template, tolerance in (("sessions (window)", SESSIONS_SQL, "float"),
+                                      ("funnel (window)", FUNNEL_SQL, "exact"),
+                                      ("weekly retention (window)", RETENTION_SQL, "exact")):
+        sql = {d: render_template(template, d) for d in DIALECT_FUNCTIONS}
+        suite.append(Query(name, tolerance, sql, reference=sql["duckdb"]))
+    return suite
+
+
+def normalize(value):
+    """One spelling per value across engines: timestamps as ISO-8601 ms 'Z' strings (as Oriel
+    answers), dates as midnight, decimals as floats."""
+    if isinstance(value, dt.datetime):
+        if value.tzinfo is not None:
+            value = value.astimezone(dt.timezone.utc).replace(tzinfo=None)
+        return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
+    if isinstance(value, dt.date):
+        return value.isoformat() + "T00:00:00.000Z"
+    if isinstance(value, decimal.Decimal):
+        return float(value)
+    return value
+
+
+def compare(got: list, expected: list, tolerance: str) -> str | None:
+    """None when the answers agree, else what differs first."""
+    import oracle
+
+    if len(got) != len(expected):
+        return f"{len(got)} rows, expected {len(expected)}"
+    for i, (g, e) in enumerate(zip(got, expected)):
+        if len(g) != len(e) or not all(oracle.same(x, y, tolerance) for x, y in zip(g, e)):
+            return f"row {i}: {json.dumps(g, default=str)[:200]} expected {json.dumps(e, default=str)[:200]}"
+    return None
+
+
+def timed_runs(execute, warmup: int, runs: int) -> dict:
+    """Warm-up runs, then timed runs; the answer of the first timed run is the one checked."""
+    rows = None
+    for _ in range(warmup):
+        execute()
+    times = []
+    for i in range(runs):
+        t0 = time.perf_counter()
+        result = execute()
+        times.append(time.perf_counter() - t0)
+        if i == 0:
+            rows = result
+    return {"rows": rows, "times": times}
+
+
+# ── peers, each in its own worker process ──
+
+
+class Peer:
+    """What a worker engine does: load the data, run a query to an Arrow table, tell its size."""
+
+    def __init__(self, parquet: str, directory: str):
+        self.parquet, self.directory = parquet, Path(directory)
+
+    def load(self) -> dict:
+        return {"bytes": None}
+
+    def execute(self, sql: str):
+        raise NotImplementedError
+
+    @staticmethod
+    def rows(table) -> list[list]:
+        """Arrow table to rows by column position (result names may repeat, e.g. two count(*))."""
+        columns = [c.to_pylist() for c in table.columns]
+        return [[normalize(v) for v in row] for row in zip(*columns)]
+
+    def version(self) -> str:
+        raise NotImplementedError
+
+
+class DuckDBTable(Peer):
+    def load(self):
+        import duckdb
+
+        path = self.directory / "events.duckdb"
+        for p in (path, path.with_suffix(".duckdb.wal")):
+            p.unlink(missing_ok=True)
+        self.con = duckdb.connect(str(path))
+        self.con.execute("SET TimeZone = 'UTC'")
+        self.con.execute(f"CREATE TABLE events AS SELECT * FROM read_parquet('{self.parquet}')")
+        self.con.execute("CHECKPOINT")
+        return {"bytes": tree_bytes(path)}
+
+    def execute(self, sql):
+        return self.con.execute(sql).to_arrow_table()
+
+    def version(self):
+        import duckdb
+
+        return f"DuckDB {duckdb.__version__}"
+
+
+class DuckDBParquet(DuckDBTable):
+    def load(self):
+        import duckdb
+
+        self.con = duckdb.connect()
+        self.con.execute("SET TimeZone = 'UTC'")
+        self.con.execute(f"CREATE VIEW events AS SELECT * FROM read_parquet('{self.parquet}')")
+        return {"bytes": None}
+
+
+class ChDB(Peer):
+    def load(self):
+        import chdb.session
+
+        path = self.directory / "chdb"
+        shutil.rmtree(path, ignore_errors=True)
+        self.session = chdb.session.Session(str(path))
+        # The sort key a ClickHouse user would pick for per-site dashboards; site is Nullable in
+        # the Parquet schema, hence allow_nullable_key. One part after OPTIMIZE, as Oriel compacts.
+        self.session.query(
+            "CREATE TABLE events ENGINE = MergeTree ORDER BY (site, __time) SETTINGS allow_nullable_key = 1 "
+            f"AS SELECT * FROM file('{self.parquet}', Parquet)"
+        )
+        self.session.query("OPTIMIZE TABLE events FINAL")
+        parts = self.session.query(
+            "SELECT sum(bytes_on_disk) FROM system.parts WHERE database = currentDatabase() AND table = 'events' AND active",
+            "CSV",
+        )
+        return {"bytes": int(str(parts).strip().strip('"'))}
+
+    def execute(self, sql):
+        return self.session.query(sql, "ArrowTable")
+
+    def version(self):
+        import chdb
+
+        return f"chDB {chdb.__version__} (ClickHouse {chdb.engine_version})"
+
+
+class DataFusion(Peer):
+    def load(self):
+        from datafusion import SessionContext
+
+        self.ctx = SessionContext()
+        self.ctx.register_parquet("events", self.parquet)
+        return {"bytes": None}
+
+    def execute(self, sql):
+        import pyarrow as pa
+
+        return pa.Table.from_batches(self.ctx.sql(sql).collect())
+
+    def version(self):
+        import datafusion
+
+        return f"DataFusion {datafusion.__version__}"
+
+
+PEERS = {"duckdb": DuckDBTable, "duckdb-parquet": DuckDBParquet, "chdb": ChDB, "datafusion": DataFusion}
+
+
+def worker_main(engine: str, parquet: str, directory: str) -> None:
+    """Serves one engine over stdin/stdout, one JSON object a line. Engines may print; the
+    protocol keeps the original stdout and everything else goes to stderr."""
+    protocol = os.fdopen(os.dup(1), "w", buffering=1)
+    os.dup2(2, 1)
+    peer = PEERS[engine](parquet, directory)
+    for line in sys.stdin:
+        command = json.loads(line)
+        try:
+            if command["op"] == "load":
+                t0 = time.perf_counter()
+                answer = peer.load()
+                answer["seconds"] = time.perf_counter() - t0
+                answer["version"] = peer.version()
+            elif command["op"] == "query":
+                result = timed_runs(lambda: peer.execute(command["sql"]), command["warmup"], command["runs"])
+                answer = {"rows": Peer.rows(result["rows"]), "times": result["times"]}
+            else:
+                answer = {"error": f"unknown op {command['op']}"}
+        except Exception as e:  # the engine's own error message is the answer
+            answer = {"error": f"{type(e).__name__}: {str(e)[:1000]}"}
+        protocol.write(json.dumps(answer, default=str) + "\n")
+
+
+class Worker:
+    """The harness's side of a peer worker process."""
+
+    def __init__(self, engine: str, parquet: Path, directory: Path):
+        self.engine = engine
+        directory.mkdir(parents=True, exist_ok=True)
+        self.stderr_path = directory / f"{engine}.worker.log"
+        self.proc = spawn(
+            [sys.executable, Path(__file__).resolve(), "--worker", engine, "--parquet", parquet, "--dir", directory],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=open(self.stderr_path, "wb"), text=True,
+        )
+
+    def ask(self, **command) -> dict:
+        self.proc.stdin.write(json.dumps(command) + "\n")
+        self.proc.stdin.flush()
+        line = self.proc.stdout.readline()
+        if not line:
+            self.proc.wait()
+            tail = self.stderr_path.read_text(errors="replace")[-1500:]
+            raise RuntimeError(f"{self.engine} worker crashed (exit {self.proc.returncode}): {tail}")
+        return json.loads(line)
+
+    def peak_rss(self) -> int:
+        return status_kib(self.proc.pid, "VmHWM") * 1024
+
+    def close(self) -> None:
+        self.proc.stdin.close()
+        self.proc.wait(timeout=120)
+        if self.proc in CHILDREN:
+            CHILDREN.remove(self.proc)
+
+
+def area_queries(res: Results, work: Path, binary: Path, config: Path, data_cache: Path) -> None:
+    plan = res.plan
+    suite = build_suite()
+    version = re.sub(r"\W+", "_", oriel_version(binary))
+    parquet = gen_events(binary, data_cache / f"events-{plan.query_events}-{plan.days:g}d-s{GEN_SEED}-{version}.parquet",
+                         plan.query_events, plan.days)
+    res.footprint_bytes.append(("Parquet from oriel gen (zstd)", tree_bytes(parquet), plan.query_events))
+    answers: dict[str, dict[str, dict]] = {e: {} for e in ENGINES}  # engine -> query -> {rows, times} | {error}
+    loads: dict[str, dict] = {}
+
+    # Oriel: backfill into a stopped server, then serve; nothing else runs while it is measured.
+    data_dir = work / "queries-oriel"
+    log(f"queries: oriel import {plan.query_events:,} events")
+    t0 = time.monotonic()
+    run_checked([binary, "import", "--data-dir", data_dir, parquet])
+    loads["oriel"] = {"seconds": time.monotonic() - t0, "version": oriel_version(binary)}
+    segments = tree_bytes(data_dir / "store" / "segments", ".parquet")
+    loads["oriel"]["bytes"] = segments
+    server = Oriel(binary, data_dir, config).start()
+    try:
+        count, _ = server.wait_count(plan.query_events, timeout=600)
+        if count != plan.query_events:
+            res.fail(f"oriel import: {plan.query_events} events in the file, {count} in SQL")
+        with RssSampler(server.pid) as idle:
+            time.sleep(2)
+        res.memory.append(("Oriel", f"idle, {plan.query_events:,} events loaded", idle.max))
+        log(f"queries: Oriel, {len(suite)} queries × ({plan.warmup} warm-up + {plan.runs} timed)")
+        with RssSampler(server.pid) as busy:
+            for q in suite:
+                try:
+                    result = timed_runs(lambda: server.sql(q.sql["oriel"]), plan.warmup, plan.runs)
+                    answers["oriel"][q.name] = {"rows": [[normalize(v) for v in row] for row in result["rows"]],
+                                                "times": result["times"]}
+                except (SqlError, OSError) as e:
+                    answers["oriel"][q.name] = {"error": str(e)[:1000]}
+                progress_line("Oriel", q.name, answers["oriel"][q.name])
+        res.memory.append(("Oriel", "running the query suite (max)", busy.max))
+    finally:
+        server.stop()
+    res.footprint_bytes.append(("Oriel store segments (data_dir/store/segments)", segments, plan.query_events))
+    shutil.rmtree(data_dir, ignore_errors=True)
+
+    # Peers, one worker process at a time; the exact reference comes from the DuckDB table.
+    reference: dict[str, dict] = {}
+    for engine in ENGINES[1:]:
+        label = ENGINE_LABELS[engine]
+        log(f"queries: {label}: loading")
+        worker = Worker(engine, parquet, work / f"queries-{engine}")
+        try:
+            loads[engine] = worker.ask(op="load")
+            if "error" in loads[engine]:
+                res.fail(f"{label} could not load the data: {loads[engine]['error']}")
+                continue
+            log(f"queries: {label}: loaded in {loads[engine]['seconds']:.1f} s; running the suite")
+            for q in suite:
+                sql = q.sql[ENGINE_DIALECT[engine]]
+                answers[engine][q.name] = worker.ask(op="query", sql=sql, warmup=plan.warmup, runs=plan.runs)
+                progress_line(label, q.name, answers[engine][q.name])
+                if engine == "duckdb":
+                    if q.reference == sql:
+                        reference[q.name] = answers[engine][q.name]
+                    else:
+                        reference[q.name] = worker.ask(op="query", sql=q.reference, warmup=0, runs=1)
+            res.memory.append((label, "running the query suite (peak, VmHWM)", worker.peak_rss()))
+            if engine == "duckdb" and loads[engine].get("bytes"):
+                res.footprint_bytes.append(("DuckDB database file", loads[engine]["bytes"], plan.query_events))
+            if engine == "chdb" and loads[engine].get("bytes"):
+                res.footprint_bytes.append(("ClickHouse MergeTree (system.parts bytes_on_disk)", loads[engine]["bytes"],
+                                            plan.query_events))
+            worker.close()
+        except RuntimeError as e:  # a crashed worker: that engine's remaining answers are errors
+            res.fail(str(e)[:500])
+            for q in suite:
+                answers[engine].setdefault(q.name, {"error": "worker crashed"})
+        finally:
+            end(worker.proc, grace=10)
+        shutil.rmtree(work / f"queries-{engine}", ignore_errors=True)
+
+    # Check every answer before any time counts.
+    for q in suite:
+        expected = reference.get(q.name, {})
+        for engine in ENGINES:
+            answer = answers[engine].get(q.name, {"error": "not run"})
+            if "error" in answer:
+                answer["status"] = "error"
+                res.fail(f"{ENGINE_LABELS[engine]} failed {q.name!r}: {answer['error'][:300]}")
+            elif "rows" not in expected:
+                answer["status"] = "unchecked"
+                res.fail(f"no reference answer for {q.name!r}: {expected.get('error', 'missing')[:300]}")
+            else:
+                diff = compare(answer["rows"], expected["rows"], q.tolerance)
+                answer["status"] = "ok" if diff is None else "wrong"
+                if diff:
+                    answer["diff"] = diff
+                    res.fail(f"{ENGINE_LABELS[engine]} answered {q.name!r} wrongly: {diff}")
+    res.queries = {"suite": suite, "answers": answers, "loads": loads}
+
+
+def progress_line(label: str, name: str, answer: dict) -> None:
+    if "error" in answer:
+        log(f"  {label}: {name}: ERROR {answer['error'][:200]}")
+    else:
+        log(f"  {label}: {name}: {statistics.median(answer['times']) * 1000:.1f} ms ({len(answer['rows'])} rows)")
+
+
+# ───────────────────────────── machine facts ─────────────────────────────
+
+
+def machine_facts(binary: Path) -> dict:
+    def first_line(args):
+        try:
+            out = subprocess.run(args, capture_output=True, text=True, timeout=30)
+            return (out.stdout or out.stderr).strip().splitlines()[0]
+        except (OSError, IndexError, subprocess.TimeoutExpired):
+            return "?"
+
+    cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
+    mem = next(int(l.split()[1]) for l in open("/proc/meminfo") if l.startswith("MemTotal"))
+    disk = shutil.disk_usage(CACHE if CACHE.exists() else Path.home())
+    import pyarrow
+
+    return {
+        "cores": f"{os.cpu_count()} ({cpu})",
+        "memory": f"{mem / 2**20:.1f} GiB",
+        "load average at start": " ".join(f"{x:.2f}" for x in os.getloadavg()),
+        "disk free at start": f"{disk.free / 2**30:.0f} GiB",
+        "kernel": platform.release(),
+        "Oriel": f"{oriel_version(binary)}, {build_profile(binary)} build ({binary})",
+        "wrk": first_line([find_exe("wrk") or "wrk", "-v"]),
+        "nginx": first_line([find_exe("nginx") or "nginx", "-v"]),
+        "Python": platform.python_version(),
+        "PyArrow": pyarrow.__version__,
+    }
+
+
+# ───────────────────────────── the report ─────────────────────────────
+
+
+def fmt_ms(value) -> str:
+    if value is None:
+        return "–"
+    return f"{value:.1f}" if value < 100 else f"{value:.0f}"
+
+
+def fmt_bytes(n: int) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if n < 1024 or unit == "GiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return str(n)
+
+
+def table(header: list[str], rows: list[list], align: str | None = None) -> str:
+    align = align or "l" + "r" * (len(header) - 1)
+    lines = ["| " + " | ".join(header) + " |", "| " + " | ".join("---:" if a == "r" else "---" for a in align) + " |"]
+    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def geomean(values: list[float]) -> float | None:
+    return math.exp(sum(math.log(v) for v in values) / len(values)) if values else None
+
+
+def report(res: Results) -> str:
+    plan = res.plan
+    out = ["# Oriel benchmark results", ""]
+    out.append(f"Measured {dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M} UTC with `{res.command}` "
+               f"(tier `{plan.tier}`, {sum(res.timings.values()) / 60:.1f} min). Every number below comes from this "
+               "one run, each next to its peer measured minutes apart on the same machine: read the ratios, and do not "
+               "compare absolute numbers with another run or machine. Load generators and servers share the same cores.")
+    if build_profile(res.binary) != "release":
+        out += ["", "**Oriel was a debug build in this run: its numbers are far below a release build's.**"]
+    out += ["", "## Machine", "", table(["fact", "value"], [[k, v] for k, v in res.facts.items()], "ll")]
+
+    if res.collector:
+        out += ["", "## 1. Collector", "",
+                f"wrk, {plan.wrk_threads} threads, {plan.wrk_connections} connections, {plan.wrk_seconds} s per row, every "
+                "request a distinct event. Oriel answers only once an event is fsynced in its log; nginx answers from "
+                "memory and stores nothing, so it is the ceiling of HTTP on this machine, not a like-for-like peer. "
+                "*How to read:* Oriel/nginx is the share of nginx's request rate that Oriel sustains while making each "
+                "event durable; the durability table must show every 2xx as a stored event.", ""]
+        rows = []
+        for r in res.collector:
+            rows.append([r["target"], r["endpoint"], f"{r['rps']:,.0f}", f"{r['p50_us'] / 1000:.2f}", f"{r['p99_us'] / 1000:.2f}",
+                         r["non2xx"] + r["socket_errors"] + r["timeouts"], f"{r['ratio']:.2f}" if "ratio" in r else "–"])
+        out.append(table(["server", "endpoint", "requests/s", "p50 ms", "p99 ms", "non-2xx or errors", "Oriel/nginx"], rows, "llrrrrr"))
+        rows = [[r["endpoint"], f"{r['ok']:,}", f"{r['stored']:,}", f"{r['stored'] - r['ok']:+,}",
+                 "ok" if r["durable"] else "**LOST EVENTS**"] for r in res.collector if "stored" in r]
+        out += ["", "Durability: events in SQL (`count(*)` per wrk site) against wrk's 2xx count. wrk stops with up to one "
+                "request per connection in flight, which Oriel may still store: up to "
+                f"+{plan.wrk_connections} is expected, fewer than the 2xx count is a lost acknowledged event.", "",
+                table(["endpoint", "wrk 2xx", "events in SQL", "difference", "verdict"], rows, "lrrrl")]
+
+    if res.freshness:
+        out += ["", "## 2. Freshness", "",
+                "A sender posts events to `POST /e` on a fixed schedule (several events per request, at most "
+                f"{FreshnessRun.MAX_REQUESTS_PER_SECOND} requests/s) for {plan.fresh_seconds:g} s, with default store "
+                "settings; a poller asks SQL for event ids it has not seen yet, back to back. *How to read:* "
+                "ms from the collector's 2xx answer to the SQL answer that first contains the event; "
+                "the poll time is the resolution of the measurement.", ""]
+        rows = [[f"{r['rate']:,}", f"{r['achieved']:,.0f}", f"{r['acked']:,}", fmt_ms(r["p50"]), fmt_ms(r["p99"]),
+                 fmt_ms(r["max"]), fmt_ms(r["poll_p50"]), r["missing"] + r["send_errors"]] for r in res.freshness]
+        out.append(table(["target events/s", "achieved events/s", "events", "p50 ms", "p99 ms", "max ms",
+                          "poll p50 ms", "missing or failed"], rows))
+
+    if res.ingest:
+        out += ["", "## 3. Ingest", "",
+                "*How to read:* events per Oriel CPU-second is events per core; over HTTP it covers the collector "
+                "(parsing, enrichment, GeoIP), the fsynced log and the store, while `oriel gen` competes for the same "
+                "two cores. Replay restarts Oriel with `data_dir/store` deleted, so the store rebuilds itself from the "
+                "whole log; time and CPU run from process start until `SELECT count(*)` shows every event.", ""]
+        rows = [[r["path"], f"{r['events']:,}", f"{r['wall']:.1f}", f"{r['events'] / r['wall']:,.0f}", f"{r['cpu']:.1f}",
+                 f"{r['events'] / max(r['cpu'], 1e-9):,.0f}"] for r in res.ingest]
+        out.append(table(["path", "events", "seconds", "events/s", "Oriel CPU s", "events per CPU-second"], rows, "lrrrrr"))
+
+    if res.queries:
+        out += query_report(res)
+
+    if res.footprint_bytes or res.memory:
+        out += ["", "## 5. Footprint", "",
+                "*How to read:* bytes per event is bytes on disk (allocated blocks) divided by the events held; the "
+                "query data set unless noted. Memory is resident set size (VmRSS sampled every 100 ms, the largest "
+                "sample; peers: the process's peak, VmHWM).", ""]
+        rows = [[what, fmt_bytes(b), f"{events:,}", f"{b / events:.1f}"] for what, b, events in res.footprint_bytes]
+        out.append(table(["on disk", "bytes", "events", "bytes/event"], rows, "lrrr"))
+        out += ["", table(["process", "while", "resident memory"], [[p, s, fmt_bytes(b)] for p, s, b in res.memory], "llr")]
+
+    out += ["", "## Problems", ""]
+    out += [f"- {f}" for f in res.failures] if res.failures else ["None: every engine gave the same answers, no event was lost."]
+    out += ["", "Seconds per area: " + ", ".join(f"{k} {v:.0f}" for k, v in res.timings.items()) + "."]
+    return "\n".join(out) + "\n"
+
+
+def query_report(res: Results) -> list[str]:
+    plan = res.plan
+    suite, answers, loads = res.queries["suite"], res.queries["answers"], res.queries["loads"]
+    out = ["", "## 4. Queries", "",
+           f"`oriel gen` data: {plan.query_events:,} events over {plan.days:g} days (seed {GEN_SEED}), the same Parquet "
+           "file loaded into every engine. The dashboard queries of `tests/oracle/oracle.py`, plus sessions, a funnel and "
+           "weekly retention written with window functions (SQL in `bench/harness.py`). "
+           f"Median of {plan.runs} hot run(s) after {plan.warmup} warm-up, in ms; Oriel's time is a client's: HTTP, "
+           "query, JSON. Peers run in-process to an Arrow table. Every answer is first checked against an exact DuckDB "
+           "reference (timestamps as ISO-8601 ms, floats within 1e-9 relative, approximate distinct counts within 3 %): "
+           "**wrong** or **error** replaces the time of a failed answer. *How to read:* Oriel/fastest below 1 means "
+           "Oriel is faster than every peer on that query; the geometric mean covers the queries every engine answered "
+           "correctly.", ""]
+    header = ["query"] + [ENGINE_LABELS[e] for e in ENGINES] + ["Oriel/fastest peer"]
+    rows, common = [], []
+    for q in suite:
+        cells, medians = [q.name], {}
+        for e in ENGINES:
+            a = answers[e].get(q.name, {"status": "error"})
+            if a.get("status") == "ok":
+                medians[e] = statistics.median(a["times"]) * 1000
+                cells.append(fmt_ms(medians[e]))
+            else:
+                cells.append("**wrong**" if a.get("status") == "wrong" else "**error**")
+        peers = [medians[e] for e in ENGINES[1:] if e in medians]
+        cells.append(f"{medians['oriel'] / min(peers):.2f}" if "oriel" in medians and peers else "–")
+        if len(medians) == len(ENGINES):
+            common.append(medians)
+        rows.append(cells)
+    means = {e: geomean([m[e] for m in common]) for e in ENGINES}
+    peer_means = [means[e] for e in ENGINES[1:] if means[e]]
+    rows.append([f"**geometric mean** ({len(common)} of {len(suite)} queries)"] + [f"**{fmt_ms(means[e])}**" for e in ENGINES]
+                + [f"**{means['oriel'] / min(peer_means):.2f}**" if means["oriel"] and peer_means else "–"])
+    out.append(table(header, rows))
+    load_rows = [[ENGINE_LABELS[e], loads[e].get("version", "?"),
+                  f"{loads[e]['seconds']:.1f}" if "seconds" in loads[e] else "–",
+                  "`oriel import` (backfill, compaction)" if e == "oriel" else
+                  {"duckdb": "CREATE TABLE AS read_parquet, CHECKPOINT", "duckdb-parquet": "a view over the file",
+                   "chdb": "CREATE TABLE MergeTree ORDER BY (site, __time) AS file(), OPTIMIZE FINAL",
+                   "datafusion": "register_parquet"}[e]] for e in ENGINES if e in loads]
+    out += ["", "Loading the data (not part of the query times):", "",
+            table(["engine", "version", "seconds", "how"], load_rows, "llrl")]
+    details = [f"- {ENGINE_LABELS[e]}, {q.name}: {answers[e][q.name].get('diff') or answers[e][q.name].get('error')}"
+               for q in suite for e in ENGINES if answers[e].get(q.name, {}).get("status") in ("wrong", "error")]
+    if details:
+        out += ["", "Failed answers:", ""] + details
+    return out
+
+
+# ───────────────────────────── main ─────────────────────────────
+
+
+def parse_args(argv):
+    p = argparse.ArgumentParser(prog="bench/run", description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--binary", type=Path, help="oriel binary (default: $CARGO_TARGET_DIR/release/oriel, "
+                   "target/release/oriel, target/debug/oriel, whichever exists first); nothing is built")
+    p.add_argument("--tier", choices=["10m", "100m"], default="10m", help="data size (default 10m: under 30 min in release)")
+    p.add_argument("--smoke", action="store_true", help="tiny everything (about a minute); exits 1 on any wrong answer "
+                   "or crash; writes its report to a temporary file, never bench/RESULTS.md")
+    p.add_argument("--events", type=int, help="events of the query data set (overrides the tier)")
+    p.add_argument("--ingest-events", type=int, help="events sent over HTTP and replayed (default: a fifth of --events, "
+                   "20,000 to 2,000,000)")
+    p.add_argument("--days", type=float, help="days the query data spans (default 28: four weekly cohorts)")
+    p.add_argument("--areas", default="collector,freshness,ingest,queries",
+                   help="comma-separated subset of collector, freshness, ingest, queries")
+    p.add_argument("--out", type=Path, help="report path (default bench/RESULTS.md; with --smoke a temporary file)")
+    p.add_argument("--work-dir", type=Path, help=f"scratch space (default {CACHE}/bench-work; generated data is cached there)")
+    p.add_argument("--worker", help=argparse.SUPPRESS)
+    p.add_argument("--parquet", help=argparse.SUPPRESS)
+    p.add_argument("--dir", help=argparse.SUPPRESS)
+    return p.parse_args(argv)
+
+
+def make_plan(args) -> Plan:
+    base = TIERS["smoke" if args.smoke else args.tier]
+    plan = Plan(**vars(base))
+    if args.events:
+        plan.query_events = args.events
+        plan.ingest_events = min(max(args.events // 5, 20_000), 2_000_000)
+        plan.tier = base.tier if args.smoke else f"custom ({args.events:,} events)"
+    if args.ingest_events:
+        plan.ingest_events = args.ingest_events
+    if args.days:
+        plan.days = args.days
+    return plan
+
+
+def main(argv) -> int:
+    args = parse_args(argv)
+    if args.worker:
+        worker_main(args.worker, args.parquet, args.dir)
+        return 0
+
+    ensure_debian_tools()
+    python = ensure_venv()
+    if not in_venv():
+        # Everything below needs the peers; continue in the virtualenv's Python.
+        os.execv(str(python), [str(python), str(Path(__file__).resolve()), *argv])
+
+    signal.signal(signal.SIGTERM, on_terminate)
+    atexit.register(end_all)
+    binary = (args.binary or default_binary()).resolve()
+    if not os.access(binary, os.X_OK):
+        raise SystemExit(f"{binary} is not an executable")
+    plan = make_plan(args)
+    areas = [a.strip() for a in args.areas.split(",") if a.strip()]
+    unknown = set(areas) - {"collector", "freshness", "ingest", "queries"}
+    if unknown:
+        raise SystemExit(f"unknown areas: {', '.join(sorted(unknown))}")
+
+    if args.smoke:
+        out_path = args.out or Path(tempfile.mkdtemp(prefix="oriel-bench-smoke-")) / "RESULTS.md"
+        work = Path(tempfile.mkdtemp(prefix="oriel-bench-"))
+        data_cache = work
+    else:
+        out_path = args.out or BENCH / "RESULTS.md"
+        data_cache = (args.work_dir or CACHE / "bench-work")
+        work = data_cache / f"run-{os.getpid()}"
+    data_cache.mkdir(parents=True, exist_ok=True)
+    work.mkdir(parents=True, exist_ok=True)
+    config = write_config(work / "oriel.toml")
+
+    command = "bench/run " + " ".join(argv) if argv else "bench/run"
+    res = Results(plan=plan, command=command.strip(), binary=binary)
+    res.facts = machine_facts(binary)
+    log(f"bench/run: tier {plan.tier}, Oriel {res.facts['Oriel']}")
+    log(f"query data {plan.query_events:,} events; ingest {plan.ingest_events:,}; work dir {work}")
+    if build_profile(binary) != "release":
+        log("note: a debug build of Oriel: fine to check the harness, not for numbers")
+
+    steps = {
+        "collector": lambda: area_collector(res, work, binary, config),
+        "freshness": lambda: area_freshness(res, work, binary, config),
+        "ingest": lambda: area_ingest(res, work, binary, config),
+        "queries": lambda: area_queries(res, work, binary, config, data_cache),
+    }
+    try:
+        for area in areas:
+            t0 = time.monotonic()
+            log(f"── {area}")
+            try:
+                steps[area]()
+            except (RuntimeError, SqlError, OSError, subprocess.SubprocessError) as e:
+                # One broken area must not hide the others' results: record it, go on.
+                res.fail(f"{area} crashed: {e}")
+            res.timings[area] = time.monotonic() - t0
+    finally:
+        end_all()
+
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    out_path.write_text(report(res))
+    shutil.rmtree(work, ignore_errors=True)
+    log(f"report written to {out_path}")
+    if res.failures:
+        log(f"{len(res.failures)} problem(s):")
+        for f in res.failures:
+            print(f"  - {f}", flush=True)
+        return 1
+    log("no problems: every engine gave the same answers, no event was lost")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
