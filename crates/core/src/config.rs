@@ -9,7 +9,9 @@
 //! Environment variables name a key by its path with `__` between levels:
 //! `ORIEL_DATA_DIR=/srv/oriel`, `ORIEL_SERVER__LISTEN=0.0.0.0:8080`,
 //! `ORIEL_LOG__EMBEDDED__SEGMENT_BYTES=67108864`. Values are read as TOML values when they parse
-//! as one (numbers, booleans, arrays) and as strings otherwise.
+//! as one (numbers, booleans, arrays) and as strings otherwise. A variable whose first part is
+//! not a top-level key and that has no `__` (`ORIEL_CONFIG`, `ORIEL_URL`) is not configuration
+//! and is left alone; one with `__` is, so `ORIEL_LOGG__PARTITIONS` is an error.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -24,8 +26,6 @@ pub use collector::{Cidr, CollectorConfig, DivolteConfig, SiteConfig};
 /// Environment variables with this prefix override configuration keys.
 pub const ENV_PREFIX: &str = "ORIEL_";
 
-/// Environment variables with the prefix that are not configuration keys.
-const ENV_RESERVED: &[&str] = &["ORIEL_CONFIG"];
 
 /// A configuration problem, reported before Oriel starts.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -243,7 +243,9 @@ impl Origins {
         // The longest override that is the key itself or one of its parents set the value.
         self.env
             .iter()
-            .filter(|(path, _)| key == path.as_str() || key.starts_with(&format!("{path}.")))
+            .filter(|(path, _)| {
+                key == path.as_str() || key.starts_with(&format!("{path}.")) || path.starts_with(&format!("{key}."))
+            })
             .max_by_key(|(path, _)| path.len())
             .map(|(_, var)| format!("environment variable {var}"))
             .unwrap_or_else(|| self.file.clone())
@@ -268,11 +270,19 @@ impl Config {
             }
             None => toml::Table::new(),
         };
+        let top_level: Vec<String> = match toml::Value::try_from(Config::default()) {
+            Ok(toml::Value::Table(t)) => t.keys().cloned().collect(),
+            _ => Vec::new(),
+        };
         for (var, value) in env {
-            if !var.starts_with(ENV_PREFIX) || ENV_RESERVED.contains(&var.as_str()) {
+            let Some(name) = var.strip_prefix(ENV_PREFIX) else { continue };
+            let path = name.to_ascii_lowercase().replace("__", ".");
+            // `ORIEL_<KEY>` and `ORIEL_<SECTION>__<KEY>` are configuration; other single-word
+            // names (ORIEL_CONFIG, ORIEL_URL, ORIEL_TOKEN) belong to the command line.
+            let first = path.split('.').next().unwrap_or_default();
+            if !top_level.iter().any(|k| k == first) && !name.contains("__") {
                 continue;
             }
-            let path = var[ENV_PREFIX.len()..].to_ascii_lowercase().replace("__", ".");
             set_path(&mut table, &path, parse_env_value(&value)).map_err(|message| {
                 ConfigError::Shape { origin: format!("environment variable {var}"), key: path.clone(), message }
             })?;
@@ -418,6 +428,14 @@ mod tests {
             "environment variable ORIEL_LOG__PARTITIONZ: key `log.partitionz`: unknown field `partitionz`, \
              expected one of `type`, `partitions`, `retention_hours`, `retention_bytes`, `embedded`"
         );
+    }
+
+    #[test]
+    fn other_oriel_variables_are_not_configuration() {
+        let config = Config::load(None, env(&[("ORIEL_CONFIG", "x.toml"), ("ORIEL_URL", "http://a"), ("ORIEL_PYTHON", "/p")])).unwrap();
+        assert_eq!(config, Config::default());
+        let err = Config::load(None, env(&[("ORIEL_LOGG__PARTITIONS", "2")])).unwrap_err();
+        assert!(err.to_string().starts_with("environment variable ORIEL_LOGG__PARTITIONS: key `logg`: unknown field `logg`"), "{err}");
     }
 
     #[test]
