@@ -169,8 +169,10 @@ async fn a_full_pipeline_answers_503_with_retry_after() {
     assert_eq!(stored.len(), 6, "the refused event was not stored, the others were");
 }
 
-/// One collector for every fuzz case: building one compiles the user agent rules.
-static FUZZ: std::sync::LazyLock<Harness> = std::sync::LazyLock::new(Harness::new);
+/// One collector per fuzz test, shared by its cases: building one compiles the user agent rules.
+/// (The two tests run in parallel, and the query one stores events.)
+static FUZZ_BODIES: std::sync::LazyLock<Harness> = std::sync::LazyLock::new(Harness::new);
+static FUZZ_QUERIES: std::sync::LazyLock<Harness> = std::sync::LazyLock::new(Harness::new);
 
 proptest::proptest! {
     #![proptest_config(proptest::prelude::ProptestConfig { cases: 300, ..Default::default() })]
@@ -181,12 +183,12 @@ proptest::proptest! {
     fn arbitrary_bodies_never_fail_the_server(body in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..400)) {
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
         rt.block_on(async {
-            let before = FUZZ.stored().await.len();
+            let before = FUZZ_BODIES.stored().await.len();
             let request = Request::post("/e").body(Body::from(body)).unwrap();
-            let (status, _, _) = FUZZ.send(request).await;
+            let (status, _, _) = FUZZ_BODIES.send(request).await;
             assert!(status.is_client_error() || status == StatusCode::NO_CONTENT, "{status}");
             if status.is_client_error() {
-                assert_eq!(FUZZ.stored().await.len(), before);
+                assert_eq!(FUZZ_BODIES.stored().await.len(), before);
             }
         });
     }
@@ -198,7 +200,7 @@ proptest::proptest! {
         rt.block_on(async {
             for path in ["/e.gif", "/csc-event"] {
                 let request = Request::get(format!("{path}?{query}")).body(Body::empty()).unwrap();
-                let (status, _, _) = FUZZ.send(request).await;
+                let (status, _, _) = FUZZ_QUERIES.send(request).await;
                 assert!(status.is_client_error() || status == StatusCode::OK, "{path}: {status}");
             }
         });
