@@ -106,7 +106,7 @@ fn write_file(path: &Path, generator: Generator, total: u64) -> anyhow::Result<u
         let mut writer = ArrowWriter::try_new(file, events_schema(), Some(props))?;
         let mut builder = BatchBuilder::new();
         for generated in generator {
-            builder.push(&enrich(&enricher, generated));
+            builder.push(&enrich(&enricher, generated))?;
             count += 1;
             if builder.len() == 65_536 {
                 writer.write(&builder.finish()?)?;

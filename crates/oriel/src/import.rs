@@ -9,7 +9,6 @@ use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
-use oriel_core::Event;
 use oriel_store::schema::{BatchBuilder, events_schema};
 use oriel_store::{Store, StoreOptions};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
@@ -104,9 +103,9 @@ async fn import_file(store: &Store, path: &Path) -> anyhow::Result<u64> {
             if line.trim().is_empty() {
                 continue;
             }
-            let event: Event = serde_json::from_str(&line)
+            builder
+                .push_json(line.as_bytes())
                 .with_context(|| format!("{}:{}: not an event", path.display(), n + 1))?;
-            builder.push(&event);
             if builder.len() == 64 * 1024 {
                 rows += builder.len();
                 chunk.push(builder.finish()?);

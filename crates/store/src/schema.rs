@@ -3,10 +3,15 @@
 
 use std::sync::{Arc, LazyLock};
 
+use std::borrow::Cow;
+use std::collections::HashMap;
+
 use datafusion::arrow::array::{
     ArrayRef, BooleanBuilder, Float64Builder, Int32Builder, Int64Builder, RecordBatch, StringBuilder,
     TimestampMillisecondBuilder,
 };
+use serde::de::{MapAccess, Visitor};
+use serde::{Deserialize, Deserializer};
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use oriel_core::Event;
 use oriel_core::event::{COLUMNS, ColumnType};
@@ -40,15 +45,111 @@ pub fn events_schema() -> SchemaRef {
 /// Index of `__time` in [`events_schema`].
 pub const TIME: usize = 0;
 
+/// One column being built.
+enum ColumnBuilder {
+    Time(TimestampMillisecondBuilder),
+    Str(StringBuilder),
+    I32(Int32Builder),
+    I64(Int64Builder),
+    F64(Float64Builder),
+    Bool(BooleanBuilder),
+}
+
+impl ColumnBuilder {
+    fn new(kind: ColumnType) -> Self {
+        match kind {
+            ColumnType::TimestampMs => Self::Time(TimestampMillisecondBuilder::new()),
+            ColumnType::String => Self::Str(StringBuilder::new()),
+            ColumnType::Int32 => Self::I32(Int32Builder::new()),
+            ColumnType::Int64 => Self::I64(Int64Builder::new()),
+            ColumnType::Float64 => Self::F64(Float64Builder::new()),
+            ColumnType::Bool => Self::Bool(BooleanBuilder::new()),
+        }
+    }
+
+    fn append_null(&mut self) {
+        match self {
+            Self::Time(b) => b.append_null(),
+            Self::Str(b) => b.append_null(),
+            Self::I32(b) => b.append_null(),
+            Self::I64(b) => b.append_null(),
+            Self::F64(b) => b.append_null(),
+            Self::Bool(b) => b.append_null(),
+        }
+    }
+
+    fn finish(&mut self) -> ArrayRef {
+        match self {
+            Self::Time(b) => Arc::new(b.finish()),
+            Self::Str(b) => Arc::new(b.finish()),
+            Self::I32(b) => Arc::new(b.finish()),
+            Self::I64(b) => Arc::new(b.finish()),
+            Self::F64(b) => Arc::new(b.finish()),
+            Self::Bool(b) => Arc::new(b.finish()),
+        }
+    }
+
+    fn append(&mut self, value: &Value<'_>) {
+        match (self, value) {
+            (Self::Time(b), Value::Int(v)) => b.append_value(*v),
+            (Self::I64(b), Value::Int(v)) => b.append_value(*v),
+            (Self::I32(b), Value::Int(v)) => b.append_value(*v as i32),
+            (Self::F64(b), Value::Float(v)) => b.append_value(*v),
+            (Self::Bool(b), Value::Bool(v)) => b.append_value(*v),
+            (Self::Str(b), Value::Str(v)) => b.append_value(v),
+            (builder, _) => builder.append_null(),
+        }
+    }
+}
+
+/// One decoded field value, borrowing strings from the input where it can.
+enum Value<'de> {
+    Null,
+    Str(Cow<'de, str>),
+    Int(i64),
+    Float(f64),
+    Bool(bool),
+}
+
+/// A string that borrows from the JSON input unless it had escapes.
+struct Text<'de>(Cow<'de, str>);
+
+impl<'de> Deserialize<'de> for Text<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> std::result::Result<Self, D::Error> {
+        struct TextVisitor;
+        impl<'de> Visitor<'de> for TextVisitor {
+            type Value = Text<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_borrowed_str<E: serde::de::Error>(self, v: &'de str) -> std::result::Result<Text<'de>, E> {
+                Ok(Text(Cow::Borrowed(v)))
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> std::result::Result<Text<'de>, E> {
+                Ok(Text(Cow::Owned(v.to_string())))
+            }
+            fn visit_string<E: serde::de::Error>(self, v: String) -> std::result::Result<Text<'de>, E> {
+                Ok(Text(Cow::Owned(v)))
+            }
+        }
+        deserializer.deserialize_str(TextVisitor)
+    }
+}
+
+/// Reads the value of a field of column type `kind`.
+fn read_value<'de, A: MapAccess<'de>>(kind: ColumnType, map: &mut A) -> std::result::Result<Value<'de>, A::Error> {
+    Ok(match kind {
+        ColumnType::TimestampMs | ColumnType::Int64 => map.next_value::<Option<i64>>()?.map_or(Value::Null, Value::Int),
+        ColumnType::Int32 => map.next_value::<Option<i32>>()?.map_or(Value::Null, |v| Value::Int(i64::from(v))),
+        ColumnType::Float64 => map.next_value::<Option<f64>>()?.map_or(Value::Null, Value::Float),
+        ColumnType::Bool => map.next_value::<Option<bool>>()?.map_or(Value::Null, Value::Bool),
+        ColumnType::String => map.next_value::<Option<Text<'de>>>()?.map_or(Value::Null, |t| Value::Str(t.0)),
+    })
+}
+
 /// Accumulates events into one record batch.
 pub struct BatchBuilder {
-    time: TimestampMillisecondBuilder,
-    client_time: TimestampMillisecondBuilder,
-    strings: Vec<StringBuilder>,
-    int32: Vec<Int32Builder>,
-    int64: Vec<Int64Builder>,
-    float64: Vec<Float64Builder>,
-    bools: Vec<BooleanBuilder>,
+    columns: Vec<ColumnBuilder>,
     rows: usize,
 }
 
@@ -58,60 +159,10 @@ impl Default for BatchBuilder {
     }
 }
 
-macro_rules! each_string {
-    ($e:expr) => {
-        [
-            $e.site.as_deref(),
-            $e.event_id.as_deref(),
-            Some($e.event_type.as_str()),
-            $e.party_id.as_deref(),
-            $e.session_id.as_deref(),
-            $e.page_view_id.as_deref(),
-            $e.user_id.as_deref(),
-            $e.url.as_deref(),
-            $e.host.as_deref(),
-            $e.path.as_deref(),
-            $e.query.as_deref(),
-            $e.title.as_deref(),
-            $e.referrer.as_deref(),
-            $e.referrer_host.as_deref(),
-            $e.channel.as_deref(),
-            $e.utm_source.as_deref(),
-            $e.utm_medium.as_deref(),
-            $e.utm_campaign.as_deref(),
-            $e.utm_term.as_deref(),
-            $e.utm_content.as_deref(),
-            $e.browser.as_deref(),
-            $e.browser_version.as_deref(),
-            $e.os.as_deref(),
-            $e.os_version.as_deref(),
-            $e.device_type.as_deref(),
-            $e.language.as_deref(),
-            $e.country.as_deref(),
-            $e.region.as_deref(),
-            $e.city.as_deref(),
-            $e.ip.as_deref(),
-            $e.props.as_deref(),
-            Some($e.source.as_str()),
-        ]
-    };
-}
-
-const STRINGS: usize = 32;
-
 impl BatchBuilder {
     /// An empty builder.
     pub fn new() -> Self {
-        Self {
-            time: TimestampMillisecondBuilder::new(),
-            client_time: TimestampMillisecondBuilder::new(),
-            strings: (0..STRINGS).map(|_| StringBuilder::new()).collect(),
-            int32: (0..5).map(|_| Int32Builder::new()).collect(),
-            int64: (0..1).map(|_| Int64Builder::new()).collect(),
-            float64: (0..1).map(|_| Float64Builder::new()).collect(),
-            bools: (0..5).map(|_| BooleanBuilder::new()).collect(),
-            rows: 0,
-        }
+        Self { columns: COLUMNS.iter().map(|c| ColumnBuilder::new(c.kind)).collect(), rows: 0 }
     }
 
     /// Rows added so far.
@@ -125,54 +176,72 @@ impl BatchBuilder {
     }
 
     /// Adds one event.
-    pub fn push(&mut self, e: &Event) {
-        self.time.append_value(e.time);
-        self.client_time.append_option(e.client_time);
-        for (builder, value) in self.strings.iter_mut().zip(each_string!(e)) {
-            builder.append_option(value);
-        }
-        for (builder, value) in self.int32.iter_mut().zip([e.screen_width, e.screen_height, e.viewport_width, e.viewport_height, e.scroll_depth]) {
-            builder.append_option(value);
-        }
-        self.int64[0].append_option(e.engaged_ms);
-        self.float64[0].append_option(e.pixel_ratio);
-        for (builder, value) in
-            self.bools.iter_mut().zip([e.is_new_party, e.is_first_in_session, Some(e.is_bot), Some(e.is_duplicate), Some(e.is_corrupt)])
-        {
-            builder.append_option(value);
-        }
-        self.rows += 1;
+    pub fn push(&mut self, event: &Event) -> Result<()> {
+        let json = serde_json::to_vec(event).map_err(|e| Error::BadEvent(e.to_string()))?;
+        self.push_json(&json)
     }
 
-    /// Decodes one event from its JSON form (a log record) and adds it.
+    /// Decodes one event from its JSON form (a log record) straight into the columns, borrowing
+    /// strings from the input instead of allocating them: this is the ingest hot path. The row is
+    /// read completely before anything is appended, so a record that is not an event adds
+    /// nothing.
     pub fn push_json(&mut self, json: &[u8]) -> Result<()> {
-        let event: Event = serde_json::from_slice(json).map_err(|e| Error::BadEvent(e.to_string()))?;
-        self.push(&event);
+        let mut de = serde_json::Deserializer::from_slice(json);
+        let row = de.deserialize_map(RowVisitor).and_then(|row| de.end().map(|()| row));
+        let row = row.map_err(|e| Error::BadEvent(e.to_string()))?;
+        for (builder, value) in self.columns.iter_mut().zip(&row) {
+            builder.append(value);
+        }
+        self.rows += 1;
         Ok(())
     }
 
     /// The batch of everything added; the builder is empty again.
     pub fn finish(&mut self) -> Result<RecordBatch> {
-        let mut strings = self.strings.iter_mut().map(|b| Arc::new(b.finish()) as ArrayRef);
-        let mut int32 = self.int32.iter_mut().map(|b| Arc::new(b.finish()) as ArrayRef);
-        let mut bools = self.bools.iter_mut().map(|b| Arc::new(b.finish()) as ArrayRef);
-        let mut next = |kind: ColumnType, name: &str| -> Option<ArrayRef> {
-            Some(match (kind, name) {
-                (ColumnType::TimestampMs, "__time") => Arc::new(self.time.finish()),
-                (ColumnType::TimestampMs, _) => Arc::new(self.client_time.finish()),
-                (ColumnType::String, _) => strings.next()?,
-                (ColumnType::Int32, _) => int32.next()?,
-                (ColumnType::Int64, _) => Arc::new(self.int64[0].finish()),
-                (ColumnType::Float64, _) => Arc::new(self.float64[0].finish()),
-                (ColumnType::Bool, _) => bools.next()?,
-            })
-        };
-        let mut columns = Vec::with_capacity(COLUMNS.len());
-        for c in COLUMNS {
-            columns.push(next(c.kind, c.name).ok_or_else(|| Error::Internal("column list and builder disagree".into()))?);
-        }
+        let columns: Vec<ArrayRef> = self.columns.iter_mut().map(ColumnBuilder::finish).collect();
         self.rows = 0;
         Ok(RecordBatch::try_new(events_schema(), columns)?)
+    }
+}
+
+/// Index of each column by JSON field name.
+static COLUMN_INDEX: LazyLock<HashMap<&'static str, usize>> =
+    LazyLock::new(|| COLUMNS.iter().enumerate().map(|(i, c)| (c.name, i)).collect());
+
+struct RowVisitor;
+
+impl<'de> Visitor<'de> for RowVisitor {
+    type Value = Vec<Value<'de>>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("an event object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> std::result::Result<Self::Value, A::Error> {
+        let mut row: Vec<Option<Value<'de>>> = (0..COLUMNS.len()).map(|_| None).collect();
+        while let Some(key) = map.next_key::<Text<'de>>()? {
+            match COLUMN_INDEX.get(key.0.as_ref()) {
+                Some(&i) if row[i].is_none() => row[i] = Some(read_value(COLUMNS[i].kind, &mut map)?),
+                Some(_) => return Err(serde::de::Error::custom(format!("duplicate field `{}`", key.0))),
+                // Fields of newer versions are ignored, as the typed decoder did.
+                None => {
+                    map.next_value::<serde::de::IgnoredAny>()?;
+                }
+            }
+        }
+        row.into_iter()
+            .zip(COLUMNS)
+            .map(|(value, column)| match value {
+                Some(Value::Null) | None if !column.nullable => match (column.kind, column.name) {
+                    // Flags default to false and the source to "tag", as in `Event`.
+                    (ColumnType::Bool, _) => Ok(Value::Bool(false)),
+                    (ColumnType::String, "source") => Ok(Value::Str(Cow::Borrowed("tag"))),
+                    _ => Err(serde::de::Error::custom(format!("missing field `{}`", column.name))),
+                },
+                Some(value) => Ok(value),
+                None => Ok(Value::Null),
+            })
+            .collect()
     }
 }
 
@@ -204,7 +273,7 @@ mod tests {
             ..Event::default()
         };
         let mut b = BatchBuilder::new();
-        b.push(&event);
+        b.push(&event).unwrap();
         b.push_json(br#"{"__time":2000,"event_type":"x","is_bot":true,"is_duplicate":false,"is_corrupt":false,"source":"tag"}"#).unwrap();
         let batch = b.finish().unwrap();
         let col = |name: &str| batch.column(batch.schema().index_of(name).unwrap()).clone();
@@ -224,5 +293,20 @@ mod tests {
         assert!(col("is_duplicate").as_boolean().value(0));
         assert!(col("is_bot").as_boolean().value(1));
         assert!(col("site").is_null(1));
+    }
+
+    #[test]
+    fn bad_records_leave_no_partial_row() {
+        let mut b = BatchBuilder::new();
+        b.push_json(br#"{"__time":1,"event_type":"a"}"#).unwrap();
+        for bad in [&b"{\"__time\":2,\"event_type\":\"b\",\"site\":5}"[..], b"not json", b"{\"event_type\":\"no time\"}", b"[1]", b"{\"__time\":3,\"event_type\":\"x\",\"__time\":4}"] {
+            assert!(b.push_json(bad).is_err(), "{}", String::from_utf8_lossy(bad));
+        }
+        b.push_json(br#"{"__time":5,"event_type":"c","future_field":{"x":1}}"#).unwrap();
+        let batch = b.finish().unwrap();
+        assert_eq!(batch.num_rows(), 2);
+        let types = batch.column(batch.schema().index_of("event_type").unwrap()).as_string::<i32>().clone();
+        assert_eq!(types.iter().flatten().collect::<Vec<_>>(), vec!["a", "c"]);
+        assert_eq!(batch.column(batch.schema().index_of("source").unwrap()).as_string::<i32>().value(0), "tag");
     }
 }

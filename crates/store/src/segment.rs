@@ -167,7 +167,7 @@ mod tests {
     fn batch(rows: &[(&str, i64)]) -> RecordBatch {
         let mut b = BatchBuilder::new();
         for (site, t) in rows {
-            b.push(&Event { time: *t, site: Some((*site).into()), event_type: "x".into(), ..Event::default() });
+            b.push(&Event { time: *t, site: Some((*site).into()), event_type: "x".into(), ..Event::default() }).unwrap();
         }
         b.finish().unwrap()
     }

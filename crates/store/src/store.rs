@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 use datafusion::arrow::array::{Array, AsArray, BooleanArray, RecordBatch};
 use datafusion::arrow::compute::filter_record_batch;
 use oriel_core::config::{Config, Partitioning};
-use oriel_core::{Clock, Event, SystemClock};
+use oriel_core::{Clock, SystemClock};
 use oriel_log::EventLog;
 use parking_lot::{Mutex, RwLock};
 use tokio::sync::{Notify, watch};
@@ -289,8 +289,8 @@ impl Store {
             let decoded = tokio::task::spawn_blocking(move || decode(&records)).await;
             let Ok(decoded) = decoded else { return };
             match decoded {
-                Ok((batch, keys)) => {
-                    self.push_live(partition, batch, &keys, last + 1);
+                Ok((batch, offsets)) => {
+                    self.push_live(partition, batch, &offsets, last + 1);
                     next = last + 1;
                 }
                 Err(error) => {
@@ -301,15 +301,25 @@ impl Store {
         }
     }
 
-    fn push_live(&self, partition: u32, batch: RecordBatch, keys: &[RowKey], next: u64) {
+    fn push_live(&self, partition: u32, batch: RecordBatch, offsets: &[u64], next: u64) {
         let n = batch.num_rows();
         let mut state = self.shared.state.write();
         let batch = if state.manifest.tombstones.is_empty() || n == 0 {
             batch
         } else {
-            let keep: BooleanArray = keys
+            let schema = events_schema();
+            let column = |name: &str| schema.index_of(name).ok().map(|i| batch.column(i).as_string::<i32>().clone());
+            let (party, user) = (column("party_id"), column("user_id"));
+            let value = |c: &Option<datafusion::arrow::array::StringArray>, row: usize| {
+                c.as_ref().filter(|c| c.is_valid(row)).map(|c| c.value(row).to_string())
+            };
+            let keep: BooleanArray = offsets
                 .iter()
-                .map(|k| Some(!state.manifest.tombstones.iter().any(|t| t.covers(partition, k.offset, k.party.as_deref(), k.user.as_deref()))))
+                .enumerate()
+                .map(|(row, &offset)| {
+                    let (p, u) = (value(&party, row), value(&user, row));
+                    Some(!state.manifest.tombstones.iter().any(|t| t.covers(partition, offset, p.as_deref(), u.as_deref())))
+                })
                 .collect();
             match filter_record_batch(&batch, &keep) {
                 Ok(b) => b,
@@ -658,32 +668,22 @@ impl Matcher {
     }
 }
 
-/// Identifies the row of one ingested event, for deletions that arrive while it is in flight.
-#[derive(Debug)]
-struct RowKey {
-    offset: u64,
-    party: Option<String>,
-    user: Option<String>,
-}
-
-/// Decodes log records into one batch. A record that is not an event is skipped and counted:
-/// it cannot be stored, and blocking the partition on it would stop everything after it.
-fn decode(records: &[oriel_log::StoredRecord]) -> Result<(RecordBatch, Vec<RowKey>)> {
+/// Decodes log records into one batch, and the log offset of each row. A record that is not an
+/// event is skipped and counted: it cannot be stored, and blocking the partition on it would
+/// stop everything after it.
+fn decode(records: &[oriel_log::StoredRecord]) -> Result<(RecordBatch, Vec<u64>)> {
     let mut builder = BatchBuilder::new();
-    let mut keys = Vec::with_capacity(records.len());
+    let mut offsets = Vec::with_capacity(records.len());
     for record in records {
-        match serde_json::from_slice::<Event>(&record.value) {
-            Ok(event) => {
-                builder.push(&event);
-                keys.push(RowKey { offset: record.offset, party: event.party_id, user: event.user_id });
-            }
+        match builder.push_json(&record.value) {
+            Ok(()) => offsets.push(record.offset),
             Err(error) => {
                 metrics::counter!(m::BAD_EVENTS).increment(1);
                 tracing::error!(partition = record.partition, offset = record.offset, %error, "skipping a log record that is not an event");
             }
         }
     }
-    Ok((builder.finish()?, keys))
+    Ok((builder.finish()?, offsets))
 }
 
 /// Writes one segment per time partition of `batches` and lists them in `manifest`.
