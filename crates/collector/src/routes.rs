@@ -269,6 +269,13 @@ fn divolte_site(c: &Collector) -> Site {
     c.sites.configured(id).cloned().unwrap_or_else(|| Site { id: id.clone(), ..c.sites.defaults().clone() })
 }
 
+/// Completes and stores one Divolte event; it is acknowledged only once durable.
+async fn store_divolte(c: &Collector, event: oriel_core::Event, peer: IpAddr, headers: &HeaderMap) -> Result<()> {
+    let mut events = vec![event];
+    c.prepare(&mut events, &divolte_site(c), &client(c, peer, headers), c.now_ms());
+    c.store(events).await.map(|_| ())
+}
+
 async fn csc_event(State(slot): State<CollectorSlot>, Peer(peer): Peer, RawQuery(query): RawQuery, headers: HeaderMap) -> Result<Response> {
     let c = slot.ready()?;
     let revalidation = headers
@@ -288,11 +295,7 @@ async fn csc_event(State(slot): State<CollectorSlot>, Peer(peer): Peer, RawQuery
         divolte::query::parse_event(&query, &c.limits)
     };
     match event {
-        Ok(event) => {
-            let mut events = vec![event];
-            c.prepare(&mut events, &divolte_site(c), &client(c, peer, &headers), c.now_ms());
-            c.store(events).await?;
-        }
+        Ok(event) => store_divolte(c, event, peer, &headers).await?,
         Err(reason) => {
             // Divolte answers the pixel whatever the request held; count what was refused.
             tracing::debug!(%reason, "divolte event refused");
@@ -341,11 +344,7 @@ async fn divolte_json(
         Error::BadRequest("missing or invalid party id parameter p".into())
     })?;
     match divolte::json::parse_event(party, &body, &c.limits) {
-        Ok(event) => {
-            let mut events = vec![event];
-            c.prepare(&mut events, &divolte_site(c), &client(c, peer, &headers), c.now_ms());
-            c.store(events).await?;
-        }
+        Ok(event) => store_divolte(c, event, peer, &headers).await?,
         Err(reason) => {
             // Divolte answers 204 before it parses the body; count what it would have dropped.
             tracing::debug!(%reason, "divolte json event refused");

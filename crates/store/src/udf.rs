@@ -303,6 +303,13 @@ fn zone_arg(arrays: &[ArrayRef], i: usize, name: &str) -> DfResult<Zone> {
     }
 }
 
+/// An optional Joda pattern argument, converted to a chrono format.
+fn pattern_arg(arrays: &[ArrayRef], i: usize, name: &str) -> DfResult<Option<String>> {
+    constant_string(arrays, i, name)?
+        .map(|p| joda_to_chrono(&p).map_err(|e| DataFusionError::Plan(format!("{name}: {e}"))))
+        .transpose()
+}
+
 fn period_arg(arrays: &[ArrayRef], i: usize, name: &str) -> DfResult<Period> {
     let text = constant_string(arrays, i, name)?.unwrap_or_default();
     Period::parse(&text).ok_or_else(|| DataFusionError::Plan(format!("{name}: {text:?} is not an ISO-8601 period such as PT1H or P1D")))
@@ -386,11 +393,7 @@ impl ScalarUDFImpl for DruidTime {
                 Arc::new(shifted)
             }
             Kind::Format => {
-                let pattern = constant_string(&arrays, 1, name)?;
-                let format = match &pattern {
-                    Some(p) => Some(joda_to_chrono(p).map_err(|e| DataFusionError::Plan(format!("{name}: {e}")))?),
-                    None => None,
-                };
+                let format = pattern_arg(&arrays, 1, name)?;
                 let zone = zone_arg(&arrays, 2, name)?;
                 let t = cast(&arrays[0], &TS)?;
                 let t = t.as_primitive::<TimestampMillisecondType>();
@@ -398,11 +401,7 @@ impl ScalarUDFImpl for DruidTime {
                 Arc::new(formatted)
             }
             Kind::Parse => {
-                let pattern = constant_string(&arrays, 1, name)?;
-                let format = match &pattern {
-                    Some(p) => Some(joda_to_chrono(p).map_err(|e| DataFusionError::Plan(format!("{name}: {e}")))?),
-                    None => None,
-                };
+                let format = pattern_arg(&arrays, 1, name)?;
                 let zone = zone_arg(&arrays, 2, name)?;
                 let s = cast(&arrays[0], &DataType::Utf8)?;
                 let parsed: TimestampMillisecondArray =
