@@ -37,6 +37,7 @@ import math
 import os
 import platform
 import re
+import resource
 import shutil
 import signal
 import socket
@@ -46,7 +47,6 @@ import sys
 import tempfile
 import threading
 import time
-import urllib.parse
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -76,18 +76,21 @@ class Plan:
     days: float  # span of the generated query data (28: four weekly cohorts for retention)
     warmup: int  # untimed runs per query before the timed ones ("hot" runs)
     runs: int  # timed runs per query; the median is reported
+    budget: float  # seconds of timed runs per query and engine before fewer runs are taken
     wrk_seconds: int
     wrk_connections: int
     wrk_threads: int
     fresh_seconds: float
     fresh_rates: tuple[int, ...]  # events per second
-    load_rate: int  # the rate whose run also samples Oriel's memory "under load"
 
 
+FULL = dict(days=28, warmup=1, runs=5, budget=30, wrk_seconds=10, wrk_connections=64, wrk_threads=2, fresh_seconds=10,
+            fresh_rates=(1_000, 10_000))
 TIERS = {
-    "smoke": Plan("smoke", 20_000, 20_000, 28, 0, 1, 2, 16, 2, 2, (200,), 200),
-    "10m": Plan("10m", 10_000_000, 2_000_000, 28, 1, 5, 10, 64, 2, 10, (1_000, 10_000), 10_000),
-    "100m": Plan("100m", 100_000_000, 10_000_000, 28, 1, 5, 10, 64, 2, 10, (1_000, 10_000), 10_000),
+    "smoke": Plan("smoke", query_events=20_000, ingest_events=20_000, days=7, warmup=0, runs=1, budget=30, wrk_seconds=2,
+                  wrk_connections=16, wrk_threads=2, fresh_seconds=2, fresh_rates=(200,)),
+    "10m": Plan("10m", query_events=10_000_000, ingest_events=2_000_000, **FULL),
+    "100m": Plan("100m", query_events=100_000_000, ingest_events=10_000_000, **FULL),
 }
 
 
@@ -225,6 +228,12 @@ class RssSampler:
         self._thread.join()
 
 
+def children_cpu_seconds() -> float:
+    """User + system CPU of the harness's children that have been waited for."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def tree_bytes(path: Path, suffix: str = "") -> int:
     """Bytes on disk (allocated blocks) of the files under a path; the log preallocates a spare
     segment, and allocated blocks are what a disk really gives up."""
@@ -259,12 +268,14 @@ def default_binary() -> Path:
     raise SystemExit("no oriel binary found: build one (cargo build --release) or pass --binary PATH")
 
 
-def write_config(path: Path) -> Path:
+def write_config(path: Path, partition: str | None = None) -> Path:
     """Defaults, except what a benchmark on loopback needs: believe X-Forwarded-For from
     127.0.0.1 (oriel gen sends visitors' addresses that way), locate countries like a real
-    deployment when the CC0 database is installed, and never age out the log under a replay."""
+    deployment when the CC0 database is installed, and never age out the log under a replay.
+    `partition` overrides store.partition (default "hour")."""
     geoip = f'geoip_database = "{GEOIP}"\n' if GEOIP.exists() else ""
-    path.write_text(f'[collector]\ntrusted_proxies = ["127.0.0.1"]\n{geoip}\n[log]\nretention_hours = 0\n')
+    store = f'\n[store]\npartition = "{partition}"\n' if partition else ""
+    path.write_text(f'[collector]\ntrusted_proxies = ["127.0.0.1"]\n{geoip}\n[log]\nretention_hours = 0\n{store}')
     return path
 
 
@@ -345,11 +356,17 @@ class Oriel:
                 self._conn.request(method, path, body=body, headers=headers)
                 response = self._conn.getresponse()
                 return response.status, response.read()
-            except (ConnectionError, http.client.HTTPException, OSError):
+            except (ConnectionError, http.client.HTTPException):
+                # A kept-alive connection the server closed: one fresh try. (A timeout is not
+                # retried: it would only run the slow query again.)
                 self._conn.close()
                 self._conn = None
                 if attempt == 2:
                     raise
+            except OSError:
+                self._conn.close()
+                self._conn = None
+                raise
 
     def get(self, path: str) -> tuple[int, bytes]:
         try:
@@ -370,18 +387,22 @@ class Oriel:
     def count(self, where: str = "") -> int:
         return int(self.sql(f"SELECT count(*) FROM events {where}", timeout=120)[0][0])
 
-    def wait_count(self, expected: int, where: str = "", timeout: float = 600, interval: float = 0.1) -> tuple[int, float]:
-        """Polls count(*) until it reaches `expected`; returns (last count, monotonic time)."""
+    def wait_count(self, expected: int, where: str = "", timeout: float = 1800, interval: float = 0.1,
+                   stall: float = 60) -> tuple[int, float]:
+        """Polls count(*) until it reaches `expected`, or stops moving for `stall` seconds, or
+        `timeout` passes; returns (last count, monotonic time of that count)."""
         deadline = time.monotonic() + timeout
-        last = -1
+        last, moved = -1, time.monotonic()
         while True:
             self._check_alive()
             try:
-                last = self.count(where)
+                current = self.count(where)
             except (SqlError, OSError):
-                last = max(last, -1)  # not ready yet: the store opens after the log recovers
+                current = -1  # not ready yet: the store opens after the log recovers
             now = time.monotonic()
-            if last >= expected or now > deadline:
+            if current != last:
+                last, moved = current, now
+            if last >= expected or now > deadline or now - moved > stall:
                 return last, now
             time.sleep(interval)
 
@@ -414,20 +435,36 @@ def gen_events(binary: Path, out: Path, events: int, days: float) -> Path:
     """`oriel gen` data for the query suite, cached by size, span and Oriel version: the file is
     a pure function of those, and generating 100M events takes a while."""
     if out.exists():
-        log(f"reusing {out.name} ({out.stat().st_size / 1e6:.0f} MB)")
-        return out
+        import oracle
+        import pyarrow.parquet
+
+        # A file from an older build with other columns would fail the import: make it anew.
+        if pyarrow.parquet.ParquetFile(out).schema_arrow.names == list(oracle.COLUMNS):
+            log(f"reusing {out.name} ({out.stat().st_size / 1e6:.0f} MB)")
+            return out
+        out.unlink()
     log(f"oriel gen: {events:,} events over {days:g} days -> {out.name}")
     tmp = out.with_suffix(".partial.parquet")
-    run_checked([binary, "gen", "--events", events, "--days", days, "--end", GEN_END, "--seed", GEN_SEED, "--out", tmp])
+    run_checked([binary, "gen", "--events", events, "--days", days, "--end", GEN_END, "--seed", GEN_SEED, "--out", tmp],
+                detail=lambda: f"{tmp.stat().st_size / 1e6:.0f} MB written" if tmp.exists() else "starting")
     tmp.rename(out)
     return out
 
 
-def run_checked(args: list, **kwargs) -> subprocess.CompletedProcess:
-    """Runs a command to completion as a registered child; its stderr is shown on failure."""
+def run_checked(args: list, detail=None, **kwargs) -> subprocess.CompletedProcess:
+    """Runs a command to completion as a registered child; its stderr is shown on failure. A
+    long step (generating or importing 100M events) says every minute that it is still going,
+    with `detail()` when given."""
     proc = spawn(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kwargs)
+    started = time.monotonic()
     try:
-        out, err = proc.communicate()
+        while True:
+            try:
+                out, err = proc.communicate(timeout=60)
+                break
+            except subprocess.TimeoutExpired:
+                extra = f", {detail()}" if detail else ""
+                log(f"  ... {Path(str(args[0])).name} {args[1]} running for {time.monotonic() - started:.0f} s{extra}")
     finally:
         if proc in CHILDREN:
             CHILDREN.remove(proc)
@@ -449,6 +486,7 @@ class Results:
     freshness: list = field(default_factory=list)
     ingest: list = field(default_factory=list)
     queries: dict = field(default_factory=dict)  # filled by query_suite
+    store_partition: str = "hour"  # Oriel's store.partition for the query suite
     footprint_bytes: list = field(default_factory=list)  # (what, bytes, events)
     memory: list = field(default_factory=list)  # (process, state, bytes)
     failures: list = field(default_factory=list)  # human-readable lines
@@ -721,8 +759,7 @@ def area_freshness(res: Results, work: Path, binary: Path, config: Path) -> None
             log(f"freshness: {rate:,} events/s for {plan.fresh_seconds:g} s")
             with RssSampler(server.pid) as rss:
                 r = FreshnessRun(server, rate, plan.fresh_seconds).run()
-            if rate == plan.load_rate:
-                res.memory.append(("Oriel", f"under {rate:,} events/s (freshness run)", rss.max))
+            res.memory.append(("Oriel", f"under {rate:,} events/s for {plan.fresh_seconds:g} s (freshness run)", rss.max))
             log(f"freshness: {rate:,}/s: p50 {fmt_ms(r['p50'])}, p99 {fmt_ms(r['p99'])}, max {fmt_ms(r['max'])} ms; "
                 f"{r['missing']} missing, achieved {r['achieved']:.0f}/s")
             if r["missing"] or r["send_errors"] or r["acked"] < r["events"]:
@@ -746,25 +783,32 @@ def area_ingest(res: Results, work: Path, binary: Path, config: Path) -> None:
     try:
         log(f"ingest: oriel gen --url, {n:,} events at full speed")
         started, cpu_before = time.monotonic(), cpu_seconds(server.pid)
+        children_before = children_cpu_seconds()
         gen = spawn([binary, "gen", "--events", n, "--days", 1, "--seed", 7, "--url", server.url],
                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         _, gen_err = gen.communicate()
         CHILDREN.remove(gen)
         sent_at = time.monotonic()
+        gen_cpu = children_cpu_seconds() - children_before  # the sender shares the two cores
         if gen.returncode != 0:
             raise RuntimeError(f"oriel gen --url exited with {gen.returncode}: {gen_err[-2000:]}")
-        count, visible_at = server.wait_count(n, timeout=600)
+        # gen may make a little fewer events than asked (the end of its span can stay empty).
+        n = int(re.search(r"generated (\d+) events", gen_err).group(1))
+        count, visible_at = server.wait_count(n)
         cpu = cpu_seconds(server.pid) - cpu_before
         wall = visible_at - started
         res.ingest.append({"path": "HTTP end to end (oriel gen --url → visible in SQL)", "events": count, "wall": wall,
-                           "send_wall": sent_at - started, "cpu": cpu})
+                           "send_wall": sent_at - started, "cpu": cpu, "client_cpu": gen_cpu})
         log(f"ingest: HTTP: {count:,} visible after {wall:.1f} s ({count / wall:,.0f} events/s), Oriel used {cpu:.1f} CPU s")
         if count != n:
             res.fail(f"ingest over HTTP: {n} events sent, {count} visible in SQL")
     finally:
         server.stop()
-    log_bytes = tree_bytes(data_dir / "log")
-    res.footprint_bytes.append(("Oriel event log (data_dir/log, collected over HTTP)", log_bytes, n))
+    # The bytes the records take (`oriel log stats`); the files on disk are larger by design: the
+    # active segment and a spare are preallocated to log.embedded.segment_bytes.
+    stats = run_checked([binary, "log", "stats", "--data-dir", data_dir]).stdout
+    log_bytes = int(re.search(r"(\d+) bytes in segments", stats).group(1))
+    res.footprint_bytes.append(("Oriel event log (records, `oriel log stats`; collected over HTTP)", log_bytes, n))
 
     # Replay: the store must rebuild itself from the whole log.
     shutil.rmtree(data_dir / "store")
@@ -773,7 +817,7 @@ def area_ingest(res: Results, work: Path, binary: Path, config: Path) -> None:
     started = time.monotonic()
     server.start(ready=False)
     try:
-        count, visible_at = server.wait_count(n, timeout=1800, interval=0.05)
+        count, visible_at = server.wait_count(n, interval=0.05)
         cpu = cpu_seconds(server.pid)  # since process start: recovery and replay, nothing else ran
         wall = visible_at - started
         res.ingest.append({"path": "replay of a pre-filled log (restart with data_dir/store deleted)", "events": count,
@@ -960,18 +1004,26 @@ def compare(got: list, expected: list, tolerance: str) -> str | None:
     return None
 
 
-def timed_runs(execute, warmup: int, runs: int) -> dict:
-    """Warm-up runs, then timed runs; the answer of the first timed run is the one checked."""
-    rows = None
+def timed_runs(execute, warmup: int, runs: int, budget: float) -> dict:
+    """Warm-up runs, then up to `runs` timed runs while their sum stays within `budget`
+    seconds (at least one). A warm-up already over the budget is the one reported run: a query
+    that slow gains nothing from a warm cache, and five more runs would blow the tier's time.
+    The answer checked is that of the first reported run."""
     for _ in range(warmup):
-        execute()
-    times = []
+        t0 = time.perf_counter()
+        result = execute()
+        elapsed = time.perf_counter() - t0
+        if elapsed > budget:
+            return {"rows": result, "times": [elapsed]}
+    rows, times = None, []
     for i in range(runs):
         t0 = time.perf_counter()
         result = execute()
         times.append(time.perf_counter() - t0)
         if i == 0:
             rows = result
+        if sum(times) > budget:
+            break
     return {"rows": rows, "times": times}
 
 
@@ -1088,6 +1140,12 @@ def worker_main(engine: str, parquet: str, directory: str) -> None:
     protocol keeps the original stdout and everything else goes to stderr."""
     protocol = os.fdopen(os.dup(1), "w", buffering=1)
     os.dup2(2, 1)
+    # If a query runs the machine out of memory, the kernel should end this worker (recorded as
+    # that engine's crash), not Oriel or the harness.
+    try:
+        Path("/proc/self/oom_score_adj").write_text("1000")
+    except OSError:
+        pass
     peer = PEERS[engine](parquet, directory)
     for line in sys.stdin:
         command = json.loads(line)
@@ -1098,7 +1156,8 @@ def worker_main(engine: str, parquet: str, directory: str) -> None:
                 answer["seconds"] = time.perf_counter() - t0
                 answer["version"] = peer.version()
             elif command["op"] == "query":
-                result = timed_runs(lambda: peer.execute(command["sql"]), command["warmup"], command["runs"])
+                result = timed_runs(lambda: peer.execute(command["sql"]), command["warmup"], command["runs"],
+                                    command["budget"])
                 answer = {"rows": Peer.rows(result["rows"]), "times": result["times"]}
             else:
                 answer = {"error": f"unknown op {command['op']}"}
@@ -1145,31 +1204,36 @@ def area_queries(res: Results, work: Path, binary: Path, config: Path, data_cach
     version = re.sub(r"\W+", "_", oriel_version(binary))
     parquet = gen_events(binary, data_cache / f"events-{plan.query_events}-{plan.days:g}d-s{GEN_SEED}-{version}.parquet",
                          plan.query_events, plan.days)
-    res.footprint_bytes.append(("Parquet from oriel gen (zstd)", tree_bytes(parquet), plan.query_events))
+    import pyarrow.parquet
+
+    # gen may make a little fewer events than asked (the end of its span can stay empty).
+    events = pyarrow.parquet.ParquetFile(parquet).metadata.num_rows
+    res.footprint_bytes.append(("Parquet from oriel gen (zstd)", tree_bytes(parquet), events))
     answers: dict[str, dict[str, dict]] = {e: {} for e in ENGINES}  # engine -> query -> {rows, times} | {error}
     loads: dict[str, dict] = {}
 
     # Oriel: backfill into a stopped server, then serve; nothing else runs while it is measured.
     data_dir = work / "queries-oriel"
-    log(f"queries: oriel import {plan.query_events:,} events")
+    log(f"queries: oriel import {events:,} events")
     t0 = time.monotonic()
-    run_checked([binary, "import", "--data-dir", data_dir, parquet])
+    run_checked([binary, "import", "--config", config, "--data-dir", data_dir, parquet])
     loads["oriel"] = {"seconds": time.monotonic() - t0, "version": oriel_version(binary)}
     segments = tree_bytes(data_dir / "store" / "segments", ".parquet")
     loads["oriel"]["bytes"] = segments
+    loads["oriel"]["files"] = sum(1 for _ in (data_dir / "store" / "segments").rglob("*.parquet"))
     server = Oriel(binary, data_dir, config).start()
     try:
-        count, _ = server.wait_count(plan.query_events, timeout=600)
-        if count != plan.query_events:
-            res.fail(f"oriel import: {plan.query_events} events in the file, {count} in SQL")
+        count, _ = server.wait_count(events, stall=10)
+        if count != events:
+            res.fail(f"oriel import: {events} events in the file, {count} in SQL")
         with RssSampler(server.pid) as idle:
             time.sleep(2)
-        res.memory.append(("Oriel", f"idle, {plan.query_events:,} events loaded", idle.max))
+        res.memory.append(("Oriel", f"idle, {events:,} events loaded", idle.max))
         log(f"queries: Oriel, {len(suite)} queries × ({plan.warmup} warm-up + {plan.runs} timed)")
         with RssSampler(server.pid) as busy:
             for q in suite:
                 try:
-                    result = timed_runs(lambda: server.sql(q.sql["oriel"]), plan.warmup, plan.runs)
+                    result = timed_runs(lambda: server.sql(q.sql["oriel"]), plan.warmup, plan.runs, plan.budget)
                     answers["oriel"][q.name] = {"rows": [[normalize(v) for v in row] for row in result["rows"]],
                                                 "times": result["times"]}
                 except (SqlError, OSError) as e:
@@ -1178,7 +1242,7 @@ def area_queries(res: Results, work: Path, binary: Path, config: Path, data_cach
         res.memory.append(("Oriel", "running the query suite (max)", busy.max))
     finally:
         server.stop()
-    res.footprint_bytes.append(("Oriel store segments (data_dir/store/segments)", segments, plan.query_events))
+    res.footprint_bytes.append(("Oriel store segments (data_dir/store/segments)", segments, events))
     shutil.rmtree(data_dir, ignore_errors=True)
 
     # Peers, one worker process at a time; the exact reference comes from the DuckDB table.
@@ -1195,19 +1259,20 @@ def area_queries(res: Results, work: Path, binary: Path, config: Path, data_cach
             log(f"queries: {label}: loaded in {loads[engine]['seconds']:.1f} s; running the suite")
             for q in suite:
                 sql = q.sql[ENGINE_DIALECT[engine]]
-                answers[engine][q.name] = worker.ask(op="query", sql=sql, warmup=plan.warmup, runs=plan.runs)
+                answers[engine][q.name] = worker.ask(op="query", sql=sql, warmup=plan.warmup, runs=plan.runs,
+                                                     budget=plan.budget)
                 progress_line(label, q.name, answers[engine][q.name])
                 if engine == "duckdb":
                     if q.reference == sql:
                         reference[q.name] = answers[engine][q.name]
                     else:
-                        reference[q.name] = worker.ask(op="query", sql=q.reference, warmup=0, runs=1)
+                        reference[q.name] = worker.ask(op="query", sql=q.reference, warmup=0, runs=1, budget=0)
             res.memory.append((label, "running the query suite (peak, VmHWM)", worker.peak_rss()))
             if engine == "duckdb" and loads[engine].get("bytes"):
-                res.footprint_bytes.append(("DuckDB database file", loads[engine]["bytes"], plan.query_events))
+                res.footprint_bytes.append(("DuckDB database file", loads[engine]["bytes"], events))
             if engine == "chdb" and loads[engine].get("bytes"):
                 res.footprint_bytes.append(("ClickHouse MergeTree (system.parts bytes_on_disk)", loads[engine]["bytes"],
-                                            plan.query_events))
+                                            events))
             worker.close()
         except RuntimeError as e:  # a crashed worker: that engine's remaining answers are errors
             res.fail(str(e)[:500])
@@ -1234,7 +1299,7 @@ def area_queries(res: Results, work: Path, binary: Path, config: Path, data_cach
                 if diff:
                     answer["diff"] = diff
                     res.fail(f"{ENGINE_LABELS[engine]} answered {q.name!r} wrongly: {diff}")
-    res.queries = {"suite": suite, "answers": answers, "loads": loads}
+    res.queries = {"suite": suite, "answers": answers, "loads": loads, "events": events}
 
 
 def progress_line(label: str, name: str, answer: dict) -> None:
@@ -1267,8 +1332,8 @@ def machine_facts(binary: Path) -> dict:
         "disk free at start": f"{disk.free / 2**30:.0f} GiB",
         "kernel": platform.release(),
         "Oriel": f"{oriel_version(binary)}, {build_profile(binary)} build ({binary})",
-        "wrk": first_line([find_exe("wrk") or "wrk", "-v"]),
-        "nginx": first_line([find_exe("nginx") or "nginx", "-v"]),
+        "wrk": first_line([find_exe("wrk") or "wrk", "-v"]).split(" Copyright")[0],
+        "nginx": first_line([find_exe("nginx") or "nginx", "-v"]).replace("nginx version: ", ""),
         "Python": platform.python_version(),
         "PyArrow": pyarrow.__version__,
     }
@@ -1349,10 +1414,13 @@ def report(res: Results) -> str:
                 "*How to read:* events per Oriel CPU-second is events per core; over HTTP it covers the collector "
                 "(parsing, enrichment, GeoIP), the fsynced log and the store, while `oriel gen` competes for the same "
                 "two cores. Replay restarts Oriel with `data_dir/store` deleted, so the store rebuilds itself from the "
-                "whole log; time and CPU run from process start until `SELECT count(*)` shows every event.", ""]
+                "whole log; time and CPU run from process start (start-up included: about a second of CPU in a debug "
+                "build) until `SELECT count(*)` shows every event.", ""]
         rows = [[r["path"], f"{r['events']:,}", f"{r['wall']:.1f}", f"{r['events'] / r['wall']:,.0f}", f"{r['cpu']:.1f}",
-                 f"{r['events'] / max(r['cpu'], 1e-9):,.0f}"] for r in res.ingest]
-        out.append(table(["path", "events", "seconds", "events/s", "Oriel CPU s", "events per CPU-second"], rows, "lrrrrr"))
+                 f"{r['events'] / max(r['cpu'], 1e-9):,.0f}", f"{r['client_cpu']:.1f}" if "client_cpu" in r else "–"]
+                for r in res.ingest]
+        out.append(table(["path", "events", "seconds", "events/s", "Oriel CPU s", "events per Oriel CPU-second",
+                          "sender CPU s"], rows, "lrrrrrr"))
 
     if res.queries:
         out += query_report(res)
@@ -1375,16 +1443,20 @@ def report(res: Results) -> str:
 def query_report(res: Results) -> list[str]:
     plan = res.plan
     suite, answers, loads = res.queries["suite"], res.queries["answers"], res.queries["loads"]
+    files = loads.get("oriel", {}).get("files", "?")
     out = ["", "## 4. Queries", "",
-           f"`oriel gen` data: {plan.query_events:,} events over {plan.days:g} days (seed {GEN_SEED}), the same Parquet "
-           "file loaded into every engine. The dashboard queries of `tests/oracle/oracle.py`, plus sessions, a funnel and "
-           "weekly retention written with window functions (SQL in `bench/harness.py`). "
+           f"`oriel gen` data: {res.queries['events']:,} events over {plan.days:g} days (seed {GEN_SEED}), the same "
+           f"Parquet file loaded into every engine; Oriel's store holds it in {files} segment files "
+           f"(store.partition = \"{res.store_partition}\"). The dashboard queries of `tests/oracle/oracle.py`, plus "
+           "sessions, a funnel and weekly retention written with window functions (SQL in `bench/harness.py`). "
            f"Median of {plan.runs} hot run(s) after {plan.warmup} warm-up, in ms; Oriel's time is a client's: HTTP, "
-           "query, JSON. Peers run in-process to an Arrow table. Every answer is first checked against an exact DuckDB "
-           "reference (timestamps as ISO-8601 ms, floats within 1e-9 relative, approximate distinct counts within 3 %): "
-           "**wrong** or **error** replaces the time of a failed answer. *How to read:* Oriel/fastest below 1 means "
-           "Oriel is faster than every peer on that query; the geometric mean covers the queries every engine answered "
-           "correctly.", ""]
+           "query, JSON. Peers run in-process to an Arrow table. Every answer is first checked against an exact "
+           "DuckDB reference (timestamps as ISO-8601 ms, floats within 1e-9 relative, approximate distinct counts "
+           "within 3 %; for \"approximate visitors\" Oriel and DataFusion use their sketch, chDB `uniq`, DuckDB the "
+           "exact count): **wrong** or **error** replaces the time of a failed answer. †n: only n run(s) fit the "
+           f"{plan.budget:g} s budget per query (a warm-up over it is the one reported run). *How to read:* "
+           "Oriel/fastest below 1 means Oriel is faster than every peer on that query; the geometric mean covers "
+           "the queries every engine answered correctly.", ""]
     header = ["query"] + [ENGINE_LABELS[e] for e in ENGINES] + ["Oriel/fastest peer"]
     rows, common = [], []
     for q in suite:
@@ -1393,7 +1465,8 @@ def query_report(res: Results) -> list[str]:
             a = answers[e].get(q.name, {"status": "error"})
             if a.get("status") == "ok":
                 medians[e] = statistics.median(a["times"]) * 1000
-                cells.append(fmt_ms(medians[e]))
+                short = len(a["times"]) < plan.runs
+                cells.append(fmt_ms(medians[e]) + (f" †{len(a['times'])}" if short else ""))
             else:
                 cells.append("**wrong**" if a.get("status") == "wrong" else "**error**")
         peers = [medians[e] for e in ENGINES[1:] if e in medians]
@@ -1436,6 +1509,12 @@ def parse_args(argv):
     p.add_argument("--ingest-events", type=int, help="events sent over HTTP and replayed (default: a fifth of --events, "
                    "20,000 to 2,000,000)")
     p.add_argument("--days", type=float, help="days the query data spans (default 28: four weekly cohorts)")
+    p.add_argument("--runs", type=int, help="timed runs per query, the median is reported (default 5; smoke 1)")
+    p.add_argument("--warmup", type=int, help="untimed runs per query before the timed ones (default 1; smoke 0)")
+    p.add_argument("--query-budget", type=float, help="seconds of timed runs per query and engine; past it fewer runs "
+                   "are taken, and a warm-up already past it is the one reported run (default 30)")
+    p.add_argument("--store-partition", choices=["hour", "day"],
+                   help="Oriel's store.partition for the query suite (default: Oriel's default, hour)")
     p.add_argument("--areas", default="collector,freshness,ingest,queries",
                    help="comma-separated subset of collector, freshness, ingest, queries")
     p.add_argument("--out", type=Path, help="report path (default bench/RESULTS.md; with --smoke a temporary file)")
@@ -1457,6 +1536,12 @@ def make_plan(args) -> Plan:
         plan.ingest_events = args.ingest_events
     if args.days:
         plan.days = args.days
+    if args.runs:
+        plan.runs = args.runs
+    if args.warmup is not None:
+        plan.warmup = args.warmup
+    if args.query_budget:
+        plan.budget = args.query_budget
     return plan
 
 
@@ -1484,7 +1569,7 @@ def main(argv) -> int:
         raise SystemExit(f"unknown areas: {', '.join(sorted(unknown))}")
 
     if args.smoke:
-        out_path = args.out or Path(tempfile.mkdtemp(prefix="oriel-bench-smoke-")) / "RESULTS.md"
+        out_path = args.out  # None: a temporary file, made when the report is written
         work = Path(tempfile.mkdtemp(prefix="oriel-bench-"))
         data_cache = work
     else:
@@ -1494,9 +1579,10 @@ def main(argv) -> int:
     data_cache.mkdir(parents=True, exist_ok=True)
     work.mkdir(parents=True, exist_ok=True)
     config = write_config(work / "oriel.toml")
+    query_config = write_config(work / "oriel-queries.toml", args.store_partition)
 
     command = "bench/run " + " ".join(argv) if argv else "bench/run"
-    res = Results(plan=plan, command=command.strip(), binary=binary)
+    res = Results(plan=plan, command=command.strip(), binary=binary, store_partition=args.store_partition or "hour")
     res.facts = machine_facts(binary)
     log(f"bench/run: tier {plan.tier}, Oriel {res.facts['Oriel']}")
     log(f"query data {plan.query_events:,} events; ingest {plan.ingest_events:,}; work dir {work}")
@@ -1507,7 +1593,7 @@ def main(argv) -> int:
         "collector": lambda: area_collector(res, work, binary, config),
         "freshness": lambda: area_freshness(res, work, binary, config),
         "ingest": lambda: area_ingest(res, work, binary, config),
-        "queries": lambda: area_queries(res, work, binary, config, data_cache),
+        "queries": lambda: area_queries(res, work, binary, query_config, data_cache),
     }
     try:
         for area in areas:
@@ -1519,12 +1605,14 @@ def main(argv) -> int:
                 # One broken area must not hide the others' results: record it, go on.
                 res.fail(f"{area} crashed: {e}")
             res.timings[area] = time.monotonic() - t0
+        if out_path is None:
+            out_path = Path(tempfile.mkdtemp(prefix="oriel-bench-smoke-")) / "RESULTS.md"
+        out_path.parent.mkdir(parents=True, exist_ok=True)
+        out_path.write_text(report(res))
     finally:
+        # Also on Ctrl-C, SIGTERM or a bug: no server outlives the harness, no scratch stays.
         end_all()
-
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    out_path.write_text(report(res))
-    shutil.rmtree(work, ignore_errors=True)
+        shutil.rmtree(work, ignore_errors=True)
     log(f"report written to {out_path}")
     if res.failures:
         log(f"{len(res.failures)} problem(s):")
@@ -1536,4 +1624,8 @@ def main(argv) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    try:
+        sys.exit(main(sys.argv[1:]))
+    except KeyboardInterrupt:
+        log("interrupted: every process the harness started has been stopped")
+        sys.exit(130)
