@@ -56,14 +56,15 @@ enum ColumnBuilder {
 }
 
 impl ColumnBuilder {
-    fn new(kind: ColumnType) -> Self {
+    fn new(kind: ColumnType, rows: usize) -> Self {
         match kind {
-            ColumnType::TimestampMs => Self::Time(TimestampMillisecondBuilder::new()),
-            ColumnType::String => Self::Str(StringBuilder::new()),
-            ColumnType::Int32 => Self::I32(Int32Builder::new()),
-            ColumnType::Int64 => Self::I64(Int64Builder::new()),
-            ColumnType::Float64 => Self::F64(Float64Builder::new()),
-            ColumnType::Bool => Self::Bool(BooleanBuilder::new()),
+            ColumnType::TimestampMs => Self::Time(TimestampMillisecondBuilder::with_capacity(rows)),
+            // String bytes are unknown up front; the value buffer grows as needed.
+            ColumnType::String => Self::Str(StringBuilder::with_capacity(rows, 0)),
+            ColumnType::Int32 => Self::I32(Int32Builder::with_capacity(rows)),
+            ColumnType::Int64 => Self::I64(Int64Builder::with_capacity(rows)),
+            ColumnType::Float64 => Self::F64(Float64Builder::with_capacity(rows)),
+            ColumnType::Bool => Self::Bool(BooleanBuilder::with_capacity(rows)),
         }
     }
 
@@ -162,7 +163,13 @@ impl Default for BatchBuilder {
 impl BatchBuilder {
     /// An empty builder.
     pub fn new() -> Self {
-        Self { columns: COLUMNS.iter().map(|c| ColumnBuilder::new(c.kind)).collect(), rows: 0 }
+        Self::with_capacity(1024)
+    }
+
+    /// An empty builder with room for `rows` rows, so a small batch does not carry the
+    /// capacity of a large one.
+    pub fn with_capacity(rows: usize) -> Self {
+        Self { columns: COLUMNS.iter().map(|c| ColumnBuilder::new(c.kind, rows)).collect(), rows: 0 }
     }
 
     /// Rows added so far.

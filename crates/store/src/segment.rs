@@ -28,7 +28,7 @@ const ROW_GROUP_ROWS: usize = 128 * 1024;
 const PAGE_ROWS: usize = 16 * 1024;
 
 /// How segments are cut in time.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Granularity {
     /// One time partition per hour.
     Hour,

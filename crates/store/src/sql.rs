@@ -30,6 +30,8 @@ use crate::{Error, Result, udf};
 
 /// Memory one query may use before it fails with "resources exhausted".
 const QUERY_MEMORY_BYTES: usize = 2 << 30;
+/// Memory for cached Parquet footers and page indexes.
+const METADATA_CACHE_BYTES: usize = 256 << 20;
 
 /// Things a running query must keep alive until it finishes, such as the snapshot of segment
 /// files a table scan planned with (compaction may replace those files meanwhile; they are
@@ -81,7 +83,12 @@ impl SqlEngine {
         options.execution.parquet.reorder_filters = true;
         options.execution.parquet.schema_force_view_types = false;
         options.sql_parser.enable_ident_normalization = true;
-        let runtime = RuntimeEnvBuilder::new().with_memory_limit(QUERY_MEMORY_BYTES, 1.0).build_arc()?;
+        // Keep every segment's footer and page index cached: re-reading them per query costs
+        // more than the query itself on small segments.
+        let runtime = RuntimeEnvBuilder::new()
+            .with_memory_limit(QUERY_MEMORY_BYTES, 1.0)
+            .with_metadata_cache_limit(METADATA_CACHE_BYTES)
+            .build_arc()?;
         let ctx = SessionContext::new_with_config_rt(config, runtime);
         for (name, table) in tables {
             ctx.register_table(name, table)?;

@@ -35,6 +35,12 @@ use crate::{Error, Result};
 
 /// The name under which the store registers with the event log.
 pub const CONSUMER: &str = "store";
+/// Live batches smaller than this are merged once [`COALESCE_COUNT`] of them follow each other:
+/// an ingester that keeps up with the log reads a few events at a time, and thousands of tiny
+/// batches cost memory and query time.
+const COALESCE_ROWS: usize = 8192;
+/// How many small batches in a row trigger a merge.
+const COALESCE_COUNT: usize = 16;
 /// Payload bytes one ingest read asks the log for.
 const INGEST_READ_BYTES: usize = 4 << 20;
 /// How often the maintenance task wakes up to check the flush conditions.
@@ -121,6 +127,8 @@ pub(crate) struct Snapshot {
 #[derive(Debug, Default)]
 struct Live {
     batches: Vec<RecordBatch>,
+    /// Leading batches a flush is writing; they must keep their place until it drains them.
+    pinned: usize,
     rows: usize,
     /// Per log partition, the offset of the next event to ingest.
     offsets: BTreeMap<u32, u64>,
@@ -140,6 +148,24 @@ struct State {
 pub(crate) struct Shared {
     options: StoreOptions,
     state: RwLock<State>,
+}
+
+impl Live {
+    /// Merges the trailing run of small batches into one once it is long enough.
+    fn coalesce(&mut self) {
+        let run = self.batches[self.pinned..].iter().rev().take_while(|b| b.num_rows() < COALESCE_ROWS).count();
+        if run < COALESCE_COUNT {
+            return;
+        }
+        let start = self.batches.len() - run;
+        match datafusion::arrow::compute::concat_batches(&events_schema(), &self.batches[start..]) {
+            Ok(merged) => {
+                self.batches.truncate(start);
+                self.batches.push(merged);
+            }
+            Err(error) => tracing::warn!(%error, "cannot merge live batches"),
+        }
+    }
 }
 
 impl Shared {
@@ -334,6 +360,7 @@ impl Store {
             state.live.batches.push(batch);
             state.live.rows += rows;
             state.live.since.get_or_insert_with(Instant::now);
+            state.live.coalesce();
         }
         state.live.offsets.insert(partition, next);
         let full = state.live.rows >= self.shared.options.flush_rows;
@@ -382,7 +409,8 @@ impl Store {
         let _turn = self.maintenance.lock().await;
         let started = Instant::now();
         let (batches, offsets, manifest) = {
-            let s = self.shared.state.read();
+            let mut s = self.shared.state.write();
+            s.live.pinned = s.live.batches.len();
             (s.live.batches.clone(), s.live.offsets.clone(), s.manifest.clone())
         };
         let count = batches.len();
@@ -390,13 +418,21 @@ impl Store {
             return Ok(FlushReport::default());
         }
         let rows: usize = batches.iter().map(RecordBatch::num_rows).sum();
-        let (next, added) = self.write_segments(manifest, batches, |m| m.offsets = offsets).await?;
+        let written = self.write_segments(manifest, batches, |m| m.offsets = offsets).await;
+        let (next, added) = match written {
+            Ok(written) => written,
+            Err(error) => {
+                self.shared.state.write().live.pinned = 0;
+                return Err(error);
+            }
+        };
         let report = FlushReport { rows: rows as u64, segments: added.len() };
         {
             let mut s = self.shared.state.write();
             s.manifest = next.clone();
             s.segments.extend(added);
             s.live.batches.drain(..count);
+            s.live.pinned = 0;
             s.live.rows -= rows;
             s.live.since = if s.live.batches.is_empty() { None } else { Some(Instant::now()) };
         }
@@ -415,8 +451,18 @@ impl Store {
         batches: Vec<RecordBatch>,
         edit: impl FnOnce(&mut Manifest) + Send + 'static,
     ) -> Result<(Manifest, Vec<Arc<SegmentFile>>)> {
+        self.write_segments_as(self.shared.options.granularity, manifest, batches, edit).await
+    }
+
+    /// [`Self::write_segments`] with partitions of `granularity`.
+    async fn write_segments_as(
+        &self,
+        granularity: Granularity,
+        manifest: Manifest,
+        batches: Vec<RecordBatch>,
+        edit: impl FnOnce(&mut Manifest) + Send + 'static,
+    ) -> Result<(Manifest, Vec<Arc<SegmentFile>>)> {
         let dir = self.shared.options.dir.clone();
-        let granularity = self.shared.options.granularity;
         tokio::task::spawn_blocking(move || {
             let mut manifest = manifest;
             let metas = write_partitions(&dir, &mut manifest, &batches, granularity)?;
@@ -438,25 +484,37 @@ impl Store {
         }
     }
 
-    /// Merges the segments of time partitions that have accumulated many small ones.
+    /// Merges segments: a time partition that has accumulated `compaction_min_segments` small
+    /// ones, and every day before today into one segment for the whole day. Recent data stays
+    /// in hourly partitions (cheap to rewrite while it still grows); older data ends up in one
+    /// file per day, so a query over weeks opens a few dozen files instead of hundreds.
     pub async fn compact(&self) -> Result<usize> {
         let _turn = self.maintenance.lock().await;
-        let current = self.shared.options.granularity.key(self.shared.options.clock.now_ms());
+        let now = self.shared.options.clock.now_ms();
+        let current = self.shared.options.granularity.key(now);
+        let today = Granularity::Day.key(now);
         let manifest = self.shared.state.read().manifest.clone();
-        let mut by_partition: BTreeMap<&str, Vec<&SegmentMeta>> = BTreeMap::new();
+        let mut groups: BTreeMap<(String, Granularity), Vec<SegmentMeta>> = BTreeMap::new();
         for meta in &manifest.segments {
-            by_partition.entry(meta.partition.as_str()).or_default().push(meta);
+            // Partition keys start with the day: `2026-11-27` or `2026-11-27T10`.
+            let day = meta.partition.get(..10).unwrap_or(&meta.partition);
+            let key = if day < today.as_str() {
+                (day.to_string(), Granularity::Day)
+            } else {
+                (meta.partition.clone(), self.shared.options.granularity)
+            };
+            groups.entry(key).or_default().push(meta.clone());
         }
         let min = self.shared.options.compaction_min_segments;
-        let chosen: Vec<(String, Vec<SegmentMeta>)> = by_partition
-            .into_iter()
-            .filter(|(key, metas)| metas.len() >= min || (metas.len() >= 2 && *key < current.as_str()))
-            .map(|(key, metas)| (key.to_string(), metas.into_iter().cloned().collect()))
-            .collect();
         let mut merged = 0;
-        for (partition, metas) in chosen {
-            self.merge_partition(&partition, &metas).await?;
-            merged += 1;
+        for ((key, granularity), metas) in groups {
+            let closed = granularity == Granularity::Day && granularity != self.shared.options.granularity;
+            let due = metas.len() >= min || (metas.len() >= 2 && (closed || key < current));
+            let reshape = closed && metas.iter().any(|m| m.partition != key);
+            if due || reshape {
+                self.merge(&key, granularity, &metas).await?;
+                merged += 1;
+            }
         }
         if merged > 0 {
             metrics::counter!(m::COMPACTIONS).increment(merged as u64);
@@ -465,7 +523,8 @@ impl Store {
         Ok(merged)
     }
 
-    async fn merge_partition(&self, partition: &str, metas: &[SegmentMeta]) -> Result<()> {
+    /// Rewrites `metas` as one segment per `granularity` partition (one, for a single key).
+    async fn merge(&self, key: &str, granularity: Granularity, metas: &[SegmentMeta]) -> Result<()> {
         let dir = self.shared.options.dir.clone();
         let paths: Vec<PathBuf> = metas.iter().map(|m| dir.join(&m.file)).collect();
         let batches = tokio::task::spawn_blocking(move || -> Result<Vec<RecordBatch>> {
@@ -481,10 +540,10 @@ impl Store {
         let manifest = self.shared.state.read().manifest.clone();
         let drop_old = old.clone();
         let (next, added) = self
-            .write_segments(manifest, batches, move |m| m.segments.retain(|s| !drop_old.contains(&s.id)))
+            .write_segments_as(granularity, manifest, batches, move |m| m.segments.retain(|s| !drop_old.contains(&s.id)))
             .await?;
         self.swap_segments(next, added, &old);
-        tracing::debug!(partition, merged = old.len(), "compacted a time partition");
+        tracing::debug!(partition = key, merged = old.len(), "compacted a time partition");
         Ok(())
     }
 
@@ -672,7 +731,7 @@ impl Matcher {
 /// event is skipped and counted: it cannot be stored, and blocking the partition on it would
 /// stop everything after it.
 fn decode(records: &[oriel_log::StoredRecord]) -> Result<(RecordBatch, Vec<u64>)> {
-    let mut builder = BatchBuilder::new();
+    let mut builder = BatchBuilder::with_capacity(records.len());
     let mut offsets = Vec::with_capacity(records.len());
     for record in records {
         match builder.push_json(&record.value) {

@@ -12,15 +12,21 @@ use async_trait::async_trait;
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::catalog::{MemTable, Session, TableProvider};
 use datafusion::common::{Result as DfResult, ScalarValue};
+use datafusion::common::stats::Precision;
+use datafusion::common::{ColumnStatistics, DataFusionError, Statistics};
+use datafusion::datasource::file_format::FileFormat;
 use datafusion::datasource::file_format::parquet::ParquetFormat;
-use datafusion::datasource::listing::{ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl};
+use datafusion::datasource::listing::PartitionedFile;
+use datafusion::datasource::physical_plan::{FileGroup, FileScanConfigBuilder};
+use datafusion::execution::object_store::ObjectStoreUrl;
+use object_store::path::Path as ObjectPath;
 use datafusion::logical_expr::{BinaryExpr, Expr, Operator, TableProviderFilterPushDown, TableType};
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion::physical_plan::empty::EmptyExec;
 use datafusion::physical_plan::union::UnionExec;
 
-use crate::schema::events_schema;
-use crate::store::Shared;
+use crate::schema::{TIME, events_schema};
+use crate::store::{SegmentFile, Shared};
 
 /// The `events` table provider.
 #[derive(Debug)]
@@ -91,6 +97,56 @@ fn literal_ms(value: &ScalarValue) -> Option<i64> {
     }
 }
 
+/// Statistics of a set of segments as the manifest knows them: exact row counts and `__time`
+/// bounds, so DataFusion can answer `count(*)` and `min/max(__time)` without reading a file.
+fn statistics(files: &[&SegmentFile]) -> Statistics {
+    let schema = events_schema();
+    let rows: usize = files.iter().map(|f| f.meta.rows as usize).sum();
+    let bytes: usize = files.iter().map(|f| f.meta.bytes as usize).sum();
+    let min = files.iter().map(|f| f.meta.min_time).min();
+    let max = files.iter().map(|f| f.meta.max_time).max();
+    let mut stats = Statistics::new_unknown(&schema).with_num_rows(Precision::Exact(rows)).with_total_byte_size(Precision::Inexact(bytes));
+    if let (Some(min), Some(max)) = (min, max) {
+        stats.column_statistics[TIME] = ColumnStatistics::new_unknown()
+            .with_null_count(Precision::Exact(0))
+            .with_min_value(Precision::Exact(ScalarValue::TimestampMillisecond(Some(min), None)))
+            .with_max_value(Precision::Exact(ScalarValue::TimestampMillisecond(Some(max), None)));
+    }
+    stats
+}
+
+/// A Parquet scan of `files`, spread over the session's partitions by size. Sizes and
+/// statistics come from the manifest: nothing is listed or stat'ed per query.
+async fn parquet_scan(
+    state: &dyn Session,
+    files: &[&SegmentFile],
+    projection: Option<&Vec<usize>>,
+    limit: Option<usize>,
+) -> DfResult<Arc<dyn ExecutionPlan>> {
+    let n = state.config().target_partitions().max(1).min(files.len());
+    let mut groups: Vec<(u64, Vec<PartitionedFile>)> = (0..n).map(|_| (0, Vec::new())).collect();
+    let mut by_size: Vec<&&SegmentFile> = files.iter().collect();
+    by_size.sort_by_key(|f| std::cmp::Reverse(f.meta.bytes));
+    for file in by_size {
+        let location = ObjectPath::from_absolute_path(&file.path).map_err(|e| DataFusionError::External(Box::new(e)))?;
+        let partitioned = PartitionedFile::new(location.to_string(), file.meta.bytes).with_statistics(Arc::new(statistics(&[file])));
+        // Smallest group first keeps the work even.
+        if let Some(group) = groups.iter_mut().min_by_key(|(size, _)| *size) {
+            group.0 += file.meta.bytes;
+            group.1.push(partitioned);
+        }
+    }
+    let format = ParquetFormat::default().with_options(state.table_options().parquet.clone());
+    let source = format.file_source(events_schema().into());
+    let config = FileScanConfigBuilder::new(ObjectStoreUrl::local_filesystem(), source)
+        .with_file_groups(groups.into_iter().map(|(_, files)| FileGroup::new(files)).collect())
+        .with_statistics(statistics(files))
+        .with_projection_indices(projection.cloned())?
+        .with_limit(limit)
+        .build();
+    format.create_physical_plan(state, config).await
+}
+
 #[async_trait]
 impl TableProvider for EventsTable {
     fn schema(&self) -> SchemaRef {
@@ -120,20 +176,15 @@ impl TableProvider for EventsTable {
             keep.hold(Arc::new(snapshot.clone()));
         }
         let (lo, hi) = time_bounds(filters);
-        let files: Vec<&str> = snapshot
+        let files: Vec<&SegmentFile> = snapshot
             .segments
             .iter()
             .filter(|s| lo.is_none_or(|lo| s.meta.max_time >= lo) && hi.is_none_or(|hi| s.meta.min_time <= hi))
-            .filter_map(|s| s.path.to_str())
+            .map(AsRef::as_ref)
             .collect();
         let mut plans: Vec<Arc<dyn ExecutionPlan>> = Vec::new();
         if !files.is_empty() {
-            let urls = files.iter().map(ListingTableUrl::parse).collect::<DfResult<Vec<_>>>()?;
-            let options = ListingOptions::new(Arc::new(ParquetFormat::default()))
-                .with_file_extension(".parquet");
-            let config = ListingTableConfig::new_with_multi_paths(urls).with_listing_options(options).with_schema(events_schema());
-            let table = ListingTable::try_new(config)?;
-            plans.push(table.scan(state, projection, filters, limit).await?);
+            plans.push(parquet_scan(state, &files, projection, limit).await?);
         }
         if !snapshot.live.is_empty() {
             // Spread the live batches over the configured parallelism.

@@ -166,3 +166,30 @@ async fn queries_stay_correct_during_compaction() {
     let checked = reader.await.unwrap();
     assert!(checked > 3, "only {checked} queries ran");
 }
+
+/// Days before today end up as one segment each; today keeps its hourly partitions.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn closed_days_are_compacted_into_one_segment_each() {
+    let f = Fixture::new().await;
+    let day = 86_400_000;
+    let mut events = Vec::new();
+    for d in 1..=2 {
+        for h in 0..5 {
+            events.push(event(events.len(), "a", "p", T0 - d * day + h * 3_600_000));
+        }
+    }
+    events.push(event(events.len(), "a", "p", T0));
+    events.push(event(events.len(), "a", "p", T0 + 3_600_000));
+    f.send(&events).await;
+    f.wait_for_count(12).await;
+    f.store.flush().await.unwrap();
+    let before = f.sql("SELECT TIME_FLOOR(__time, 'PT1H'), count(*) FROM events GROUP BY 1 ORDER BY 1").await;
+    assert_eq!(Manifest::load(&f.dir.path().join("store")).unwrap().segments.len(), 12);
+    f.store.compact().await.unwrap();
+    let manifest = Manifest::load(&f.dir.path().join("store")).unwrap();
+    let mut partitions: Vec<&str> = manifest.segments.iter().map(|s| s.partition.as_str()).collect();
+    partitions.sort_unstable();
+    assert_eq!(partitions, vec!["2026-11-25", "2026-11-26", "2026-11-27T09", "2026-11-27T10"]);
+    assert_eq!(f.sql("SELECT TIME_FLOOR(__time, 'PT1H'), count(*) FROM events GROUP BY 1 ORDER BY 1").await, before);
+    assert_eq!(f.store.compact().await.unwrap(), 0, "nothing left to merge");
+}
