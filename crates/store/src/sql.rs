@@ -79,9 +79,8 @@ impl SqlEngine {
     pub fn new(tables: Vec<(&str, Arc<dyn TableProvider>)>) -> Result<Self> {
         let mut config = SessionConfig::new().with_information_schema(true).with_target_partitions(2);
         let options = config.options_mut();
-        options.execution.parquet.pushdown_filters = true;
+        options.execution.parquet.pushdown_filters = false;
         options.execution.parquet.reorder_filters = true;
-        options.execution.parquet.schema_force_view_types = false;
         options.sql_parser.enable_ident_normalization = true;
         // Keep every segment's footer and page index cached: re-reading them per query costs
         // more than the query itself on small segments.

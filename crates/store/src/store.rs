@@ -218,8 +218,10 @@ impl Store {
     /// Opens the store; with a `log`, starts ingesting from the offsets in the manifest and
     /// the background flush, compaction and retention. Without one (offline tools such as
     /// import), only reads and direct writes work.
-    pub async fn open(options: StoreOptions, log: Option<Arc<dyn EventLog>>) -> Result<Arc<Self>> {
+    pub async fn open(mut options: StoreOptions, log: Option<Arc<dyn EventLog>>) -> Result<Arc<Self>> {
         m::describe();
+        // Segment paths become file URLs, which must be absolute.
+        options.dir = std::path::absolute(&options.dir).map_err(Error::io("cannot resolve", &options.dir))?;
         let dir = options.dir.clone();
         let (manifest, lock) = tokio::task::spawn_blocking(move || prepare_dir(&dir)).await.map_err(|_| Error::Closed)??;
         let segments: Vec<Arc<SegmentFile>> =
@@ -334,9 +336,9 @@ impl Store {
             batch
         } else {
             let schema = events_schema();
-            let column = |name: &str| schema.index_of(name).ok().map(|i| batch.column(i).as_string::<i32>().clone());
+            let column = |name: &str| schema.index_of(name).ok().map(|i| batch.column(i).as_string_view().clone());
             let (party, user) = (column("party_id"), column("user_id"));
-            let value = |c: &Option<datafusion::arrow::array::StringArray>, row: usize| {
+            let value = |c: &Option<datafusion::arrow::array::StringViewArray>, row: usize| {
                 c.as_ref().filter(|c| c.is_valid(row)).map(|c| c.value(row).to_string())
             };
             let keep: BooleanArray = offsets
@@ -711,11 +713,11 @@ struct Matcher {
 impl Matcher {
     fn keep_mask(&self, batch: &RecordBatch) -> BooleanArray {
         let schema = events_schema();
-        let column = |name: &str| schema.index_of(name).ok().map(|i| batch.column(i).as_string::<i32>().clone());
+        let column = |name: &str| schema.index_of(name).ok().map(|i| batch.column(i).as_string_view().clone());
         let (party, user) = (column("party_id"), column("user_id"));
         (0..batch.num_rows())
             .map(|row| {
-                let hit = |col: &Option<datafusion::arrow::array::StringArray>, want: &Option<String>| {
+                let hit = |col: &Option<datafusion::arrow::array::StringViewArray>, want: &Option<String>| {
                     match (col, want) {
                         (Some(c), Some(w)) => c.is_valid(row) && c.value(row) == w,
                         _ => false,
