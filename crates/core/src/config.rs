@@ -146,6 +146,9 @@ pub struct StoreConfig {
     pub housekeeping_interval_seconds: u64,
     /// Drop time partitions older than this many days; 0 keeps everything.
     pub retention_days: u32,
+    /// Memory all running SQL queries may use together, in MiB; beyond it sorts and joins
+    /// spill to disk, and a query that still does not fit fails with a clear error.
+    pub query_memory_mb: u64,
 }
 
 impl Default for StoreConfig {
@@ -157,6 +160,7 @@ impl Default for StoreConfig {
             compaction_min_segments: 4,
             housekeeping_interval_seconds: 30,
             retention_days: 0,
+            query_memory_mb: 4096,
         }
     }
 }
@@ -336,6 +340,7 @@ impl Config {
         check_range(&invalid, "store.compaction_min_segments", st.compaction_min_segments.into(), 2, 1000)?;
         check_range(&invalid, "store.housekeeping_interval_seconds", st.housekeeping_interval_seconds, 1, 86_400)?;
         check_range(&invalid, "store.retention_days", st.retention_days.into(), 0, 36_500)?;
+        check_range(&invalid, "store.query_memory_mb", st.query_memory_mb, 64, 1 << 20)?;
         if self.collector.max_body_bytes > e.max_append_bytes {
             return Err(invalid(
                 "collector.max_body_bytes",

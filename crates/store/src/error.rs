@@ -52,6 +52,9 @@ pub enum Error {
     /// Parquet failed.
     #[error("parquet: {0}")]
     Parquet(#[from] parquet::errors::ParquetError),
+    /// A query needs more memory than `store.query_memory_mb` allows, even spilling to disk.
+    #[error("the query needs more memory than store.query_memory_mb allows: {0}")]
+    TooBig(String),
     /// DataFusion failed while executing.
     #[error("query failed: {0}")]
     DataFusion(#[from] datafusion::error::DataFusionError),
@@ -76,7 +79,7 @@ impl Error {
     pub fn code(&self) -> ErrorCode {
         match self {
             Self::Forbidden(_) => ErrorCode::Forbidden,
-            Self::InvalidQuery(_) | Self::Import { .. } | Self::BadEvent(_) => ErrorCode::InvalidInput,
+            Self::InvalidQuery(_) | Self::Import { .. } | Self::BadEvent(_) | Self::TooBig(_) => ErrorCode::InvalidInput,
             Self::Closed => ErrorCode::Unavailable,
             Self::Log(e) => e.code(),
             Self::Io { .. }

@@ -189,7 +189,7 @@ mod tests {
         assert_eq!((written.rows, written.min_time, written.max_time), (4, 1, 9));
         let back = read(&path).unwrap();
         let all = concat_batches(&events_schema(), &back).unwrap();
-        let sites: Vec<&str> = all.column(site_index()).as_string_view().iter().map(|s| s.unwrap()).collect();
+        let sites: Vec<&str> = all.column(site_index()).as_string::<i32>().iter().map(|s| s.unwrap()).collect();
         let times: Vec<i64> = all.column(TIME).as_primitive::<TimestampMillisecondType>().values().to_vec();
         assert_eq!(sites, vec!["a", "a", "b", "b"]);
         assert_eq!(times, vec![3, 9, 1, 5]);

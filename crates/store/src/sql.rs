@@ -14,6 +14,7 @@ use datafusion::arrow::array::RecordBatch;
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::catalog::TableProvider;
 use datafusion::dataframe::DataFrame;
+use datafusion::error::DataFusionError;
 use datafusion::execution::SessionState;
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::functions_aggregate::approx_distinct::approx_distinct_udaf;
@@ -28,8 +29,6 @@ use datafusion::sql::sqlparser::dialect::GenericDialect;
 
 use crate::{Error, Result, udf};
 
-/// Memory one query may use before it fails with "resources exhausted".
-const QUERY_MEMORY_BYTES: usize = 2 << 30;
 /// Memory for cached Parquet footers and page indexes.
 const METADATA_CACHE_BYTES: usize = 256 << 20;
 
@@ -75,17 +74,18 @@ impl std::fmt::Debug for SqlEngine {
 }
 
 impl SqlEngine {
-    /// An engine with `tables` registered by name.
-    pub fn new(tables: Vec<(&str, Arc<dyn TableProvider>)>) -> Result<Self> {
+    /// An engine with `tables` registered by name, whose queries share `memory_bytes`.
+    pub fn new(tables: Vec<(&str, Arc<dyn TableProvider>)>, memory_bytes: usize) -> Result<Self> {
         let mut config = SessionConfig::new().with_information_schema(true).with_target_partitions(2);
         let options = config.options_mut();
         options.execution.parquet.pushdown_filters = false;
         options.execution.parquet.reorder_filters = true;
+        options.execution.parquet.schema_force_view_types = false;
         options.sql_parser.enable_ident_normalization = true;
         // Keep every segment's footer and page index cached: re-reading them per query costs
         // more than the query itself on small segments.
         let runtime = RuntimeEnvBuilder::new()
-            .with_memory_limit(QUERY_MEMORY_BYTES, 1.0)
+            .with_memory_limit(memory_bytes, 1.0)
             .with_metadata_cache_limit(METADATA_CACHE_BYTES)
             .build_arc()?;
         let ctx = SessionContext::new_with_config_rt(config, runtime);
@@ -119,7 +119,10 @@ impl SqlEngine {
         let plan = state.statement_to_plan(statement).await.map_err(|e| Error::InvalidQuery(e.to_string()))?;
         let frame = DataFrame::new(state, plan);
         let schema: SchemaRef = Arc::new(frame.schema().as_arrow().clone());
-        let batches = frame.collect().await?;
+        let batches = frame.collect().await.map_err(|e| match e.find_root() {
+            DataFusionError::ResourcesExhausted(reason) => Error::TooBig(reason.clone()),
+            _ => Error::DataFusion(e),
+        })?;
         Ok(QueryResult { schema, batches })
     }
 }

@@ -63,6 +63,8 @@ pub struct StoreOptions {
     pub housekeeping_interval: Duration,
     /// Drop partitions older than this many days; 0 keeps everything.
     pub retention_days: u32,
+    /// Memory all running SQL queries may use together.
+    pub query_memory_bytes: usize,
     /// Source of "now" for retention.
     pub clock: Arc<dyn Clock>,
 }
@@ -82,6 +84,7 @@ impl StoreOptions {
             compaction_min_segments: s.compaction_min_segments as usize,
             housekeeping_interval: Duration::from_secs(s.housekeeping_interval_seconds),
             retention_days: s.retention_days,
+            query_memory_bytes: usize::try_from(s.query_memory_mb.saturating_mul(1 << 20)).unwrap_or(usize::MAX),
             clock: Arc::new(SystemClock),
         }
     }
@@ -236,7 +239,8 @@ impl Store {
             }
         }
         let shared = Arc::new(Shared { options, state: RwLock::new(State { manifest, segments, live }) });
-        let sql = SqlEngine::new(vec![("events", Arc::new(EventsTable::new(Arc::clone(&shared))))])?;
+        let memory = shared.options.query_memory_bytes;
+        let sql = SqlEngine::new(vec![("events", Arc::new(EventsTable::new(Arc::clone(&shared))))], memory)?;
         let store = Arc::new(Self {
             shared,
             log: log.clone(),
@@ -336,9 +340,9 @@ impl Store {
             batch
         } else {
             let schema = events_schema();
-            let column = |name: &str| schema.index_of(name).ok().map(|i| batch.column(i).as_string_view().clone());
+            let column = |name: &str| schema.index_of(name).ok().map(|i| batch.column(i).as_string::<i32>().clone());
             let (party, user) = (column("party_id"), column("user_id"));
-            let value = |c: &Option<datafusion::arrow::array::StringViewArray>, row: usize| {
+            let value = |c: &Option<datafusion::arrow::array::StringArray>, row: usize| {
                 c.as_ref().filter(|c| c.is_valid(row)).map(|c| c.value(row).to_string())
             };
             let keep: BooleanArray = offsets
@@ -713,11 +717,11 @@ struct Matcher {
 impl Matcher {
     fn keep_mask(&self, batch: &RecordBatch) -> BooleanArray {
         let schema = events_schema();
-        let column = |name: &str| schema.index_of(name).ok().map(|i| batch.column(i).as_string_view().clone());
+        let column = |name: &str| schema.index_of(name).ok().map(|i| batch.column(i).as_string::<i32>().clone());
         let (party, user) = (column("party_id"), column("user_id"));
         (0..batch.num_rows())
             .map(|row| {
-                let hit = |col: &Option<datafusion::arrow::array::StringViewArray>, want: &Option<String>| {
+                let hit = |col: &Option<datafusion::arrow::array::StringArray>, want: &Option<String>| {
                     match (col, want) {
                         (Some(c), Some(w)) => c.is_valid(row) && c.value(row) == w,
                         _ => false,

@@ -32,6 +32,7 @@ pub(crate) fn options(dir: &std::path::Path, clock: &MockClock) -> StoreOptions 
         compaction_min_segments: 3,
         housekeeping_interval: Duration::from_secs(3600),
         retention_days: 30,
+        query_memory_bytes: 1 << 30,
         clock: Arc::new(clock.clone()),
     }
 }
