@@ -37,10 +37,11 @@ use crate::{Error, Result};
 pub const CONSUMER: &str = "store";
 /// Live batches smaller than this are merged once [`COALESCE_COUNT`] of them follow each other:
 /// an ingester that keeps up with the log reads a few events at a time, and thousands of tiny
-/// batches cost memory and query time.
-const COALESCE_ROWS: usize = 8192;
+/// batches cost memory and query time. Batches of a catching-up ingester (thousands of rows
+/// per read) are left alone, so replay copies nothing.
+const COALESCE_ROWS: usize = 1024;
 /// How many small batches in a row trigger a merge.
-const COALESCE_COUNT: usize = 16;
+const COALESCE_COUNT: usize = 32;
 /// Payload bytes one ingest read asks the log for.
 const INGEST_READ_BYTES: usize = 4 << 20;
 /// How often the maintenance task wakes up to check the flush conditions.

@@ -53,3 +53,30 @@ fn oriel_js_in_chromium() {
 fn tag_assets_are_fresh_and_within_budget() {
     node(&["tag/build.mjs", "--check"]);
 }
+
+/// A page view from a real browser shows up in `oriel sql` right after the collector
+/// acknowledged it (a generous bound here; the benchmark measures the real number).
+#[test]
+fn a_browser_page_view_is_visible_in_oriel_sql() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), &["--listen", "127.0.0.1:0", "--data-dir", "data"]);
+    server.wait_ready();
+    let out = Command::new("node").args(["tests/browser/fresh.mjs", "--collector", &server.base]).current_dir(repo()).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let seen: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(seen["status"], 204);
+    let page_view = seen["pageView"].as_str().unwrap();
+    let acked_at = seen["ackedAt"].as_i64().unwrap();
+    let query = format!("SELECT count(*) AS n FROM events WHERE page_view_id = '{page_view}' AND event_type = 'pageView'");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let sql = oriel().args(["sql", &query, "--format", "csv", "--url", &server.base]).output().unwrap();
+        assert!(sql.status.success(), "{}", String::from_utf8_lossy(&sql.stderr));
+        if String::from_utf8_lossy(&sql.stdout) == "n\n1\n" {
+            let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64;
+            println!("visible in oriel sql {} ms after the collector acknowledged it", now - acked_at);
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "the page view never reached oriel sql");
+    }
+}
