@@ -108,8 +108,8 @@ def log(message: str) -> None:
 
 
 def ensure_debian_tools() -> None:
-    """wrk and nginx from Debian; `apt-get update` only when something is missing."""
-    missing = [p for p, exe in (("wrk", "wrk"), ("nginx", "nginx")) if not find_exe(exe)]
+    """wrk, nginx and hey from Debian; `apt-get update` only when something is missing."""
+    missing = [p for p, exe in (("wrk", "wrk"), ("nginx", "nginx"), ("hey", "hey")) if not find_exe(exe)]
     if not missing:
         return
     log(f"installing {' '.join(missing)} from Debian")
@@ -483,6 +483,7 @@ class Results:
     binary: Path
     facts: dict = field(default_factory=dict)
     collector: list = field(default_factory=list)  # dicts, one per wrk run
+    latency: list = field(default_factory=list)  # dicts, one per fixed-rate hey run
     freshness: list = field(default_factory=list)
     ingest: list = field(default_factory=list)
     queries: dict = field(default_factory=dict)  # filled by query_suite
@@ -509,15 +510,19 @@ function setup(thread)
 end
 function init(args)
   ok, other, n = 0, 0, 0
-  mode, site = args[1], args[2]
+  mode, site, per_request = args[1], args[2], tonumber(args[3])
 end
 function request()
   n = n + 1
   local id = string.format("w%d-%d", tid, n)
-  if mode == "post" then
-    local body = string.format(
-      '{"site":"%s","vid":"v%d-%d","sid":"s%d-%d","ev":[{"id":"%s","t":"pageView","ts":%d,"url":"https://bench.example/p"}]}',
-      site, tid, n % 997, tid, n % 997, id, os.time() * 1000)
+  if mode == "post" or mode == "batch" then
+    local events = {}
+    for i = 1, (mode == "batch" and per_request or 1) do
+      events[i] = string.format('{"id":"%s-%d","t":"pageView","ts":%d,"url":"https://bench.example/p"}',
+        id, i, os.time() * 1000)
+    end
+    local body = string.format('{"site":"%s","vid":"v%d-%d","sid":"s%d-%d","ev":[%s]}',
+      site, tid, n % 997, tid, n % 997, table.concat(events, ","))
     return wrk.format("POST", "/e", {["Content-Type"] = "text/plain"}, body)
   end
   return wrk.format("GET", "/e.gif?site=" .. site .. "&t=pageView&url=https%3A%2F%2Fbench.example%2Fp&id=" .. id)
@@ -556,24 +561,64 @@ http {{
 """
 
 
-def run_wrk(plan: Plan, url: str, mode: str, site: str, script: Path) -> dict:
+# Events in one request of the batched `POST /e` run: what a busy page or a server-side sender
+# puts in one beacon, well under the collector's default cap of 100.
+BATCH_EVENTS = 50
+# (wrk mode, label, events per request)
+COLLECTOR_ENDPOINTS = [("get", "GET /e.gif", 1), ("post", "POST /e", 1),
+                       ("batch", f"POST /e, {BATCH_EVENTS} events each", BATCH_EVENTS)]
+
+
+def run_wrk(plan: Plan, url: str, mode: str, site: str, script: Path, per_request: int) -> dict:
     out = run_checked(
         ["wrk", "-t", plan.wrk_threads, "-c", plan.wrk_connections, "-d", f"{plan.wrk_seconds}s", "--latency",
-         "-s", script, url, "--", mode, site]
+         "-s", script, url, "--", mode, site, per_request]
     ).stdout
     line = next((l for l in out.splitlines() if l.startswith("WRKJSON ")), None)
     if line is None:
         raise RuntimeError(f"wrk printed no summary:\n{out}")
     result = json.loads(line[len("WRKJSON "):])
     result["rps"] = result["requests"] / (result["duration_us"] / 1e6)
+    result["events_per_request"] = per_request
     return result
+
+
+def batch_body(site: str, events: int) -> bytes:
+    """One tag-style batch; every request of a fixed-rate run repeats it (the collector flags the
+    repeated ids as duplicates and stores them all, so counting still works)."""
+    ev = [{"id": f"{site}-{i}", "t": "pageView", "ts": int(time.time() * 1000), "url": "https://bench.example/p"}
+          for i in range(events)]
+    return json.dumps({"site": site, "vid": "v-hey", "sid": "s-hey", "ev": ev}).encode()
+
+
+def run_hey(plan: Plan, url: str, rate: float, body: Path | None) -> dict:
+    """`hey` at a fixed total request rate: every worker is limited to its share of `rate`."""
+    per_worker = max(1, round(rate / plan.wrk_connections))
+    args = ["hey", "-z", f"{plan.wrk_seconds}s", "-c", plan.wrk_connections, "-q", per_worker]
+    if body is not None:
+        args += ["-m", "POST", "-T", "text/plain", "-D", body]
+    out = run_checked(args + [url]).stdout
+
+    def seconds(pattern: str) -> float:
+        match = re.search(pattern, out)
+        if match is None:
+            raise RuntimeError(f"hey printed no {pattern!r}:\n{out}")
+        return float(match.group(1))
+
+    statuses = {int(code): int(n) for code, n in re.findall(r"\[(\d{3})\]\s+(\d+) responses", out)}
+    errors = sum(int(n) for n in re.findall(r"^\s+\[(\d+)\]\s", out[out.find("Error distribution"):], re.M)) \
+        if "Error distribution" in out else 0
+    ok = sum(n for code, n in statuses.items() if 200 <= code < 300)
+    return {"target_rps": per_worker * plan.wrk_connections, "rps": seconds(r"Requests/sec:\s+([\d.]+)"),
+            "p50_ms": seconds(r"50%+ in ([\d.]+) secs") * 1000, "p99_ms": seconds(r"99%+ in ([\d.]+) secs") * 1000,
+            "max_ms": seconds(r"Slowest:\s+([\d.]+) secs") * 1000, "ok": ok,
+            "failed": sum(statuses.values()) - ok + errors}
 
 
 def area_collector(res: Results, work: Path, binary: Path, config: Path) -> None:
     plan = res.plan
     script = work / "collector.lua"
     script.write_text(WRK_LUA)
-    endpoints = [("get", "GET /e.gif"), ("post", "POST /e")]
 
     nginx_dir = work / "nginx"
     nginx_dir.mkdir(parents=True, exist_ok=True)
@@ -586,9 +631,9 @@ def area_collector(res: Results, work: Path, binary: Path, config: Path) -> None
     try:
         wait_for_port(port, nginx)
         nginx_rps = {}
-        for mode, label in endpoints:
+        for mode, label, per_request in COLLECTOR_ENDPOINTS:
             log(f"collector: wrk {plan.wrk_connections} connections, {plan.wrk_seconds} s -> nginx {label}")
-            r = run_wrk(plan, f"http://127.0.0.1:{port}", mode, "nginx", script)
+            r = run_wrk(plan, f"http://127.0.0.1:{port}", mode, "nginx", script, per_request)
             r.update(target="nginx", endpoint=label + (" (empty_gif)" if mode == "get" else " (return 204)"))
             nginx_rps[mode] = r["rps"]
             res.collector.append(r)
@@ -600,24 +645,48 @@ def area_collector(res: Results, work: Path, binary: Path, config: Path) -> None
         with RssSampler(server.pid) as idle:
             time.sleep(2)
         res.memory.append(("Oriel", "idle, empty store", idle.max))
-        for mode, label in endpoints:
+        for mode, label, per_request in COLLECTOR_ENDPOINTS:
             site = f"wrk-{mode}"
             log(f"collector: wrk {plan.wrk_connections} connections, {plan.wrk_seconds} s -> Oriel {label}")
-            r = run_wrk(plan, server.url, mode, site, script)
+            r = run_wrk(plan, server.url, mode, site, script, per_request)
             r.update(target="Oriel", endpoint=label, ratio=r["rps"] / nginx_rps[mode])
-            r["stored"] = server.wait_settled(f"WHERE site = '{site}'", at_least=r["ok"])
-            # wrk stops with requests in flight: the server may store up to one per connection
-            # more than wrk saw answered. Fewer than the 2xx count is a lost acknowledged event.
-            extra = r["stored"] - r["ok"]
-            r["durable"] = 0 <= extra <= plan.wrk_connections
-            if not r["durable"]:
-                res.fail(f"collector {label}: wrk saw {r['ok']} 2xx answers, SQL counts {r['stored']} events")
-            log(f"collector: Oriel {label}: {r['rps']:.0f} req/s ({r['ratio']:.2f}x nginx), "
-                f"{r['ok']} 2xx, {r['stored']} stored")
+            # wrk stops with requests in flight: the server may store up to one request per
+            # connection more than wrk saw answered. Fewer than the 2xx count is a lost event.
+            check_durable(res, server, r, site, f"wrk {label}", in_flight=plan.wrk_connections)
+            log(f"collector: Oriel {label}: {r['rps']:.0f} req/s = {r['rps'] * per_request:.0f} events/s "
+                f"({r['ratio']:.2f}x nginx), {r['ok']} 2xx, {r['stored']} stored")
             res.collector.append(r)
+        # Latency at a steady load, as a site sees it on a normal day: half of the peak rate
+        # just measured, held by hey's per-worker rate limit.
+        for mode, label, per_request in (COLLECTOR_ENDPOINTS[0], COLLECTOR_ENDPOINTS[2]):
+            peak = next(r["rps"] for r in res.collector if r["target"] == "Oriel" and r["endpoint"] == label)
+            site = f"hey-{mode}"
+            body = None
+            url = f"{server.url}/e.gif?site={site}&t=pageView&url=https%3A%2F%2Fbench.example%2Fp"
+            if mode == "batch":
+                body = work / "batch.json"
+                body.write_bytes(batch_body(site, per_request))
+                url = f"{server.url}/e"
+            log(f"collector: hey at half the peak, {peak / 2:.0f} req/s for {plan.wrk_seconds} s -> Oriel {label}")
+            r = run_hey(plan, url, peak / 2, body)
+            r.update(endpoint=label, events_per_request=per_request)
+            check_durable(res, server, r, site, f"hey {label}", in_flight=plan.wrk_connections)
+            log(f"collector: Oriel {label} at {r['rps']:.0f} req/s: p50 {r['p50_ms']:.2f} ms, p99 {r['p99_ms']:.2f} ms")
+            res.latency.append(r)
     finally:
         server.stop()
     shutil.rmtree(work / "collector", ignore_errors=True)
+
+
+def check_durable(res: Results, server: "Oriel", r: dict, site: str, what: str, in_flight: int) -> None:
+    """Every 2xx answer's events must be in SQL; a load tool that stops with `in_flight` requests
+    unanswered may leave that many more."""
+    per_request = r["events_per_request"]
+    r["acked"] = r["ok"] * per_request
+    r["stored"] = server.wait_settled(f"WHERE site = '{site}'", at_least=r["acked"])
+    r["durable"] = 0 <= r["stored"] - r["acked"] <= in_flight * per_request
+    if not r["durable"]:
+        res.fail(f"collector {what}: {r['ok']} 2xx answers ({r['acked']} events), SQL counts {r['stored']} events")
 
 
 def wait_for_port(port: int, proc: subprocess.Popen, timeout: float = 10) -> None:
@@ -1387,15 +1456,28 @@ def report(res: Results) -> str:
                 "event durable; the durability table must show every 2xx as a stored event.", ""]
         rows = []
         for r in res.collector:
-            rows.append([r["target"], r["endpoint"], f"{r['rps']:,.0f}", f"{r['p50_us'] / 1000:.2f}", f"{r['p99_us'] / 1000:.2f}",
+            rows.append([r["target"], r["endpoint"], f"{r['rps']:,.0f}", f"{r['rps'] * r['events_per_request']:,.0f}",
+                         f"{r['p50_us'] / 1000:.2f}", f"{r['p99_us'] / 1000:.2f}",
                          r["non2xx"] + r["socket_errors"] + r["timeouts"], f"{r['ratio']:.2f}" if "ratio" in r else "–"])
-        out.append(table(["server", "endpoint", "requests/s", "p50 ms", "p99 ms", "non-2xx or errors", "Oriel/nginx"], rows, "llrrrrr"))
-        rows = [[r["endpoint"], f"{r['ok']:,}", f"{r['stored']:,}", f"{r['stored'] - r['ok']:+,}",
-                 "ok" if r["durable"] else "**LOST EVENTS**"] for r in res.collector if "stored" in r]
-        out += ["", "Durability: events in SQL (`count(*)` per wrk site) against wrk's 2xx count. wrk stops with up to one "
-                "request per connection in flight, which Oriel may still store: up to "
-                f"+{plan.wrk_connections} is expected, fewer than the 2xx count is a lost acknowledged event.", "",
-                table(["endpoint", "wrk 2xx", "events in SQL", "difference", "verdict"], rows, "lrrrl")]
+        out.append(table(["server", "endpoint", "requests/s", "events/s", "p50 ms", "p99 ms", "non-2xx or errors",
+                          "Oriel/nginx"], rows, "llrrrrrr"))
+        if res.latency:
+            rows = [[r["endpoint"], f"{r['target_rps']:,}", f"{r['rps']:,.0f}", f"{r['p50_ms']:.2f}", f"{r['p99_ms']:.2f}",
+                     f"{r['max_ms']:.1f}", r["failed"]] for r in res.latency]
+            out += ["", f"Latency at half the peak rate: `hey`, {plan.wrk_connections} workers each limited to its "
+                    f"share of half the request rate Oriel reached above, {plan.wrk_seconds} s. *How to read:* the "
+                    "latency a site sees on a busy but not saturated collector; hey waits for each answer before its "
+                    "worker's next tick, so a stall delays later requests rather than queueing them (it "
+                    "under-reports tail latency under overload, which is why the rate is half the peak).", "",
+                    table(["endpoint", "target req/s", "achieved req/s", "p50 ms", "p99 ms", "max ms", "failed"],
+                          rows, "lrrrrrr")]
+        checked = [r for r in res.collector + res.latency if "stored" in r]
+        rows = [[("wrk " if r in res.collector else "hey ") + r["endpoint"], f"{r['acked']:,}", f"{r['stored']:,}",
+                 f"{r['stored'] - r['acked']:+,}", "ok" if r["durable"] else "**LOST EVENTS**"] for r in checked]
+        out += ["", "Durability: events in SQL (`count(*)` per load site) against the events of every 2xx answer. A "
+                "load tool stops with up to one request per connection in flight, which Oriel may still store: up to "
+                f"{plan.wrk_connections} requests' events more is expected, fewer is a lost acknowledged event.", "",
+                table(["run", "events acknowledged", "events in SQL", "difference", "verdict"], rows, "lrrrl")]
 
     if res.freshness:
         out += ["", "## 2. Freshness", "",
