@@ -1403,6 +1403,8 @@ def machine_facts(binary: Path) -> dict:
         "Oriel": f"{oriel_version(binary)}, {build_profile(binary)} build ({binary})",
         "wrk": first_line([find_exe("wrk") or "wrk", "-v"]).split(" Copyright")[0],
         "nginx": first_line([find_exe("nginx") or "nginx", "-v"]).replace("nginx version: ", ""),
+        # hey has no version flag; Debian's package version is the one installed.
+        "hey": "hey " + first_line(["dpkg-query", "-W", "-f", "${Version}", "hey"]),
         "Python": platform.python_version(),
         "PyArrow": pyarrow.__version__,
     }
