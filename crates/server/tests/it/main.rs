@@ -25,12 +25,13 @@ async fn ready_only_after_log_and_collector_are_up() {
     let log: Arc<dyn oriel_log::EventLog> = Arc::new(MemoryLog::new(1));
     state.set_log(log.clone());
     assert_eq!(get(&state, "/readyz").await.0, StatusCode::SERVICE_UNAVAILABLE);
-    let collector = oriel_collector::Collector::new(&oriel_core::Config::default(), log.clone(), Arc::new(oriel_core::SystemClock)).unwrap();
-    state.collector().set(Arc::new(collector));
-    assert_eq!(get(&state, "/readyz").await.0, StatusCode::SERVICE_UNAVAILABLE, "the store is not open yet");
+    // Everything on disk (the cookieless salt, the store) goes to a temporary data directory.
     let dir = tempfile::tempdir().unwrap();
     let mut config = oriel_core::Config::default();
     config.data_dir = dir.path().to_path_buf();
+    let collector = oriel_collector::Collector::new(&config, log.clone(), Arc::new(oriel_core::SystemClock)).unwrap();
+    state.collector().set(Arc::new(collector));
+    assert_eq!(get(&state, "/readyz").await.0, StatusCode::SERVICE_UNAVAILABLE, "the store is not open yet");
     let store = oriel_store::Store::open(oriel_store::StoreOptions::from_config(&config), Some(log)).await.unwrap();
     state.set_store(store);
     assert_eq!(get(&state, "/readyz").await, (StatusCode::OK, "ready\n".into()));
