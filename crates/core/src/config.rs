@@ -235,23 +235,24 @@ impl Default for EmbeddedLogConfig {
     }
 }
 
-/// Tracks where each key's value came from, so an error can name the file or variable.
+/// Tracks where each key's value came from, so an error can name the file, variable or flag.
 #[derive(Debug, Default)]
 struct Origins {
     file: String,
-    env: BTreeMap<String, String>,
+    /// Dotted key → "environment variable ORIEL_X" or "command-line flag --x".
+    overrides: BTreeMap<String, String>,
 }
 
 impl Origins {
     fn of(&self, key: &str) -> String {
         // The longest override that is the key itself or one of its parents set the value.
-        self.env
+        self.overrides
             .iter()
             .filter(|(path, _)| {
                 key == path.as_str() || key.starts_with(&format!("{path}.")) || path.starts_with(&format!("{key}."))
             })
             .max_by_key(|(path, _)| path.len())
-            .map(|(_, var)| format!("environment variable {var}"))
+            .map(|(_, origin)| origin.clone())
             .unwrap_or_else(|| self.file.clone())
     }
 }
@@ -263,7 +264,17 @@ impl Config {
         file: Option<(&str, &str)>,
         env: impl IntoIterator<Item = (String, String)>,
     ) -> Result<Self, ConfigError> {
-        let mut origins = Origins { file: "defaults".into(), env: BTreeMap::new() };
+        Self::load_with_flags(file, env, Vec::new())
+    }
+
+    /// [`Config::load`] with command-line flags applied last: `(dotted key, flag, value)`, each
+    /// string value named by its flag in errors.
+    pub fn load_with_flags(
+        file: Option<(&str, &str)>,
+        env: impl IntoIterator<Item = (String, String)>,
+        flags: Vec<(&str, &str, String)>,
+    ) -> Result<Self, ConfigError> {
+        let mut origins = Origins { file: "defaults".into(), overrides: BTreeMap::new() };
         let mut table = match file {
             Some((origin, text)) => {
                 origins.file = origin.to_string();
@@ -290,7 +301,15 @@ impl Config {
             set_path(&mut table, &path, parse_env_value(&value)).map_err(|message| {
                 ConfigError::Shape { origin: format!("environment variable {var}"), key: path.clone(), message }
             })?;
-            origins.env.insert(path, var);
+            origins.overrides.insert(path, format!("environment variable {var}"));
+        }
+        for (key, flag, value) in flags {
+            set_path(&mut table, key, toml::Value::String(value)).map_err(|message| ConfigError::Shape {
+                origin: format!("command-line flag {flag}"),
+                key: key.to_string(),
+                message,
+            })?;
+            origins.overrides.insert(key.to_string(), format!("command-line flag {flag}"));
         }
         let config: Config = serde_path_to_error::deserialize(toml::Value::Table(table)).map_err(|e| {
             let key = e.path().to_string();
@@ -303,7 +322,7 @@ impl Config {
 
     /// Checks every value; the error names the key, the value and what is allowed.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        self.validate_with(&Origins { file: "configuration".into(), env: BTreeMap::new() })
+        self.validate_with(&Origins { file: "configuration".into(), overrides: BTreeMap::new() })
     }
 
     fn validate_with(&self, origins: &Origins) -> Result<(), ConfigError> {
@@ -450,6 +469,18 @@ mod tests {
             err.to_string(),
             "environment variable ORIEL_LOG__PARTITIONS: key `log.partitions` has invalid value 0: must be between 1 and 1024"
         );
+    }
+
+    #[test]
+    fn a_missing_geoip_database_and_a_hostless_origin_are_refused_at_start() {
+        let err = Config::load(Some(("o.toml", "[collector]\ngeoip_database = \"/no/such.mmdb\"\n")), env(&[])).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "o.toml: key `collector.geoip_database` has invalid value \"/no/such.mmdb\": empty (no location columns) \
+             or the path of an existing MaxMind .mmdb file"
+        );
+        let err = Config::load(Some(("o.toml", "[[sites]]\nid = \"a\"\norigins = [\"https://\"]\n")), env(&[])).unwrap_err();
+        assert!(err.to_string().starts_with("o.toml: key `sites[0].origins` has invalid value \"https://\""), "{err}");
     }
 
     #[test]

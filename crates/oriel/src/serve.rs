@@ -21,11 +21,8 @@ use crate::{ServeArgs, settings, telemetry};
 const RETENTION_INTERVAL: Duration = Duration::from_secs(60);
 
 pub(crate) fn run(args: ServeArgs) -> anyhow::Result<()> {
-    let mut overrides = Vec::new();
-    if let Some(listen) = args.listen {
-        overrides.push(("ORIEL_SERVER__LISTEN".to_string(), listen));
-    }
-    let config = settings::load_for(&args.base, overrides)?;
+    let flags = args.listen.map(|listen| ("server.listen", "--listen", listen)).into_iter().collect();
+    let config = settings::load_for(&args.base, flags)?;
     telemetry::init_logging();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

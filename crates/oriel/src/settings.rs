@@ -5,9 +5,9 @@ use std::path::Path;
 use anyhow::Context;
 use oriel_core::Config;
 
-/// Loads and validates the configuration. `overrides` are extra `ORIEL_*`-style pairs from
-/// command-line flags, applied last.
-pub(crate) fn load(file: Option<&Path>, overrides: Vec<(String, String)>) -> anyhow::Result<Config> {
+/// Loads and validates the configuration. `flags` are `(dotted key, flag, value)` from the
+/// command line, applied last and named in errors.
+pub(crate) fn load(file: Option<&Path>, flags: Vec<(&str, &str, String)>) -> anyhow::Result<Config> {
     let text = match file {
         Some(path) => Some(
             std::fs::read_to_string(path)
@@ -17,8 +17,7 @@ pub(crate) fn load(file: Option<&Path>, overrides: Vec<(String, String)>) -> any
     };
     let origin = file.map(|p| p.display().to_string()).unwrap_or_default();
     let source = text.as_deref().map(|t| (origin.as_str(), t));
-    let env = std::env::vars().chain(overrides);
-    Ok(Config::load(source, env)?)
+    Ok(Config::load_with_flags(source, std::env::vars(), flags)?)
 }
 
 /// `oriel check-config FILE`.
@@ -38,9 +37,9 @@ pub(crate) fn check(file: &Path) -> anyhow::Result<()> {
 }
 
 /// Loads the configuration of a command that takes `--config` and `--data-dir`.
-pub(crate) fn load_for(args: &crate::ConfigArgs, mut overrides: Vec<(String, String)>) -> anyhow::Result<Config> {
+pub(crate) fn load_for(args: &crate::ConfigArgs, mut flags: Vec<(&str, &str, String)>) -> anyhow::Result<Config> {
     if let Some(dir) = &args.data_dir {
-        overrides.push(("ORIEL_DATA_DIR".to_string(), dir.display().to_string()));
+        flags.push(("data_dir", "--data-dir", dir.display().to_string()));
     }
-    load(args.config.as_deref(), overrides)
+    load(args.config.as_deref(), flags)
 }

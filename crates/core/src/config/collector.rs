@@ -232,6 +232,13 @@ impl CollectorConfig {
                 ));
             }
         }
+        if !c.geoip_database.as_os_str().is_empty() && !c.geoip_database.is_file() {
+            return Err(invalid(
+                "collector.geoip_database",
+                format!("{:?}", c.geoip_database.display().to_string()),
+                "empty (no location columns) or the path of an existing MaxMind .mmdb file",
+            ));
+        }
         if !c.public_url.is_empty() && !(c.public_url.starts_with("http://") || c.public_url.starts_with("https://")) {
             return Err(invalid("collector.public_url", format!("{:?}", c.public_url), "empty or an http(s) URL"));
         }
@@ -257,8 +264,8 @@ impl CollectorConfig {
                 return Err(invalid(&format!("sites[{i}].id"), format!("{:?}", site.id), "a site id used only once"));
             }
             for origin in &site.origins {
-                let ok = (origin.starts_with("http://") || origin.starts_with("https://"))
-                    && !origin.trim_start_matches("https://").trim_start_matches("http://").contains('/');
+                let host = origin.strip_prefix("https://").or_else(|| origin.strip_prefix("http://"));
+                let ok = host.is_some_and(|h| !h.is_empty() && !h.contains('/') && !h.chars().any(char::is_whitespace));
                 if !ok {
                     return Err(invalid(
                         &format!("sites[{i}].origins"),

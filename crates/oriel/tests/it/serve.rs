@@ -31,6 +31,20 @@ fn metrics_list_the_log_series() {
     ] {
         assert!(body.contains(series), "missing {series} in\n{body}");
     }
+    // One acknowledged event: the append rate, the group size and fsync latency histograms
+    // (which exist from their first sample on) and the bytes on disk all move.
+    assert_eq!(server.get("/e.gif?site=metrics&t=pageView&url=https%3A%2F%2Fm.example%2F").0, 200);
+    let (_, body) = server.get("/metrics");
+    let value = |name: &str| -> f64 {
+        let line = body.lines().find(|l| l.starts_with(name)).unwrap_or_else(|| panic!("missing {name} in\n{body}"));
+        line.rsplit(' ').next().unwrap().parse().unwrap()
+    };
+    assert_eq!(value("oriel_log_appended_records_total "), 1.0);
+    assert_eq!(value("oriel_log_group_commit_records_count "), 1.0);
+    assert_eq!(value("oriel_log_group_commit_records_sum "), 1.0);
+    assert!(value("oriel_log_fsync_seconds_count ") >= 1.0);
+    assert!(body.contains("oriel_log_fsync_seconds_bucket{le=\"0.001\"}"), "{body}");
+    assert!(value("oriel_log_disk_bytes{partition=\"0\"} ") > 0.0);
     assert_eq!(server.stop_with(libc::SIGINT), Some(0));
 }
 
@@ -48,6 +62,18 @@ fn environment_overrides_apply_to_serve() {
     assert_eq!(
         stderr,
         "error: environment variable ORIEL_LOG__PARTITIONS: key `log.partitions` has invalid value 0: must be between 1 and 1024\n"
+    );
+}
+
+#[test]
+fn a_bad_flag_is_named_as_the_flag() {
+    let cwd = tempfile::tempdir().unwrap();
+    let out = crate::oriel().args(["serve", "--listen", "localhost"]).current_dir(cwd.path()).output().unwrap();
+    assert!(!out.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        "error: command-line flag --listen: key `server.listen` has invalid value \"localhost\": an IP address and port \
+         such as \"127.0.0.1:8080\" or \"[::1]:8080\"\n"
     );
 }
 
