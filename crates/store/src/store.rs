@@ -425,6 +425,8 @@ impl Store {
             return Ok(FlushReport::default());
         }
         let rows: usize = batches.iter().map(RecordBatch::num_rows).sum();
+        // Start and end lines bracket the persistence, so a crash test can tell where it struck.
+        tracing::debug!(rows, "flushing the live buffer");
         let written = self.write_segments(manifest, batches, |m| m.offsets = offsets).await;
         let (next, added) = match written {
             Ok(written) => written,
@@ -532,6 +534,7 @@ impl Store {
 
     /// Rewrites `metas` as one segment per `granularity` partition (one, for a single key).
     async fn merge(&self, key: &str, granularity: Granularity, metas: &[SegmentMeta]) -> Result<()> {
+        tracing::debug!(partition = key, segments = metas.len(), "compacting a time partition");
         let dir = self.shared.options.dir.clone();
         let paths: Vec<PathBuf> = metas.iter().map(|m| dir.join(&m.file)).collect();
         let batches = tokio::task::spawn_blocking(move || -> Result<Vec<RecordBatch>> {

@@ -28,11 +28,16 @@ pub(crate) struct Server {
 impl Server {
     /// Starts `oriel serve` with `args` in `cwd` and waits until it listens.
     pub(crate) fn start(cwd: &Path, args: &[&str]) -> Self {
+        Self::start_logging(cwd, args, "info")
+    }
+
+    /// [`Server::start`] with `RUST_LOG` set to `filter`.
+    pub(crate) fn start_logging(cwd: &Path, args: &[&str], filter: &str) -> Self {
         let mut child = oriel()
             .arg("serve")
             .args(args)
             .current_dir(cwd)
-            .env("RUST_LOG", "info")
+            .env("RUST_LOG", filter)
             .env("NO_COLOR", "1")
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
