@@ -89,6 +89,18 @@ fn delete_a_visitor_from_the_command_line() {
     assert_eq!(String::from_utf8_lossy(&out.stdout), "deleted 10 events of visitor gone\n");
     assert_eq!(server.count("SELECT count(*) FROM events WHERE party_id = 'gone'"), 0);
     assert_eq!(server.count("SELECT count(*) FROM events WHERE party_id = 'stays'"), 10);
+    // A signed-in user's events, whichever device (visitor id) sent them.
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    for (i, vid) in ["phone", "laptop", "phone"].iter().enumerate() {
+        let body = json!({ "site": "fresh", "vid": vid, "uid": "u-42", "ev": [{ "id": format!("u{i}"), "t": "pageView", "url": "https://a.example/x" }] });
+        let status = rt.block_on(reqwest::Client::new().post(format!("{}/e", server.base)).body(body.to_string()).send()).unwrap().status();
+        assert_eq!(status.as_u16(), 204);
+    }
+    server.wait_count("SELECT count(*) FROM events", 13);
+    let out = oriel().args(["delete", "--user", "u-42", "--url", &server.base]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "deleted 3 events of user u-42\n");
+    assert_eq!(server.count("SELECT count(*) FROM events WHERE user_id = 'u-42'"), 0);
     // Still gone after a restart, although the log still holds the events.
     assert_eq!(server.stop_with(libc::SIGTERM), Some(0));
     let server = Server::start(dir.path(), &["--config", &config, "--listen", "127.0.0.1:0", "--data-dir", "d"]);
