@@ -171,7 +171,7 @@
           batches.push({
             site: site, vid: visitorId, sid: sessionId, uid: userId,
             sw: screen.width, sh: screen.height, vw: innerWidth, vh: innerHeight,
-            dpr: devicePixelRatio, lang: nav.language, ev: queue.splice(0, 50),
+            dpr: devicePixelRatio, lang: nav.language, wd: nav.webdriver || undefined, ev: queue.splice(0, 50),
           });
         }
         batches.forEach(function (batch) {

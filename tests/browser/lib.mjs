@@ -22,16 +22,17 @@ export async function launch(extra = {}) {
 }
 
 /**
- * Launches Chromium (see launch) with the user agent of a normal Chrome of the same version:
- * a collector rightly classifies "HeadlessChrome" as a bot. Set by flag rather than per context,
- * because a context's override does not reach beacons sent by a page that is being left.
- * Resolves to { browser, ua }.
+ * Launches Chromium (see launch) as a normal Chrome of the same version: its user agent (a
+ * collector rightly classifies "HeadlessChrome" as a bot) and `navigator.webdriver` false, as
+ * in a browser nobody automates. Set by flag rather than per context, because a context's
+ * override does not reach beacons sent by a page that is being left. Resolves to { browser, ua }.
  */
 export async function launchAsChrome(extra = {}) {
   const probe = await launch();
   const ua = (await probe.newPage().then((p) => p.evaluate(() => navigator.userAgent))).replace("HeadlessChrome", "Chrome");
   await probe.close();
-  return { browser: await launch({ ...extra, args: [...(extra.args ?? []), `--user-agent=${ua}`] }), ua };
+  const args = [...(extra.args ?? []), `--user-agent=${ua}`, "--disable-blink-features=AutomationControlled"];
+  return { browser: await launch({ ...extra, args }), ua };
 }
 
 /**

@@ -661,6 +661,38 @@ const SCENARIOS = [
   },
 
   {
+    name: "automation",
+    site: "t-automation",
+    pages: (s) => ({ "/auto/page": html({ site: s.site, src: s.src, title: "Automated" }) }),
+    async run(t) {
+      const { check, browser } = t;
+      // A browser driven by automation, with a normal user agent: only navigator.webdriver says so.
+      // (Every other scenario's browser has it false, and common() checks their events are not bots.)
+      const ctx = await browser.newContext({ userAgent: t.ua });
+      const sent = watch(ctx, t.collector);
+      await ctx.addInitScript(() => Object.defineProperty(Navigator.prototype, "webdriver", { configurable: true, get: () => true }));
+      const page = await ctx.newPage();
+      page.on("pageerror", (e) => check.ok(false, `automation: page error: ${e}`));
+      await page.goto(`${t.origin}/auto/page`);
+      const pv = (await ids(page)).pageView;
+      await sent.answered((e) => e.t === "pageView" && e.pv === pv, "the automated page view");
+      const batch = sent.sent.find((x) => x.batch?.ev?.some((e) => e.pv === pv))?.batch ?? {};
+      check.eq(batch.wd, true, "automation: the batch carries navigator.webdriver");
+      await ctx.close();
+      return { pv };
+    },
+    verify(v) {
+      const { c, d } = v;
+      const pv = v.byPv(d.pv, "pageView");
+      c.ok(pv, "automation: the page view is stored (flagged, not dropped)");
+      if (pv) {
+        c.eq(pv.is_bot, true, "automation: is_bot from navigator.webdriver");
+        c.ok(/chrom/i.test(pv.browser ?? ""), `automation: the user agent alone looks like Chrome: ${pv.browser}`);
+      }
+    },
+  },
+
+  {
     name: "cookieless",
     site: "t-cookieless",
     pages: (s) => ({

@@ -85,7 +85,8 @@ impl Enricher {
         event.os = ua.os.clone();
         event.os_version = ua.os_version.clone();
         event.device_type = Some(ua.device_type.to_string());
-        event.is_bot = ua.is_bot;
+        // A bot by its user agent, or by a signal the decoder already found (automation).
+        event.is_bot |= ua.is_bot;
         if let Some(geo) = &self.geo {
             let location = geo.locate(client.ip);
             event.country = location.country;

@@ -213,6 +213,15 @@ async fn pixel(State(slot): State<CollectorSlot>, Peer(peer): Peer, RawQuery(que
         Error::BadRequest(reason)
     })?;
     let site = c.site(decoded.site.as_deref())?;
+    let origin = pixel_origin(&headers);
+    if !site.allows_origin(origin.as_deref()) {
+        rejected("pixel", "origin");
+        return Err(Error::Forbidden(format!(
+            "origin {} may not send events for site {:?}",
+            origin.as_deref().unwrap_or("?"),
+            site.id
+        )));
+    }
     if site.respect_dnt && opted_out(&headers) {
         rejected("pixel", "do_not_track");
         return Ok(gif(StatusCode::OK));
@@ -221,6 +230,16 @@ async fn pixel(State(slot): State<CollectorSlot>, Peer(peer): Peer, RawQuery(que
     c.prepare(&mut events, &site, &client(c, peer, &headers), c.now_ms());
     c.store(events).await?;
     Ok(gif(StatusCode::OK))
+}
+
+/// Where a pixel request came from: its `Origin`, else the origin of its `Referer` (an `<img>`
+/// sends no `Origin`). None when there is neither, as from an e-mail client: nothing to check.
+fn pixel_origin(headers: &HeaderMap) -> Option<String> {
+    if let Some(origin) = header_str(headers, header::ORIGIN) {
+        return Some(origin.to_string());
+    }
+    let referer = url::Url::parse(header_str(headers, header::REFERER)?).ok()?;
+    Some(referer.origin().ascii_serialization())
 }
 
 async fn api_events(State(slot): State<CollectorSlot>, Peer(peer): Peer, headers: HeaderMap, body: Body) -> Result<Response> {

@@ -19,6 +19,8 @@ struct Batch {
     vh: Option<f64>,
     dpr: Option<f64>,
     lang: Option<String>,
+    /// `navigator.webdriver`: the browser is driven by automation (a headless-browser signal).
+    wd: Option<bool>,
     ev: Vec<WireEvent>,
 }
 
@@ -80,6 +82,7 @@ pub fn decode(body: &[u8], limits: &Limits) -> Result<Decoded, String> {
         None => None,
     };
     let has_visitor = party_id.is_some();
+    let automated = batch.wd == Some(true);
     let mut events = Vec::with_capacity(batch.ev.len());
     for (i, e) in batch.ev.into_iter().enumerate() {
         let at = |field: &str| format!("ev[{i}].{field}");
@@ -115,6 +118,7 @@ pub fn decode(body: &[u8], limits: &Limits) -> Result<Decoded, String> {
             scroll_depth: whole(&at("sd"), e.sd, 100.0)?.map(|v| v as i32),
             props,
             source: EventSource::Tag,
+            is_bot: automated,
             ..Event::default()
         });
     }
@@ -146,6 +150,9 @@ mod tests {
         assert_eq!(pv.language.as_deref(), Some("nl-NL"));
         assert_eq!(d.events[1].props.as_deref(), Some(r#"{"n":[1,{"a":null}],"plan":"pro"}"#));
         assert_eq!((d.events[2].engaged_ms, d.events[2].scroll_depth), (Some(8123), Some(75)));
+        assert!(d.events.iter().all(|e| !e.is_bot));
+        let automated = decode(br#"{"wd":true,"ev":[{"t":"pageView"},{"t":"click"}]}"#, &Limits::default()).unwrap();
+        assert!(automated.events.iter().all(|e| e.is_bot), "navigator.webdriver marks every event of the batch");
     }
 
     #[test]

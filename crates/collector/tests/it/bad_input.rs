@@ -46,6 +46,12 @@ async fn bad_requests_are_refused_and_store_nothing() {
             StatusCode::FORBIDDEN,
             "origin https://evil.example may not send events for site",
         ),
+        (
+            "pixel from a page of another origin",
+            Request::get("/e.gif?site=shop").header("referer", "https://evil.example/page").body(Body::empty()).unwrap(),
+            StatusCode::FORBIDDEN,
+            "origin https://evil.example may not send events for site",
+        ),
         ("pixel with bad props", get("/e.gif?site=a&p=%7Bbroken"), StatusCode::BAD_REQUEST, "p is not JSON"),
         ("pixel with bad time", get("/e.gif?site=a&ts=yesterday"), StatusCode::BAD_REQUEST, "ts must be a number"),
         ("api without key", api(r#"{"events":[{"event_type":"x"}]}"#, None, "application/json"), StatusCode::UNAUTHORIZED, "write key"),

@@ -130,6 +130,15 @@ async fn pixel_and_api_events() {
     assert_eq!(headers["content-type"], "image/gif");
     assert_eq!(headers["cache-control"], "no-store, max-age=0");
     assert_eq!(&body[..6], b"GIF89a");
+    // A site restricted to its origins: a pixel from one of its pages, or from nowhere (an
+    // e-mail client sends no Referer), is taken; bad_input.rs has the refused foreign page.
+    for referer in [Some("https://shop.example.com/cart"), None] {
+        let mut request = Request::get("/e.gif?site=shop&t=pageView&url=https%3A%2F%2Fshop.example.com%2Fcart");
+        if let Some(r) = referer {
+            request = request.header("referer", r);
+        }
+        assert_eq!(h.send(request.body(Body::empty()).unwrap()).await.0, StatusCode::OK, "{referer:?}");
+    }
 
     let api = Request::post("/api/v1/events")
         .header("authorization", format!("Bearer {WRITE_KEY}"))
