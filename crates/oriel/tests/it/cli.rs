@@ -101,4 +101,32 @@ fn example_config_documents_the_defaults() {
     assert_eq!(parsed, oriel_core::Config::default());
     let (ok, _, stderr) = check(&path);
     assert!(ok, "{stderr}");
+    // Equal values prove nothing about a key the example leaves out: every key must be written.
+    let mut written = std::collections::BTreeSet::new();
+    let mut section = String::new();
+    for line in text.lines().map(str::trim) {
+        if let Some(name) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
+            section = format!("{name}.");
+        } else if let Some((key, _)) = line.split_once('=').filter(|_| !line.starts_with('#')) {
+            written.insert(format!("{section}{}", key.trim()));
+        }
+    }
+    let mut keys = Vec::new();
+    leaf_keys(&serde_json::to_value(oriel_core::Config::default()).unwrap(), "", &mut keys);
+    // `sites` is an array of tables, shown as a commented-out example entry.
+    let missing: Vec<_> = keys.iter().filter(|k| *k != "sites" && !written.contains(*k)).collect();
+    assert!(missing.is_empty(), "oriel.example.toml does not document {missing:?}");
+}
+
+/// Dotted paths of the non-null leaves (arrays count as leaves) of a JSON object.
+fn leaf_keys(value: &serde_json::Value, prefix: &str, out: &mut Vec<String>) {
+    match value {
+        serde_json::Value::Object(map) => {
+            for (k, v) in map {
+                leaf_keys(v, &format!("{prefix}{k}."), out);
+            }
+        }
+        serde_json::Value::Null => {}
+        _ => out.push(prefix.trim_end_matches('.').to_string()),
+    }
 }
