@@ -1,4 +1,5 @@
-//! Who may read analytics data: loopback clients always, others only with a configured token.
+//! Who may read analytics data: loopback clients that are not a proxy's forwarded requests
+//! always, others only with a configured token.
 //!
 //! The collector endpoints are public by nature and are not behind this check; everything that
 //! returns stored events (SQL, deletion, the UI's APIs) is.
@@ -18,7 +19,10 @@ pub async fn require_access(State(state): State<AppState>, request: Request, nex
     let peer = request.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip());
     // Without connect info the router runs in-process (tests), which is as local as loopback.
     let local = peer.is_none_or(|ip| ip.is_loopback() || ip.to_canonical().is_loopback());
-    if local {
+    // A reverse proxy on the same host connects from loopback on behalf of anyone: a request
+    // that names a client it was forwarded for is not a local one.
+    let forwarded = ["forwarded", "x-forwarded-for", "x-real-ip"].iter().any(|h| request.headers().contains_key(*h));
+    if local && !forwarded {
         return next.run(request).await;
     }
     let token = request
@@ -31,7 +35,7 @@ pub async fn require_access(State(state): State<AppState>, request: Request, nex
     if tokens.is_empty() {
         return ApiError::new(
             ErrorCode::Unauthorized,
-            "analytics data is only served to loopback clients unless server.api_tokens is configured",
+            "analytics data is only served to loopback clients (not through a proxy) unless server.api_tokens is configured",
         )
         .into_response();
     }

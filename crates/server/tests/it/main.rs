@@ -43,3 +43,48 @@ async fn metrics_are_rendered() {
     let state = AppState::new(Arc::new(|| "oriel_up 1\n".to_string()), None, Vec::new());
     assert_eq!(get(&state, "/metrics").await, (StatusCode::OK, "oriel_up 1\n".into()));
 }
+
+/// Analytics data: loopback clients are served; anyone else needs a configured bearer token,
+/// and a loopback request that a proxy forwarded for someone else counts as someone else.
+#[tokio::test]
+async fn query_api_needs_loopback_or_a_token() {
+    use axum::extract::ConnectInfo;
+    const TOKEN: &str = "a-token-of-twenty-chars";
+    let sql = |peer: &str, headers: &[(&str, &str)]| {
+        let mut request = Request::post("/api/v1/sql").header("content-type", "application/json");
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        let mut request = request.body(Body::from(r#"{"query":"SELECT 1"}"#)).unwrap();
+        request.extensions_mut().insert(ConnectInfo(peer.parse::<std::net::SocketAddr>().unwrap()));
+        request
+    };
+    let status = |state: &AppState, request: Request<Body>| {
+        let router = router(state.clone());
+        async move {
+            let response = router.oneshot(request).await.unwrap();
+            let status = response.status();
+            (status, String::from_utf8_lossy(&response.into_body().collect().await.unwrap().to_bytes()).into_owned())
+        }
+    };
+    // No store is open: a request that gets through is answered 503, one that does not 401.
+    let open = AppState::new(Arc::new(String::new), None, Vec::new());
+    let guarded = AppState::new(Arc::new(String::new), None, vec![TOKEN.to_string()]);
+    let through = StatusCode::SERVICE_UNAVAILABLE;
+    assert_eq!(status(&open, sql("127.0.0.1:5000", &[])).await.0, through);
+    assert_eq!(status(&open, sql("[::1]:5000", &[])).await.0, through);
+    let (code, body) = status(&open, sql("192.0.2.7:5000", &[])).await;
+    assert_eq!(code, StatusCode::UNAUTHORIZED);
+    assert!(body.contains("unless server.api_tokens is configured"), "{body}");
+    let (code, _) = status(&open, sql("127.0.0.1:5000", &[("x-forwarded-for", "192.0.2.7")])).await;
+    assert_eq!(code, StatusCode::UNAUTHORIZED, "a proxied request is not local");
+    assert_eq!(status(&open, sql("127.0.0.1:5000", &[("forwarded", "for=192.0.2.7")])).await.0, StatusCode::UNAUTHORIZED);
+    let bearer = format!("Bearer {TOKEN}");
+    assert_eq!(status(&open, sql("192.0.2.7:5000", &[("authorization", &bearer)])).await.0, StatusCode::UNAUTHORIZED, "no tokens configured");
+    assert_eq!(status(&guarded, sql("192.0.2.7:5000", &[])).await.0, StatusCode::UNAUTHORIZED);
+    let wrong = format!("Bearer {TOKEN}x");
+    assert_eq!(status(&guarded, sql("192.0.2.7:5000", &[("authorization", &wrong)])).await.0, StatusCode::UNAUTHORIZED);
+    assert_eq!(status(&guarded, sql("192.0.2.7:5000", &[("authorization", &bearer)])).await.0, through);
+    let proxied = [("authorization", bearer.as_str()), ("x-forwarded-for", "192.0.2.7")];
+    assert_eq!(status(&guarded, sql("127.0.0.1:5000", &proxied)).await.0, through, "a proxied request with the token");
+}
