@@ -1401,6 +1401,8 @@ def machine_facts(binary: Path) -> dict:
         "disk free at start": f"{disk.free / 2**30:.0f} GiB",
         "kernel": platform.release(),
         "Oriel": f"{oriel_version(binary)}, {build_profile(binary)} build ({binary})",
+        # The checkout the harness ran from; the binary is assumed to be built from it.
+        "commit": first_line(["git", "-C", str(BENCH.parent), "describe", "--always", "--dirty"]),
         "wrk": first_line([find_exe("wrk") or "wrk", "-v"]).split(" Copyright")[0],
         "nginx": first_line([find_exe("nginx") or "nginx", "-v"]).replace("nginx version: ", ""),
         # hey has no version flag; Debian's package version is the one installed.
