@@ -16,6 +16,7 @@ use datafusion::catalog::TableProvider;
 use datafusion::dataframe::DataFrame;
 use datafusion::error::DataFusionError;
 use datafusion::execution::SessionState;
+use datafusion::execution::memory_pool::{FairSpillPool, TrackConsumersPool};
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::functions_aggregate::approx_distinct::approx_distinct_udaf;
 use datafusion::logical_expr::LogicalPlan;
@@ -84,8 +85,13 @@ impl SqlEngine {
         options.sql_parser.enable_ident_normalization = true;
         // Keep every segment's footer and page index cached: re-reading them per query costs
         // more than the query itself on small segments.
+        // A fair pool: every spilling operator (the sort of each partition of a window query)
+        // gets its share and spills past it. With the default greedy pool one sort took the
+        // whole pool and the other could not even merge: sessions and funnel failed at 100M
+        // events with 4 GiB.
+        let pool = FairSpillPool::new(memory_bytes);
         let runtime = RuntimeEnvBuilder::new()
-            .with_memory_limit(memory_bytes, 1.0)
+            .with_memory_pool(Arc::new(TrackConsumersPool::new(pool, std::num::NonZeroUsize::MIN.saturating_add(4))))
             .with_metadata_cache_limit(METADATA_CACHE_BYTES)
             .build_arc()?;
         let ctx = SessionContext::new_with_config_rt(config, runtime);
