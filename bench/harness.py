@@ -421,12 +421,21 @@ class Oriel:
         return last
 
 
-def oriel_version(binary: Path) -> str:
+def version_line(binary: Path) -> str:
+    """`oriel version`: "oriel 0.1.0 (release build)" (before 2026-11-27 without the build)."""
     out = subprocess.run([str(binary), "version"], capture_output=True, text=True)
     return (out.stdout or out.stderr).strip()
 
 
+def oriel_version(binary: Path) -> str:
+    return version_line(binary).split(" (")[0]
+
+
 def build_profile(binary: Path) -> str:
+    """What `oriel version` says it is, else what its path says (target/release, target/debug)."""
+    said = re.search(r"\((\w+) build\)", version_line(binary))
+    if said:
+        return said.group(1)
     parts = binary.resolve().parts
     return "release" if "release" in parts else "debug" if "debug" in parts else "unknown"
 

@@ -117,7 +117,9 @@ fn main() -> ExitCode {
         Command::Version => {
             #[allow(clippy::print_stdout)] // the command's whole output
             {
-                println!("oriel {}", env!("CARGO_PKG_VERSION"));
+                // The profile too: a debug build is far slower, and benchmarks must say which ran.
+                let profile = if cfg!(debug_assertions) { "debug" } else { "release" };
+                println!("oriel {} ({profile} build)", env!("CARGO_PKG_VERSION"));
             }
             Ok(())
         }
