@@ -63,6 +63,23 @@ pub fn parse_event(party: String, body: &[u8], limits: &Limits) -> Result<Event,
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn arbitrary_bytes_never_panic(body in prop::collection::vec(any::<u8>(), 0..300)) {
+            let _ = parse_event("0:k:p".into(), &body, &Limits::default());
+        }
+
+        #[test]
+        fn arbitrary_fields_never_panic(session in ".{0,40}", event in ".{0,40}", ts in ".{0,40}", p in "[\\[\\]{}:,\"a-z0-9 ]{0,60}") {
+            let body = format!(
+                r#"{{"session_id":{},"event_id":{},"is_new_party":true,"is_new_session":false,"client_timestamp_iso":{},"parameters":{}}}"#,
+                serde_json::to_string(&session).unwrap(), serde_json::to_string(&event).unwrap(),
+                serde_json::to_string(&ts).unwrap(), if p.is_empty() { "null".into() } else { p });
+            let _ = parse_event("0:k:p".into(), body.as_bytes(), &Limits::default());
+        }
+    }
 
     #[test]
     fn decodes_and_refuses() {
