@@ -83,8 +83,6 @@ impl SqlEngine {
         options.execution.parquet.reorder_filters = true;
         options.execution.parquet.schema_force_view_types = false;
         options.sql_parser.enable_ident_normalization = true;
-        // Keep every segment's footer and page index cached: re-reading them per query costs
-        // more than the query itself on small segments.
         // A fair pool: every spilling operator (the sort of each partition of a window query)
         // gets its share and spills past it. With the default greedy pool one sort took the
         // whole pool and the other could not even merge: sessions and funnel failed at 100M
@@ -92,6 +90,8 @@ impl SqlEngine {
         let pool = FairSpillPool::new(memory_bytes);
         let runtime = RuntimeEnvBuilder::new()
             .with_memory_pool(Arc::new(TrackConsumersPool::new(pool, std::num::NonZeroUsize::MIN.saturating_add(4))))
+            // Keep every segment's footer and page index cached: re-reading them per query
+            // costs more than the query itself on small segments.
             .with_metadata_cache_limit(METADATA_CACHE_BYTES)
             .build_arc()?;
         let ctx = SessionContext::new_with_config_rt(config, runtime);
