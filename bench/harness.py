@@ -275,7 +275,7 @@ def write_config(path: Path, partition: str | None = None) -> Path:
     `partition` overrides store.partition (default "hour")."""
     geoip = f'geoip_database = "{GEOIP}"\n' if GEOIP.exists() else ""
     store = f'\n[store]\npartition = "{partition}"\n' if partition else ""
-    path.write_text(f'[collector]\ntrusted_proxies = ["127.0.0.1"]\n{geoip}\n[log]\nretention_hours = 0\n{store}')
+    path.write_text(f'[collector]\ntrusted_proxies = ["127.0.0.1"]\n{geoip}\n[log.embedded]\nretention_hours = 0\n{store}')
     return path
 
 
@@ -353,6 +353,8 @@ class Oriel:
             self._conn.timeout = timeout
             try:
                 headers = {"content-type": "application/json"} if body is not None else {}
+                if path.startswith("/api/v1/") and path != "/api/v1/events":
+                    headers["authorization"] = f"Bearer {self.token()}"
                 self._conn.request(method, path, body=body, headers=headers)
                 response = self._conn.getresponse()
                 return response.status, response.read()
@@ -368,6 +370,12 @@ class Oriel:
                 self._conn = None
                 raise
 
+    def token(self) -> str:
+        """The admin token the server wrote into its data directory on first start."""
+        if getattr(self, "_token", None) is None:
+            self._token = (self.data_dir / "admin-token").read_text().strip()
+        return self._token
+
     def get(self, path: str) -> tuple[int, bytes]:
         try:
             return self._request("GET", path, None, 10)
@@ -382,7 +390,10 @@ class Oriel:
             except ValueError:
                 message = body.decode(errors="replace")
             raise SqlError(f"HTTP {status}: {message}")
-        return json.loads(body)["rows"]
+        answer = json.loads(body)
+        if "error" in answer:
+            raise SqlError(f"stopped part-way: {answer['error']}")
+        return answer["rows"]
 
     def count(self, where: str = "") -> int:
         return int(self.sql(f"SELECT count(*) FROM events {where}", timeout=120)[0][0])

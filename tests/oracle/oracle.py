@@ -152,19 +152,22 @@ COLUMNS = {
 }
 
 
-def oriel(url, out):
+def oriel(url, token, out):
     answers = {}
     for name, sql, _, _ in QUERIES:
         request = urllib.request.Request(
             url.rstrip("/") + "/api/v1/sql",
             data=json.dumps({"query": sql}).encode(),
-            headers={"content-type": "application/json"},
+            headers={"content-type": "application/json", "authorization": f"Bearer {token}"},
         )
         try:
             with urllib.request.urlopen(request, timeout=120) as response:
-                answers[name] = json.load(response)["rows"]
+                answer = json.load(response)
         except urllib.error.HTTPError as e:
             sys.exit(f"oriel refused {name!r}: {e.read().decode()}")
+        if "error" in answer:
+            sys.exit(f"oriel failed {name!r} part-way: {answer['error']}")
+        answers[name] = answer["rows"]
     with open(out, "w") as f:
         json.dump(answers, f)
     print(f"oriel: {len(answers)} queries answered")
@@ -221,7 +224,7 @@ def main():
     args = sys.argv[1:]
     opts = dict(zip(args[1::2], args[2::2]))
     if args and args[0] == "oriel":
-        oriel(opts["--url"], opts["--out"])
+        oriel(opts["--url"], opts["--token"], opts["--out"])
     elif args and args[0] == "duckdb":
         duckdb_check(opts["--events"], opts["--oriel"])
     else:

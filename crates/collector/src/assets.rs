@@ -1,4 +1,5 @@
-//! The browser tags, with settings baked in, pre-compressed, served with strong ETags.
+//! The browser tags, with settings baked in, pre-compressed, with strong ETags. Which encoding
+//! a client gets is decided here ([`Asset::negotiate`]); the HTTP layer only writes it out.
 //!
 //! `oriel.js` is built from `tag/oriel.js` into `assets/oriel.min.js` (see `tag/build.mjs`); the
 //! collector replaces the literal `"__ORIEL_CONFIG__"` with the settings of the default site or
@@ -9,9 +10,6 @@ use std::collections::HashMap;
 use std::io::Write;
 use std::sync::Arc;
 
-use axum::body::Body;
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use oriel_core::config::CollectorConfig;
 use parking_lot::Mutex;
@@ -50,10 +48,11 @@ impl Asset {
         Ok(Self { identity, gzip, brotli, etag })
     }
 
-    /// The response to a GET of this script: the best encoding the client accepts, or 304.
-    pub fn respond(&self, request: &HeaderMap, cache_control: &'static str) -> Response {
+    /// What to answer a GET whose `Accept-Encoding` and `If-None-Match` header values are given:
+    /// the best encoding the client accepts, or "not modified".
+    pub fn negotiate<'a>(&'a self, accept_encoding: &[&str], if_none_match: &[&str]) -> Negotiated<'a> {
         let accepts = |coding: &str| {
-            request.get_all(header::ACCEPT_ENCODING).iter().filter_map(|v| v.to_str().ok()).any(|v| {
+            accept_encoding.iter().any(|v| {
                 v.split(',').any(|item| {
                     let mut parts = item.split(';');
                     let name = parts.next().unwrap_or_default().trim();
@@ -71,33 +70,27 @@ impl Asset {
         } else {
             (&self.identity, None, format!("\"{}\"", self.etag))
         };
-        let not_modified = request
-            .get_all(header::IF_NONE_MATCH)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .any(|v| v.split(',').any(|t| t.trim() == etag || t.trim() == "*"));
-        let mut response = if not_modified {
-            StatusCode::NOT_MODIFIED.into_response()
-        } else {
-            Response::new(Body::from(body.clone()))
-        };
-        let headers = response.headers_mut();
-        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/javascript; charset=utf-8"));
-        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static(cache_control));
-        headers.insert(header::VARY, HeaderValue::from_static("Accept-Encoding"));
-        if let Ok(value) = HeaderValue::from_str(&etag) {
-            headers.insert(header::ETAG, value);
-        }
-        if let (Some(encoding), false) = (encoding, not_modified) {
-            headers.insert(header::CONTENT_ENCODING, HeaderValue::from_static(encoding));
-        }
-        response
+        let not_modified = if_none_match.iter().any(|v| v.split(',').any(|t| t.trim() == etag || t.trim() == "*"));
+        Negotiated { body, encoding, etag, not_modified }
     }
 
     /// The uncompressed script.
     pub fn text(&self) -> &[u8] {
         &self.identity
     }
+}
+
+/// The answer to one request for an [`Asset`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Negotiated<'a> {
+    /// The bytes to send (unless not modified).
+    pub body: &'a [u8],
+    /// The `Content-Encoding`, if compressed.
+    pub encoding: Option<&'static str>,
+    /// The `ETag` of this encoding.
+    pub etag: String,
+    /// The client's copy is current: answer 304.
+    pub not_modified: bool,
 }
 
 /// The tags this collector serves.
@@ -164,18 +157,13 @@ mod tests {
     #[test]
     fn picks_the_encoding_and_answers_304() {
         let asset = Asset::new("var a = 1;".repeat(100)).unwrap();
-        let mut headers = HeaderMap::new();
-        headers.insert(header::ACCEPT_ENCODING, HeaderValue::from_static("gzip, deflate, br"));
-        let r = asset.respond(&headers, "public, max-age=3600");
-        assert_eq!(r.headers()[header::CONTENT_ENCODING], "br");
-        let etag = r.headers()[header::ETAG].clone();
-        headers.insert(header::IF_NONE_MATCH, etag);
-        assert_eq!(asset.respond(&headers, "x").status(), StatusCode::NOT_MODIFIED);
-        let mut gzip_only = HeaderMap::new();
-        gzip_only.insert(header::ACCEPT_ENCODING, HeaderValue::from_static("gzip;q=1, br;q=0"));
-        assert_eq!(asset.respond(&gzip_only, "x").headers()[header::CONTENT_ENCODING], "gzip");
-        let plain = asset.respond(&HeaderMap::new(), "x");
-        assert!(plain.headers().get(header::CONTENT_ENCODING).is_none());
+        let best = asset.negotiate(&["gzip, deflate, br"], &[]);
+        assert_eq!(best.encoding, Some("br"));
+        assert!(!best.not_modified);
+        assert!(asset.negotiate(&["gzip, deflate, br"], &[&best.etag]).not_modified);
+        assert_eq!(asset.negotiate(&["gzip;q=1, br;q=0"], &[]).encoding, Some("gzip"));
+        let plain = asset.negotiate(&[], &[]);
+        assert_eq!((plain.encoding, plain.body), (None, asset.text()));
     }
 
     #[test]

@@ -16,7 +16,6 @@ pub mod page;
 pub mod useragent;
 
 use std::net::IpAddr;
-use std::sync::Arc;
 
 use oriel_core::Event;
 use oriel_core::config::{Cidr, CollectorConfig};
@@ -49,7 +48,8 @@ impl Enricher {
     /// Builds the stage from configuration; compiles the user agent rules and opens the GeoIP
     /// database, so call it off the async threads. `salt_path` keeps the cookieless salt.
     pub fn new(config: &CollectorConfig, salt_path: Option<std::path::PathBuf>) -> Result<Self, Error> {
-        let user_agents = useragent::UserAgents::new(config.user_agent_cache_size as usize).map_err(Error::Setup)?;
+        let cache_bytes = usize::try_from(config.user_agent_cache_bytes).unwrap_or(usize::MAX);
+        let user_agents = useragent::UserAgents::new(cache_bytes).map_err(Error::Setup)?;
         let geo = if config.geoip_database.as_os_str().is_empty() {
             None
         } else {
@@ -65,13 +65,7 @@ impl Enricher {
         })
     }
 
-    /// Replaces the GeoIP database (tests and reloads).
-    pub fn with_geo(mut self, geo: Option<geo::Geo>) -> Self {
-        self.geo = geo;
-        self
-    }
-
-    /// The client behind the connection from `peer`.
+    /// The client behind the connection from `peer`; `user_agent` is already cut to the limit.
     pub fn client(&self, peer: IpAddr, forwarded_for: Option<&str>, user_agent: &str) -> Client {
         Client { ip: ip::client_ip(peer, forwarded_for, &self.proxies), user_agent: user_agent.to_string() }
     }
@@ -100,6 +94,3 @@ impl Enricher {
         }
     }
 }
-
-/// An [`Enricher`] shared between the collector and its routes.
-pub type SharedEnricher = Arc<Enricher>;

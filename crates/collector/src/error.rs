@@ -1,8 +1,6 @@
-//! The collector's error type, and how it is answered over HTTP.
+//! The collector's error type. The HTTP layer (`oriel-server`) turns it into a response
+//! through [`Error::code`].
 
-use axum::Json;
-use axum::http::{HeaderValue, StatusCode};
-use axum::response::{IntoResponse, Response};
 use oriel_core::ErrorCode;
 
 /// Result with the collector's [`Error`].
@@ -14,6 +12,10 @@ pub enum Error {
     /// The request is malformed; nothing of it was stored.
     #[error("{0}")]
     BadRequest(String),
+    /// A protocol that answers success whatever it receives (Divolte) refused the event; the
+    /// reason is counted and logged at debug level, the client gets the usual answer.
+    #[error("{0}")]
+    Refused(String),
     /// The body is larger than allowed.
     #[error("request body larger than {limit} bytes")]
     TooLarge {
@@ -44,7 +46,7 @@ impl Error {
     /// The kind of failure.
     pub fn code(&self) -> ErrorCode {
         match self {
-            Self::BadRequest(_) => ErrorCode::InvalidInput,
+            Self::BadRequest(_) | Self::Refused(_) => ErrorCode::InvalidInput,
             Self::TooLarge { .. } => ErrorCode::PayloadTooLarge,
             Self::UnsupportedMediaType(_) => ErrorCode::UnsupportedMediaType,
             Self::Forbidden(_) => ErrorCode::Forbidden,
@@ -53,26 +55,5 @@ impl Error {
             Self::Log(e) => e.code(),
             Self::Setup(_) => ErrorCode::Internal,
         }
-    }
-}
-
-impl IntoResponse for Error {
-    fn into_response(self) -> Response {
-        let code = self.code();
-        let status = StatusCode::from_u16(code.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        let message = if code.is_client_error() || code == ErrorCode::Unavailable {
-            self.to_string()
-        } else {
-            tracing::error!(error = %self, "collector request failed");
-            "internal error".to_string()
-        };
-        let mut response = (status, Json(serde_json::json!({ "error": message }))).into_response();
-        if code == ErrorCode::Unavailable {
-            response.headers_mut().insert("retry-after", HeaderValue::from_static("1"));
-        }
-        if code == ErrorCode::Unauthorized {
-            response.headers_mut().insert("www-authenticate", HeaderValue::from_static("Bearer"));
-        }
-        response
     }
 }

@@ -1,12 +1,15 @@
-//! The collector: Oriel's front door for events.
+//! The collector: Oriel's front door for events, without the HTTP framework (that is
+//! `oriel-server`'s).
 //!
-//! A request is decoded by its protocol's decoder ([`wire`] for Oriel's tag, pixel and API;
-//! [`divolte`] for Divolte's wire protocol), checked against [`limits`], completed by the
-//! [`pipeline::Collector`] (site rules from [`sites`], [`enrich`]ment, bot and duplicate flags)
-//! and appended to the event log. An event is acknowledged only once the log says it is durable;
-//! when too many events are pending the answer is 503 with `Retry-After`. [`assets`] serves the
-//! browser tags and [`routes`] wires it all to HTTP.
+//! A request's payload goes to [`Collector::accept`] ([`accept`]), which decodes it by its
+//! protocol ([`wire`] for Oriel's tag, pixel and API; [`divolte`] for Divolte's wire protocol),
+//! checks it against [`limits`], applies the site and privacy [`policy`] of its site
+//! ([`sites`]), completes it ([`enrich`]ment, bot and duplicate flags, in [`pipeline`]) and
+//! appends it to the event log. An event is acknowledged only once the log says it is durable;
+//! when too many events are pending the answer is 503 with `Retry-After`. [`assets`] holds the
+//! browser tags, pre-compressed.
 
+pub mod accept;
 pub mod assets;
 pub mod divolte;
 pub mod enrich;
@@ -14,11 +17,12 @@ mod error;
 pub mod limits;
 pub mod metrics;
 pub mod pipeline;
-pub mod routes;
+pub mod policy;
 pub mod sites;
 pub mod timestamp;
 pub mod wire;
 
+pub use accept::{Payload, Request};
 pub use error::{Error, Result};
 pub use pipeline::{Collector, Outcome};
-pub use routes::{CollectorSlot, routes};
+pub use policy::Privacy;

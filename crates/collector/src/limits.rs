@@ -14,6 +14,11 @@ pub struct Limits {
     pub max_events: usize,
     /// Longest text field.
     pub max_field_bytes: usize,
+    /// Longest identifier (site, visitor, session, user, event and page view ids, event type,
+    /// language).
+    pub max_id_bytes: usize,
+    /// Longest `User-Agent` kept; longer ones are cut before parsing.
+    pub max_user_agent_bytes: usize,
     /// Largest custom properties, as JSON text.
     pub max_props_bytes: usize,
     /// Deepest nesting of custom properties.
@@ -35,6 +40,8 @@ impl Limits {
             max_body_bytes: c.max_body_bytes as usize,
             max_events: c.max_events_per_batch as usize,
             max_field_bytes: c.max_field_bytes as usize,
+            max_id_bytes: c.max_id_bytes as usize,
+            max_user_agent_bytes: c.max_user_agent_bytes as usize,
             max_props_bytes: c.max_props_bytes as usize,
             max_props_depth: c.max_props_depth as usize,
             max_props_entries: c.max_props_entries as usize,
@@ -87,12 +94,38 @@ impl Limits {
 
     /// Checks a text field's length; the error names the field.
     pub fn field(&self, name: &str, value: &str) -> Result<(), String> {
-        if value.len() > self.max_field_bytes {
-            Err(format!("{name} is {} bytes, more than the limit of {}", value.len(), self.max_field_bytes))
-        } else {
-            Ok(())
-        }
+        check_len(name, value, self.max_field_bytes)
     }
+
+    /// Checks an identifier's length; the error names the field.
+    pub fn id(&self, name: &str, value: &str) -> Result<(), String> {
+        check_len(name, value, self.max_id_bytes)
+    }
+
+    /// The `User-Agent` as stored and parsed: cut to the limit at a character boundary.
+    pub fn user_agent<'a>(&self, header: &'a str) -> &'a str {
+        truncate(header, self.max_user_agent_bytes)
+    }
+}
+
+fn check_len(name: &str, value: &str, limit: usize) -> Result<(), String> {
+    if value.len() > limit {
+        Err(format!("{name} is {} bytes, more than the limit of {limit}", value.len()))
+    } else {
+        Ok(())
+    }
+}
+
+/// `text` cut to at most `max` bytes, at a character boundary.
+pub fn truncate(text: &str, max: usize) -> &str {
+    if text.len() <= max {
+        return text;
+    }
+    let mut end = max;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    &text[..end]
 }
 
 #[cfg(test)]
@@ -108,5 +141,13 @@ mod tests {
         assert!(limits.props(&json!({"a": {"b": {"c": 1}}})).unwrap_err().contains("deeper"));
         assert!(limits.props(&json!({"a": 1, "b": 2, "c": 3, "d": 4})).unwrap_err().contains("entries"));
         assert!(limits.props(&json!({"a": "x".repeat(50)})).unwrap_err().contains("bytes"));
+    }
+
+    #[test]
+    fn user_agents_are_cut_at_a_character_boundary() {
+        let limits = Limits { max_user_agent_bytes: 5, ..Limits::default() };
+        assert_eq!(limits.user_agent("abc"), "abc");
+        assert_eq!(limits.user_agent("abcdefgh"), "abcde");
+        assert_eq!(limits.user_agent("abcd€"), "abcd", "a cut inside a character drops the whole character");
     }
 }

@@ -31,6 +31,6 @@ pub fn describe() {
 }
 
 /// Counts one refusal.
-pub(crate) fn rejected(source: &'static str, reason: &'static str) {
+pub fn rejected(source: &'static str, reason: &'static str) {
     ::metrics::counter!(REJECTED, "source" => source, "reason" => reason).increment(1);
 }

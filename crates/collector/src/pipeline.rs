@@ -1,4 +1,5 @@
-//! From decoded events to durable log records: site rules, enrichment, flags, back-pressure.
+//! The [`Collector`] and the last steps of every event: completion (receive time, site,
+//! cookieless ids, enrichment), flags, back-pressure, and the append that makes it durable.
 
 use std::sync::Arc;
 
@@ -7,21 +8,21 @@ use oriel_core::{Clock, Event, EventSource};
 use oriel_log::{EventLog, Record};
 use tokio::sync::Semaphore;
 
-use crate::assets::Assets;
+use crate::assets::{Asset, Assets};
 use crate::enrich::{Client, Enricher};
 use crate::limits::Limits;
 use crate::metrics as m;
 use crate::sites::{Site, Sites};
 use crate::{Error, Result};
 
-/// The collector: everything a request handler needs, shared by all requests.
+/// The collector: everything a request needs, shared by all requests.
 #[derive(Debug)]
 pub struct Collector {
     pub(crate) limits: Limits,
     pub(crate) sites: Sites,
     pub(crate) enricher: Enricher,
-    pub(crate) divolte: DivolteConfig,
-    pub(crate) assets: Assets,
+    divolte: DivolteConfig,
+    assets: Assets,
     log: Arc<dyn EventLog>,
     pending: Arc<Semaphore>,
     max_pending: usize,
@@ -61,19 +62,43 @@ impl Collector {
         })
     }
 
-    /// Replaces the enricher (tests use one with a generated GeoIP database).
-    pub fn with_enricher(mut self, enricher: Enricher) -> Self {
-        self.enricher = enricher;
-        self
+    /// The limits requests are checked against (the HTTP layer reads bodies within them).
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    /// The Divolte settings.
+    pub fn divolte(&self) -> &DivolteConfig {
+        &self.divolte
+    }
+
+    /// `oriel.js` for `?site=ID`: a configured site's settings baked in, else the defaults.
+    /// Only configured sites get their own variant, so arbitrary ids cannot grow the cache.
+    pub fn oriel_js(&self, site: Option<&str>) -> Result<std::sync::Arc<Asset>> {
+        match site.and_then(|id| self.sites.configured(id)) {
+            Some(site) => self.assets.oriel(site, true),
+            None => self.assets.oriel(self.sites.defaults(), false),
+        }
+    }
+
+    /// `divolte.js`, with `[collector.divolte]` baked in.
+    pub fn divolte_js(&self) -> &Asset {
+        self.assets.divolte()
     }
 
     /// Milliseconds since the epoch, by the collector's clock.
-    pub fn now_ms(&self) -> i64 {
+    pub(crate) fn now_ms(&self) -> i64 {
         self.clock.now_ms()
     }
 
+    /// The Divolte site's settings: the configured `collector.divolte.site`, or the defaults.
+    pub(crate) fn divolte_site(&self) -> Site {
+        let id = &self.divolte.site;
+        self.sites.configured(id).cloned().unwrap_or_else(|| Site { id: id.clone(), ..self.sites.defaults().clone() })
+    }
+
     /// The settings for events of site `id`, or 403 when the site is not accepted.
-    pub fn site(&self, id: Option<&str>) -> Result<Site> {
+    pub(crate) fn site(&self, id: Option<&str>) -> Result<Site> {
         self.sites.get(id).ok_or_else(|| match id {
             Some(id) => Error::Forbidden(format!("unknown site {id:?}; add it to [[sites]] or set collector.allow_unknown_sites")),
             None => Error::Forbidden("the event names no site and collector.allow_unknown_sites is off".into()),
@@ -81,8 +106,8 @@ impl Collector {
     }
 
     /// Completes `events` from one request of `client` for `site`: receive time, site, ids in
-    /// cookieless mode, enrichment. `derive_ids` is set for sources whose ids may be absent.
-    pub fn prepare(&self, events: &mut [Event], site: &Site, client: &Client, received_ms: i64) {
+    /// cookieless mode (or when a tag or pixel sent none), enrichment.
+    pub(crate) fn prepare(&self, events: &mut [Event], site: &Site, client: &Client, received_ms: i64) {
         let client_ip = client.ip.to_string();
         for event in events.iter_mut() {
             event.time = received_ms;
@@ -103,7 +128,7 @@ impl Collector {
 
     /// Appends prepared events to the log and returns once they are durable. Answers
     /// [`Error::Unavailable`] without storing anything when too many events are pending.
-    pub async fn store(&self, events: Vec<Event>) -> Result<Outcome> {
+    pub(crate) async fn store(&self, events: Vec<Event>) -> Result<Outcome> {
         let mut outcome = Outcome::default();
         let mut records = Vec::with_capacity(events.len());
         for event in events {

@@ -1,11 +1,13 @@
-//! Decoders of Oriel's own request formats (the Divolte ones are in [`crate::divolte`]).
+//! Oriel's own request formats (the Divolte ones are in [`crate::divolte`]): one set of serde
+//! types per format, used by the decoder here, by `oriel gen` and by the tests, so a renamed
+//! field fails to compile instead of failing at run time.
 //!
 //! - [`tag`]: `POST /e`, the batched JSON the `oriel.js` tag sends (docs/tag.md).
 //! - [`pixel`]: `GET /e.gif`, one event in the query string.
 //! - [`api`]: `POST /api/v1/events`, server-side and mobile events with a write key.
 //!
-//! Each checks every field against the [`Limits`](crate::limits::Limits) and returns events
-//! without enrichment, or a short reason that becomes a 4xx answer.
+//! Each decoder checks every field against the [`Limits`](crate::limits::Limits) and returns
+//! events without enrichment, or a short reason that becomes a 4xx answer.
 
 pub mod api;
 pub mod pixel;
@@ -17,6 +19,14 @@ use crate::limits::Limits;
 pub(crate) fn text(limits: &Limits, name: &str, value: Option<String>) -> Result<Option<String>, String> {
     if let Some(v) = &value {
         limits.field(name, v)?;
+    }
+    Ok(value.filter(|v| !v.is_empty()))
+}
+
+/// An identifier, checked against the identifier length limit.
+pub(crate) fn id(limits: &Limits, name: &str, value: Option<String>) -> Result<Option<String>, String> {
+    if let Some(v) = &value {
+        limits.id(name, v)?;
     }
     Ok(value.filter(|v| !v.is_empty()))
 }

@@ -14,18 +14,22 @@
 //! and is left alone; one with `__` is, so `ORIEL_LOGG__PARTITIONS` is an error.
 
 use std::collections::BTreeMap;
-use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
 mod collector;
+mod log;
+mod server;
+mod store;
 
 pub use collector::{Cidr, CollectorConfig, DivolteConfig, SiteConfig};
+pub use log::{EmbeddedLogConfig, LogConfig};
+pub use server::{ApiToken, Role, ServerConfig};
+pub use store::{Partitioning, StoreConfig};
 
 /// Environment variables with this prefix override configuration keys.
 pub const ENV_PREFIX: &str = "ORIEL_";
-
 
 /// A configuration problem, reported before Oriel starts.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -89,148 +93,6 @@ impl Default for Config {
             collector: CollectorConfig::default(),
             store: StoreConfig::default(),
             sites: Vec::new(),
-        }
-    }
-}
-
-/// HTTP server settings.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct ServerConfig {
-    /// Address and port to listen on.
-    pub listen: String,
-    /// How long a clean shutdown waits for in-flight requests, in milliseconds.
-    pub shutdown_timeout_ms: u64,
-    /// Bearer tokens that authorise the query APIs and the UI for clients that are not on
-    /// loopback. Without one, only loopback clients get analytics data.
-    pub api_tokens: Vec<String>,
-}
-
-impl Default for ServerConfig {
-    fn default() -> Self {
-        Self { listen: "127.0.0.1:8080".into(), shutdown_timeout_ms: 10_000, api_tokens: Vec::new() }
-    }
-}
-
-impl ServerConfig {
-    /// The parsed listen address; valid after [`Config::validate`].
-    pub fn listen_addr(&self) -> Result<SocketAddr, std::net::AddrParseError> {
-        self.listen.parse()
-    }
-}
-
-/// How the store cuts segments in time.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
-#[serde(rename_all = "lowercase")]
-pub enum Partitioning {
-    /// One time partition per hour.
-    #[default]
-    Hour,
-    /// One time partition per day.
-    Day,
-}
-
-/// Store settings.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct StoreConfig {
-    /// Time partitioning of segments.
-    pub partition: Partitioning,
-    /// Persist the live buffer to Parquet segments at least this often, in seconds.
-    pub flush_interval_seconds: u64,
-    /// Persist the live buffer once it holds this many events.
-    pub flush_rows: u64,
-    /// Merge a time partition's segments once it has this many.
-    pub compaction_min_segments: u32,
-    /// How often compaction and retention run, in seconds.
-    pub housekeeping_interval_seconds: u64,
-    /// Drop time partitions older than this many days; 0 keeps everything.
-    pub retention_days: u32,
-    /// Memory all running SQL queries may use together, in MiB; beyond it sorts and joins
-    /// spill to disk, and a query that still does not fit fails with a clear error.
-    pub query_memory_mb: u64,
-}
-
-impl Default for StoreConfig {
-    fn default() -> Self {
-        Self {
-            partition: Partitioning::Hour,
-            flush_interval_seconds: 60,
-            flush_rows: 1_000_000,
-            compaction_min_segments: 4,
-            housekeeping_interval_seconds: 30,
-            retention_days: 0,
-            query_memory_mb: 4096,
-        }
-    }
-}
-
-/// Which event log implementation carries events from the collector to the store.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
-#[serde(rename_all = "lowercase")]
-pub enum LogType {
-    /// The embedded, segmented, fsynced log in `data_dir/log`.
-    #[default]
-    Embedded,
-}
-
-/// Event log settings.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct LogConfig {
-    /// Which implementation to use.
-    #[serde(rename = "type")]
-    pub kind: LogType,
-    /// Number of partitions; a visitor's events always land in the same one. On one machine a
-    /// single partition gives the largest group commits, and fsync is what limits durable appends.
-    pub partitions: u32,
-    /// Delete log data older than this many hours once every consumer has processed it; 0 keeps
-    /// data regardless of age.
-    pub retention_hours: u64,
-    /// Delete the oldest log data when a partition holds more than this many bytes, once every
-    /// consumer has processed it; 0 means no size limit.
-    pub retention_bytes: u64,
-    /// Settings of the embedded log.
-    pub embedded: EmbeddedLogConfig,
-}
-
-impl Default for LogConfig {
-    fn default() -> Self {
-        Self {
-            kind: LogType::Embedded,
-            partitions: 1,
-            retention_hours: 168,
-            retention_bytes: 0,
-            embedded: EmbeddedLogConfig::default(),
-        }
-    }
-}
-
-/// Settings of the embedded log.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct EmbeddedLogConfig {
-    /// A segment file is closed and a new one started once it reaches this size.
-    pub segment_bytes: u64,
-    /// Group commit: appends that queue while a sync runs always share the next `fdatasync`; a
-    /// value above 0 also makes the writer linger this long after the first append of a group,
-    /// trading latency for larger groups.
-    pub group_commit_interval_ms: u64,
-    /// Largest batch one append may carry, in bytes.
-    pub max_append_bytes: u64,
-    /// Keep a zero-filled spare segment ready, so appends overwrite existing blocks and
-    /// `fdatasync` need not commit file-size changes (about twice as fast on ext4 and XFS).
-    /// Turn off on copy-on-write filesystems (btrfs, ZFS), where it gains nothing.
-    pub preallocate: bool,
-}
-
-impl Default for EmbeddedLogConfig {
-    fn default() -> Self {
-        Self {
-            segment_bytes: 128 * 1024 * 1024,
-            group_commit_interval_ms: 0,
-            max_append_bytes: 16 * 1024 * 1024,
-            preallocate: true,
         }
     }
 }
@@ -321,10 +183,6 @@ impl Config {
     }
 
     /// Checks every value; the error names the key, the value and what is allowed.
-    pub fn validate(&self) -> Result<(), ConfigError> {
-        self.validate_with(&Origins { file: "configuration".into(), overrides: BTreeMap::new() })
-    }
-
     fn validate_with(&self, origins: &Origins) -> Result<(), ConfigError> {
         let invalid = |key: &str, value: String, allowed: &str| ConfigError::Invalid {
             origin: origins.of(key),
@@ -335,37 +193,18 @@ impl Config {
         if self.data_dir.as_os_str().is_empty() {
             return Err(invalid("data_dir", "\"\"".into(), "a directory path"));
         }
-        if self.server.listen_addr().is_err() {
-            return Err(invalid(
-                "server.listen",
-                format!("{:?}", self.server.listen),
-                "an IP address and port such as \"127.0.0.1:8080\" or \"[::1]:8080\"",
-            ));
-        }
-        check_range(&invalid, "server.shutdown_timeout_ms", self.server.shutdown_timeout_ms, 0, 600_000)?;
-        if let Some(token) = self.server.api_tokens.iter().find(|t| t.len() < 16) {
-            return Err(invalid("server.api_tokens", format!("{token:?}"), "tokens of at least 16 characters"));
-        }
-        check_range(&invalid, "log.partitions", u64::from(self.log.partitions), 1, 1024)?;
-        check_range(&invalid, "log.retention_hours", self.log.retention_hours, 0, 24 * 365 * 100)?;
-        let e = &self.log.embedded;
-        check_range(&invalid, "log.embedded.segment_bytes", e.segment_bytes, 4096, 1 << 40)?;
-        check_range(&invalid, "log.embedded.group_commit_interval_ms", e.group_commit_interval_ms, 0, 1000)?;
-        check_range(&invalid, "log.embedded.max_append_bytes", e.max_append_bytes, 1024, 1 << 30)?;
+        self.server.validate(&invalid)?;
+        self.log.validate(&invalid)?;
         self.collector.validate(&self.sites, &invalid)?;
-        let st = &self.store;
-        check_range(&invalid, "store.flush_interval_seconds", st.flush_interval_seconds, 1, 86_400)?;
-        check_range(&invalid, "store.flush_rows", st.flush_rows, 1000, 100_000_000)?;
-        check_range(&invalid, "store.compaction_min_segments", st.compaction_min_segments.into(), 2, 1000)?;
-        check_range(&invalid, "store.housekeeping_interval_seconds", st.housekeeping_interval_seconds, 1, 86_400)?;
-        check_range(&invalid, "store.retention_days", st.retention_days.into(), 0, 36_500)?;
-        check_range(&invalid, "store.query_memory_mb", st.query_memory_mb, 64, 1 << 20)?;
-        if self.collector.max_body_bytes > e.max_append_bytes {
-            return Err(invalid(
-                "collector.max_body_bytes",
-                self.collector.max_body_bytes.to_string(),
-                "at most log.embedded.max_append_bytes, so one accepted request always fits one append",
-            ));
+        self.store.validate(&invalid)?;
+        if let Some(max_append) = self.log.max_append_bytes() {
+            if self.collector.max_body_bytes > max_append {
+                return Err(invalid(
+                    "collector.max_body_bytes",
+                    self.collector.max_body_bytes.to_string(),
+                    "at most log.embedded.max_append_bytes, so one accepted request always fits one append",
+                ));
+            }
         }
         Ok(())
     }
@@ -433,14 +272,14 @@ mod tests {
 
     #[test]
     fn environment_overrides_file() {
-        let file = "data_dir = \"/srv/a\"\n[log]\npartitions = 8\n";
+        let file = "data_dir = \"/srv/a\"\n[log.embedded]\npartitions = 8\n";
         let config = Config::load(
             Some(("oriel.toml", file)),
-            env(&[("ORIEL_LOG__PARTITIONS", "16"), ("ORIEL_SERVER__LISTEN", "0.0.0.0:9000"), ("HOME", "/x")]),
+            env(&[("ORIEL_LOG__EMBEDDED__PARTITIONS", "16"), ("ORIEL_SERVER__LISTEN", "0.0.0.0:9000"), ("HOME", "/x")]),
         )
         .unwrap();
         assert_eq!(config.data_dir, PathBuf::from("/srv/a"));
-        assert_eq!(config.log.partitions, 16);
+        assert_eq!(config.log.partitions(), 16);
         assert_eq!(config.server.listen, "0.0.0.0:9000");
     }
 
@@ -450,7 +289,7 @@ mod tests {
         assert_eq!(
             err.to_string(),
             "environment variable ORIEL_LOG__PARTITIONZ: key `log.partitionz`: unknown field `partitionz`, \
-             expected one of `type`, `partitions`, `retention_hours`, `retention_bytes`, `embedded`"
+             expected `type` or `embedded`"
         );
     }
 
@@ -464,10 +303,11 @@ mod tests {
 
     #[test]
     fn invalid_environment_value_is_named() {
-        let err = Config::load(None, env(&[("ORIEL_LOG__PARTITIONS", "0")])).unwrap_err();
+        let err = Config::load(None, env(&[("ORIEL_LOG__EMBEDDED__PARTITIONS", "0")])).unwrap_err();
         assert_eq!(
             err.to_string(),
-            "environment variable ORIEL_LOG__PARTITIONS: key `log.partitions` has invalid value 0: must be between 1 and 1024"
+            "environment variable ORIEL_LOG__EMBEDDED__PARTITIONS: key `log.embedded.partitions` has invalid value 0: \
+             must be between 1 and 1024"
         );
     }
 
@@ -481,6 +321,27 @@ mod tests {
         );
         let err = Config::load(Some(("o.toml", "[[sites]]\nid = \"a\"\norigins = [\"https://\"]\n")), env(&[])).unwrap_err();
         assert!(err.to_string().starts_with("o.toml: key `sites[0].origins` has invalid value \"https://\""), "{err}");
+    }
+
+    #[test]
+    fn a_short_token_is_reported_by_its_length_only() {
+        let file = "[server]\napi_tokens = [\"s3cret\"]\n";
+        let err = Config::load(Some(("o.toml", file)), env(&[])).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "o.toml: key `server.api_tokens[0]` has invalid value (a token of 6 characters): tokens of at least 16 characters"
+        );
+        let file = "[[sites]]\nid = \"a\"\nwrite_keys = [\"short-key\"]\n";
+        let err = Config::load(Some(("o.toml", file)), env(&[])).unwrap_err().to_string();
+        assert!(!err.contains("short-key"), "{err}");
+    }
+
+    #[test]
+    fn tokens_take_a_role() {
+        let file = "[server]\napi_tokens = [\"viewer-token-0123456\", { token = \"admin-token-0123456\", role = \"admin\" }]\n";
+        let config = Config::load(Some(("o.toml", file)), env(&[])).unwrap();
+        let roles: Vec<Role> = config.server.api_tokens.iter().map(ApiToken::role).collect();
+        assert_eq!(roles, vec![Role::Viewer, Role::Admin]);
     }
 
     #[test]

@@ -20,6 +20,8 @@ pub enum ErrorCode {
     PayloadTooLarge,
     /// The content type is not accepted (415).
     UnsupportedMediaType,
+    /// The client sent too many requests, or failed too often; it should wait (429).
+    TooManyRequests,
     /// The operation is valid but not supported by Oriel (501).
     Unsupported,
     /// The pipeline is full or shutting down; the client should retry later (503).
@@ -41,6 +43,7 @@ impl ErrorCode {
             Self::MethodNotAllowed => 405,
             Self::PayloadTooLarge => 413,
             Self::UnsupportedMediaType => 415,
+            Self::TooManyRequests => 429,
             Self::Internal => 500,
             Self::Unsupported => 501,
             Self::Unavailable => 503,

@@ -19,8 +19,6 @@ pub enum EventSource {
     Divolte,
     /// Server-side or mobile ingestion (`POST /api/v1/events`).
     Api,
-    /// A backfill through `oriel import`.
-    Import,
 }
 
 impl EventSource {
@@ -31,7 +29,6 @@ impl EventSource {
             Self::Pixel => "pixel",
             Self::Divolte => "divolte",
             Self::Api => "api",
-            Self::Import => "import",
         }
     }
 }

@@ -6,11 +6,15 @@
 //!   overrides and validated before anything starts.
 //! - [`clock`]: injected time, so flushing, retention and sessions can be tested with a mock clock.
 //! - [`error_code`]: the error classification that the HTTP layer maps to status codes.
+//! - [`durable`]: atomic, fsynced file writes and the data-directory lock.
+//! - [`secret`]: constant-time comparison of tokens and keys.
 
 pub mod clock;
 pub mod config;
+pub mod durable;
 pub mod error_code;
 pub mod event;
+pub mod secret;
 
 pub use clock::{Clock, MockClock, SystemClock};
 pub use config::{Config, ConfigError};

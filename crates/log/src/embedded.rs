@@ -10,36 +10,36 @@
 //!     00000000000000000000.log    segments, named after their first offset
 //! ```
 //!
-//! Each partition has one writer thread. Appends queue for it; it takes everything queued (after
-//! lingering `group_commit_interval` for more, if configured), writes it as one batch, runs one
-//! `fdatasync`, and only then answers every append of the group. Appends that arrive during a
-//! sync form the next group, so many concurrent appends share one sync.
+//! - [`batch`]: the on-disk record batch format.
+//! - `segment`: one segment file, its index and its recovery.
+//! - `partition`: a partition's segments, offsets, reads and retention.
+//! - `writer`: the group-commit writer thread of a partition.
+//! - `meta` and `consumers`: the directory's metadata and the consumer table.
 
-use std::fs::{self, File};
+pub mod batch;
+pub(crate) mod consumers;
+mod meta;
+mod partition;
+mod segment;
+mod writer;
+
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use async_trait::async_trait;
-use oriel_core::config::LogConfig;
+use oriel_core::config::EmbeddedLogConfig;
+use oriel_core::durable::DirLock;
 use oriel_core::{Clock, SystemClock};
-use parking_lot::{Mutex, RwLock};
-use serde::{Deserialize, Serialize};
-use tokio::sync::{oneshot, watch};
+use parking_lot::Mutex;
+use tokio::sync::oneshot;
 
-use crate::batch::{self, HEADER_LEN};
-use crate::consumers::Consumers;
+use self::consumers::Consumers;
+use self::partition::Partition;
+use self::writer::{Request, start_preallocator};
 use crate::metrics as m;
-use crate::segment::{self, Segment, sync_dir};
-use crate::{
-    Error, EventLog, OffsetRange, Position, Record, Result, RetentionPolicy, RetentionReport, StoredRecord,
-    partition_for,
-};
-
-/// Appends waiting for a partition's writer before `append` itself waits.
-const QUEUE_CAPACITY: usize = 4096;
+use crate::{Error, EventLog, OffsetRange, Position, Record, Result, RetentionPolicy, RetentionReport, StoredRecord, partition_for};
 
 /// Settings of an [`EmbeddedLog`].
 #[derive(Debug, Clone)]
@@ -56,30 +56,34 @@ pub struct EmbeddedOptions {
     pub preallocate: bool,
     /// What retention deletes.
     pub retention: RetentionPolicy,
+    /// Consumers registered at open: until one commits, it protects everything stored from
+    /// retention, so a consumer that has not started yet loses nothing.
+    pub consumers: Vec<String>,
     /// Source of "now" for age-based retention.
     pub clock: Arc<dyn Clock>,
 }
 
 impl Default for EmbeddedOptions {
     fn default() -> Self {
-        Self::from_config(&LogConfig::default())
+        Self::from_config(&EmbeddedLogConfig::default())
     }
 }
 
 impl EmbeddedOptions {
-    /// Options from the `[log]` configuration section.
-    pub fn from_config(config: &LogConfig) -> Self {
+    /// Options from the `[log.embedded]` configuration section, with no consumers.
+    pub fn from_config(config: &EmbeddedLogConfig) -> Self {
         Self {
             partitions: config.partitions,
-            segment_bytes: config.embedded.segment_bytes,
-            group_commit_interval: Duration::from_millis(config.embedded.group_commit_interval_ms),
-            max_append_bytes: usize::try_from(config.embedded.max_append_bytes).unwrap_or(usize::MAX),
-            preallocate: config.embedded.preallocate,
+            segment_bytes: config.segment_bytes,
+            group_commit_interval: Duration::from_millis(config.group_commit_interval_ms),
+            max_append_bytes: usize::try_from(config.max_append_bytes).unwrap_or(usize::MAX),
+            preallocate: config.preallocate,
             retention: RetentionPolicy {
                 max_age_ms: (config.retention_hours > 0)
                     .then(|| i64::try_from(config.retention_hours.saturating_mul(3_600_000)).unwrap_or(i64::MAX)),
                 max_bytes: (config.retention_bytes > 0).then_some(config.retention_bytes),
             },
+            consumers: Vec::new(),
             clock: Arc::new(SystemClock),
         }
     }
@@ -105,12 +109,6 @@ pub struct LogStats {
     pub sync_seconds: f64,
 }
 
-#[derive(Debug, Serialize, Deserialize)]
-struct Meta {
-    version: u32,
-    partitions: u32,
-}
-
 /// The default, durable, on-disk [`EventLog`].
 #[derive(Debug)]
 pub struct EmbeddedLog {
@@ -120,45 +118,24 @@ pub struct EmbeddedLog {
     consumers: Arc<Mutex<Consumers>>,
     closed: AtomicBool,
     recovery: RecoveryReport,
-    /// The flock on `LOCK`, released by close.
-    lock: Mutex<Option<File>>,
+    /// The directory lock, released by close.
+    lock: Mutex<Option<DirLock>>,
 }
 
-struct Request {
-    records: Vec<Record>,
-    reply: oneshot::Sender<Result<u64>>,
-}
-
-#[derive(Debug)]
-struct Partition {
-    id: u32,
-    dir: PathBuf,
-    segments: RwLock<Vec<Arc<Segment>>>,
-    start: AtomicU64,
-    end: watch::Sender<u64>,
-    disk_bytes: AtomicU64,
-    syncs: AtomicU64,
-    synced_records: AtomicU64,
-    sync_nanos: AtomicU64,
-    queue: RwLock<Option<flume::Sender<Request>>>,
-    writer: Mutex<Option<JoinHandle<()>>>,
+/// The partition count recorded in `dir`, or `None` when `dir` holds no log.
+pub(crate) fn meta_partitions(dir: &Path) -> Result<Option<u32>> {
+    meta::partitions(dir)
 }
 
 impl EmbeddedLog {
-    /// Opens the log in `dir`, creating it if needed, and recovers every partition. Blocking.
+    /// Opens the log in `dir`, creating it if needed, recovers every partition and registers
+    /// the configured consumers. Blocking.
     pub fn open(dir: impl Into<PathBuf>, options: EmbeddedOptions) -> Result<Self> {
         let dir = dir.into();
         m::describe();
-        fs::create_dir_all(&dir).map_err(Error::io("failed to create log directory", &dir))?;
-        let lock_path = dir.join("LOCK");
-        let lock = File::create(&lock_path).map_err(Error::io("failed to create", &lock_path))?;
-        lock.try_lock().map_err(|_| Error::Io {
-            action: "another process holds the lock on",
-            path: lock_path.clone(),
-            source: std::io::Error::new(std::io::ErrorKind::WouldBlock, "the log is in use; stop the other oriel first"),
-        })?;
-        check_meta(&dir, options.partitions)?;
-        let consumers = Consumers::load(dir.join("consumers.json"), options.partitions)?;
+        let lock = DirLock::acquire(&dir).map_err(Error::io("cannot lock the log directory", &dir))?;
+        meta::check_or_create(&dir, options.partitions)?;
+        let mut consumers = Consumers::load(dir.join("consumers.json"), options.partitions)?;
         let mut recovery = RecoveryReport::default();
         let mut partitions = Vec::with_capacity(options.partitions as usize);
         for id in 0..options.partitions {
@@ -166,6 +143,14 @@ impl EmbeddedLog {
             recovery.truncated_bytes += report.truncated_bytes;
             recovery.corrupt_segments += report.corrupt_segments;
             partitions.push(Arc::new(partition));
+        }
+        let starts: Vec<u64> = partitions.iter().map(|p| p.start.load(Ordering::SeqCst)).collect();
+        let mut registered = false;
+        for name in &options.consumers {
+            registered |= consumers.register(name, starts.clone());
+        }
+        if registered {
+            consumers.save()?;
         }
         metrics::counter!(m::TRUNCATED_BYTES).increment(recovery.truncated_bytes);
         metrics::gauge!(m::CORRUPT_BATCHES).set(f64::from(recovery.corrupt_segments));
@@ -176,7 +161,7 @@ impl EmbeddedLog {
             }
             partition.start_writer(&options, spares.clone())?;
         }
-        Ok(Self {
+        let log = Self {
             dir,
             options,
             partitions,
@@ -184,7 +169,30 @@ impl EmbeddedLog {
             closed: AtomicBool::new(false),
             recovery,
             lock: Mutex::new(Some(lock)),
-        })
+        };
+        tracing::info!(
+            dir = %log.dir.display(),
+            truncated_bytes = recovery.truncated_bytes,
+            corrupt_segments = recovery.corrupt_segments,
+            disk_bytes = log.disk_bytes(),
+            "event log recovered"
+        );
+        Ok(log)
+    }
+
+    /// Registers `consumer`: until it commits, it protects everything stored now from retention.
+    /// Registering again keeps its committed positions.
+    pub async fn register_consumer(&self, consumer: &str) -> Result<()> {
+        let changed = self.consumers.lock().register(consumer, self.starts());
+        if changed {
+            self.save_consumers().await?;
+        }
+        Ok(())
+    }
+
+    /// Every registered consumer.
+    pub fn consumers(&self) -> Vec<String> {
+        self.consumers.lock().names()
     }
 
     /// The directory the log lives in.
@@ -218,6 +226,11 @@ impl EmbeddedLog {
             .ok_or(Error::NoSuchPartition { partition, count: self.options.partitions })
     }
 
+    fn offsets_now(&self, partition: u32) -> Result<OffsetRange> {
+        let p = self.partition(partition)?;
+        Ok(OffsetRange { start: p.start.load(Ordering::SeqCst), end: *p.end.borrow() })
+    }
+
     fn starts(&self) -> Vec<u64> {
         self.partitions.iter().map(|p| p.start.load(Ordering::SeqCst)).collect()
     }
@@ -229,318 +242,12 @@ impl EmbeddedLog {
     }
 }
 
-/// Starts the thread that keeps one pre-zeroed spare segment ready per partition. It exits when
-/// every writer has dropped its sender.
-fn start_preallocator(segment_bytes: u64) -> Result<flume::Sender<PathBuf>> {
-    let (tx, rx) = flume::unbounded::<PathBuf>();
-    std::thread::Builder::new()
-        .name("oriel-log-prealloc".into())
-        .spawn(move || {
-            while let Ok(dir) = rx.recv() {
-                if let Err(error) = segment::prepare_spare(&dir, segment_bytes) {
-                    // Without a spare the next roll creates an ordinary file: slower syncs, no loss.
-                    tracing::warn!(%error, "failed to preallocate a segment");
-                }
-            }
-        })
-        .map_err(|e| Error::Io { action: "failed to start", path: "oriel-log-prealloc".into(), source: e })?;
-    Ok(tx)
-}
-
-fn check_meta(dir: &Path, partitions: u32) -> Result<()> {
-    let path = dir.join("meta.json");
-    match fs::read(&path) {
-        Ok(bytes) => {
-            let meta: Meta = serde_json::from_slice(&bytes)
-                .map_err(|e| Error::BadMetadata { path: path.clone(), reason: e.to_string() })?;
-            if meta.version != 1 {
-                return Err(Error::BadMetadata { path, reason: format!("unsupported version {}", meta.version) });
-            }
-            if meta.partitions != partitions {
-                return Err(Error::PartitionCountMismatch {
-                    path: dir.to_path_buf(),
-                    found: meta.partitions,
-                    configured: partitions,
-                });
-            }
-            Ok(())
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            let bytes = serde_json::to_vec(&Meta { version: 1, partitions })
-                .map_err(|e| Error::BadMetadata { path: path.clone(), reason: e.to_string() })?;
-            let tmp = dir.join("meta.json.tmp");
-            fs::write(&tmp, bytes)
-                .and_then(|()| File::open(&tmp)?.sync_all())
-                .map_err(Error::io("failed to write", &tmp))?;
-            fs::rename(&tmp, &path).map_err(Error::io("failed to create", &path))?;
-            sync_dir(dir)
-        }
-        Err(e) => Err(Error::io("failed to read", &path)(e)),
-    }
-}
-
-impl Partition {
-    fn open(root: &Path, id: u32) -> Result<(Self, RecoveryReport)> {
-        let dir = root.join(format!("partition-{id:04}"));
-        fs::create_dir_all(&dir).map_err(Error::io("failed to create partition directory", &dir))?;
-        let mut bases: Vec<u64> = fs::read_dir(&dir)
-            .map_err(Error::io("failed to list", &dir))?
-            .filter_map(|entry| entry.ok()?.file_name().to_str().and_then(segment::parse_file_name))
-            .collect();
-        bases.sort_unstable();
-        let mut report = RecoveryReport::default();
-        let mut segments = Vec::with_capacity(bases.len().max(1));
-        for (i, &base) in bases.iter().enumerate() {
-            let is_last = i + 1 == bases.len();
-            let (seg, recovery) = Segment::open(dir.join(segment::file_name(base)), id, base, is_last)?;
-            report.truncated_bytes += recovery.truncated_bytes;
-            report.corrupt_segments += u32::from(recovery.corrupt);
-            segments.push(Arc::new(seg));
-        }
-        // A spare that was being zeroed when the process died is incomplete.
-        let _ = fs::remove_file(dir.join(segment::SPARE_TMP_NAME));
-        if segments.is_empty() {
-            segments.push(Arc::new(Segment::create(&dir, id, 0)?));
-        }
-        let start = segments[0].base_offset;
-        let end = segments.last().map_or(0, |s| s.next_offset());
-        let disk_bytes = segments.iter().map(|s| s.durable_len()).sum();
-        metrics::gauge!(m::DISK_BYTES, "partition" => id.to_string()).set(disk_bytes as f64);
-        let partition = Self {
-            id,
-            dir,
-            segments: RwLock::new(segments),
-            start: AtomicU64::new(start),
-            end: watch::Sender::new(end),
-            disk_bytes: AtomicU64::new(disk_bytes),
-            syncs: AtomicU64::new(0),
-            synced_records: AtomicU64::new(0),
-            sync_nanos: AtomicU64::new(0),
-            queue: RwLock::new(None),
-            writer: Mutex::new(None),
-        };
-        Ok((partition, report))
-    }
-
-    fn start_writer(self: &Arc<Self>, options: &EmbeddedOptions, spares: Option<flume::Sender<PathBuf>>) -> Result<()> {
-        let (tx, rx) = flume::bounded(QUEUE_CAPACITY);
-        let partition = Arc::clone(self);
-        let writer = Writer {
-            segment_bytes: options.segment_bytes,
-            spares,
-            linger: options.group_commit_interval,
-            group_cap: options.max_append_bytes,
-            poisoned: None,
-
-        };
-        let handle = std::thread::Builder::new()
-            .name(format!("oriel-log-p{}", self.id))
-            .spawn(move || writer.run(&partition, &rx))
-            .map_err(Error::io("failed to start writer thread for", &self.dir))?;
-        *self.queue.write() = Some(tx);
-        *self.writer.lock() = Some(handle);
-        Ok(())
-    }
-
-    fn active(&self) -> Arc<Segment> {
-        // A partition always has at least one segment: open creates one and retention keeps one.
-        let segments = self.segments.read();
-        Arc::clone(&segments[segments.len() - 1])
-    }
-
-    fn read(&self, offset: u64, max_bytes: usize) -> Result<Vec<StoredRecord>> {
-        let start = self.start.load(Ordering::SeqCst);
-        if offset < start {
-            return Err(Error::OffsetRemoved { partition: self.id, requested: offset, start });
-        }
-        if offset >= *self.end.borrow() {
-            return Ok(Vec::new());
-        }
-        let segments: Vec<Arc<Segment>> = self.segments.read().clone();
-        let first = segments.partition_point(|s| s.base_offset <= offset).saturating_sub(1);
-        let mut out = Vec::new();
-        let mut from = offset;
-        for seg in &segments[first..] {
-            let before: usize = out.iter().map(|r: &StoredRecord| r.key.len() + r.value.len()).sum();
-            let reached_end = seg.read(from, max_bytes.saturating_sub(before).max(1), &mut out)?;
-            let collected: usize = out.iter().map(|r| r.key.len() + r.value.len()).sum();
-            if !reached_end || collected >= max_bytes {
-                break;
-            }
-            from = out.last().map_or(from, |r| r.offset + 1).max(seg.next_offset());
-        }
-        Ok(out)
-    }
-
-    fn enforce_retention(&self, policy: RetentionPolicy, now_ms: i64, protect: Option<u64>) -> Result<RetentionReport> {
-        let mut report = RetentionReport::default();
-        let mut segments = self.segments.write();
-        let mut total: u64 = segments.iter().map(|s| s.durable_len()).sum();
-        while segments.len() > 1 {
-            let next_base = segments[1].base_offset;
-            if protect.is_some_and(|p| next_base > p) {
-                break;
-            }
-            let oldest = &segments[0];
-            let too_old = policy.max_age_ms.is_some_and(|age| oldest.max_timestamp() < now_ms.saturating_sub(age));
-            let too_big = policy.max_bytes.is_some_and(|max| total > max);
-            if !too_old && !too_big {
-                break;
-            }
-            fs::remove_file(&oldest.path).map_err(Error::io("failed to delete segment", &oldest.path))?;
-            let len = oldest.durable_len();
-            total -= len;
-            report.bytes_removed += len;
-            report.records_removed += next_base - oldest.base_offset;
-            segments.remove(0);
-        }
-        if report.bytes_removed > 0 {
-            self.start.store(segments[0].base_offset, Ordering::SeqCst);
-            sync_dir(&self.dir)?;
-            self.disk_bytes.fetch_sub(report.bytes_removed, Ordering::Relaxed);
-            self.publish_disk_bytes();
-        }
-        Ok(report)
-    }
-
-    fn publish_disk_bytes(&self) {
-        metrics::gauge!(m::DISK_BYTES, "partition" => self.id.to_string())
-            .set(self.disk_bytes.load(Ordering::Relaxed) as f64);
-    }
-}
-
-/// The state of one partition's writer thread.
-struct Writer {
-    segment_bytes: u64,
-    /// Asks the preallocator for a new spare segment after a roll used one.
-    spares: Option<flume::Sender<PathBuf>>,
-    linger: Duration,
-    group_cap: usize,
-    poisoned: Option<String>,
-}
-
-impl Writer {
-    fn run(mut self, partition: &Partition, queue: &flume::Receiver<Request>) {
-        let mut carry: Option<Request> = None;
-        loop {
-            let first = match carry.take() {
-                Some(request) => request,
-                None => match queue.recv() {
-                    Ok(request) => request,
-                    Err(flume::RecvError::Disconnected) => return,
-                },
-            };
-            let mut bytes = first.records.iter().map(Record::size).sum::<usize>();
-            let mut group = vec![first];
-            let deadline = Instant::now() + self.linger;
-            loop {
-                let next = match queue.try_recv() {
-                    Ok(request) => request,
-                    Err(_) if Instant::now() >= deadline => break,
-                    Err(_) => match queue.recv_deadline(deadline) {
-                        Ok(request) => request,
-                        Err(_) => break,
-                    },
-                };
-                let size = next.records.iter().map(Record::size).sum::<usize>();
-                if bytes + size > self.group_cap {
-                    carry = Some(next);
-                    break;
-                }
-                bytes += size;
-                group.push(next);
-            }
-            self.commit_group(partition, group);
-        }
-    }
-
-    fn commit_group(&mut self, partition: &Partition, group: Vec<Request>) {
-        if let Some(reason) = &self.poisoned {
-            for request in group {
-                let _ = request.reply.send(Err(Error::Poisoned { partition: partition.id, reason: reason.clone() }));
-            }
-            return;
-        }
-        let base = *partition.end.borrow();
-        let records: Vec<&Record> = group.iter().flat_map(|r| &r.records).collect();
-        let mut buf = Vec::with_capacity(batch::encoded_len(&records));
-        batch::encode(base, &records, &mut buf);
-        let count = records.len() as u64;
-        let payload: u64 = records.iter().map(|r| r.size() as u64).sum();
-        match self.write_and_sync(partition, &buf) {
-            Ok(()) => {
-                let end = base + count;
-                partition.synced_records.fetch_add(count, Ordering::Relaxed);
-                partition.end.send_replace(end);
-                partition.disk_bytes.fetch_add(buf.len() as u64, Ordering::Relaxed);
-                partition.publish_disk_bytes();
-                metrics::counter!(m::APPENDED_RECORDS).increment(count);
-                metrics::counter!(m::APPENDED_BYTES).increment(payload);
-                metrics::histogram!(m::GROUP_RECORDS).record(count as f64);
-                let mut next = base;
-                for request in group {
-                    let n = request.records.len() as u64;
-                    let _ = request.reply.send(Ok(next));
-                    next += n;
-                }
-            }
-            Err(error) => {
-                // After a failed write or fsync the page cache can no longer be trusted (a later
-                // fsync may report success for lost data), so refuse appends until a restart
-                // recovers the partition from what is really on disk.
-                tracing::error!(partition = partition.id, %error, "event log write failed; partition stops accepting appends");
-                metrics::counter!(m::APPEND_ERRORS).increment(group.len() as u64);
-                self.poisoned = Some(error.to_string());
-                let active = partition.active();
-                if let Err(truncate_error) = active.discard_unsynced() {
-                    tracing::error!(partition = partition.id, %truncate_error, "failed to discard unsynced bytes");
-                }
-                for request in group {
-                    let _ = request.reply.send(Err(Error::Poisoned { partition: partition.id, reason: error.to_string() }));
-                }
-            }
-        }
-    }
-
-    fn write_and_sync(&self, partition: &Partition, buf: &[u8]) -> Result<()> {
-        let mut active = partition.active();
-        let len = buf.len() as u64;
-        let full = active.durable_len() > 0 && active.durable_len() + len > self.segment_bytes;
-        // A segment that grows instead of filling preallocated space (the first one, or one cut
-        // back by recovery) is replaced as soon as a spare is ready, so syncs get cheap.
-        let growing = active.durable_len() > 0 && !active.has_room(len) && partition.dir.join(segment::SPARE_NAME).exists();
-        if full || growing {
-            active.seal()?;
-            let base = active.next_offset();
-            active = match Segment::from_spare(&partition.dir, partition.id, base)? {
-                Some(segment) => Arc::new(segment),
-                None => Arc::new(Segment::create(&partition.dir, partition.id, base)?),
-            };
-            partition.segments.write().push(Arc::clone(&active));
-            if let Some(spares) = &self.spares {
-                let _ = spares.send(partition.dir.clone());
-            }
-        }
-        active.write(buf)?;
-        let started = Instant::now();
-        active.sync()?;
-        let took = started.elapsed();
-        metrics::histogram!(m::FSYNC_SECONDS).record(took.as_secs_f64());
-        partition.syncs.fetch_add(1, Ordering::Relaxed);
-        partition.sync_nanos.fetch_add(u64::try_from(took.as_nanos()).unwrap_or(u64::MAX), Ordering::Relaxed);
-        let header = batch::decode_header(&buf[..HEADER_LEN.min(buf.len())]).map_err(|reason| Error::Corrupt {
-            partition: partition.id,
-            segment: active.path.clone(),
-            position: active.durable_len(),
-            reason,
-        })?;
-        active.commit(&header);
-        Ok(())
-    }
-}
-
 #[async_trait]
 impl EventLog for EmbeddedLog {
+    fn kind(&self) -> &'static str {
+        "embedded"
+    }
+
     fn partition_count(&self) -> u32 {
         self.options.partitions
     }
@@ -592,21 +299,12 @@ impl EventLog for EmbeddedLog {
         if self.closed.load(Ordering::SeqCst) { Err(Error::Closed) } else { Ok(()) }
     }
 
-    fn offsets(&self, partition: u32) -> Result<OffsetRange> {
-        let p = self.partition(partition)?;
-        Ok(OffsetRange { start: p.start.load(Ordering::SeqCst), end: *p.end.borrow() })
-    }
-
-    async fn register_consumer(&self, consumer: &str) -> Result<()> {
-        let changed = self.consumers.lock().register(consumer, self.starts());
-        if changed {
-            self.save_consumers().await?;
-        }
-        Ok(())
+    async fn offsets(&self, partition: u32) -> Result<OffsetRange> {
+        self.offsets_now(partition)
     }
 
     async fn commit_consumer(&self, consumer: &str, partition: u32, next_offset: u64) -> Result<()> {
-        let end = self.offsets(partition)?.end;
+        let end = self.offsets_now(partition)?.end;
         if next_offset > end {
             return Err(Error::BadMetadata {
                 path: self.dir.join("consumers.json"),
@@ -618,8 +316,9 @@ impl EventLog for EmbeddedLog {
         self.save_consumers().await
     }
 
-    fn consumer_position(&self, consumer: &str, partition: u32) -> Option<u64> {
-        self.consumers.lock().position(consumer, partition)
+    async fn consumer_position(&self, consumer: &str, partition: u32) -> Result<Option<u64>> {
+        self.partition(partition)?;
+        Ok(self.consumers.lock().position(consumer, partition))
     }
 
     async fn enforce_retention(&self) -> Result<RetentionReport> {
@@ -637,6 +336,10 @@ impl EventLog for EmbeddedLog {
         }
         metrics::counter!(m::RETENTION_RECORDS).increment(total.records_removed);
         Ok(total)
+    }
+
+    fn stored_bytes(&self) -> Option<u64> {
+        Some(self.disk_bytes())
     }
 
     async fn close(&self) -> Result<()> {
@@ -659,6 +362,8 @@ impl EventLog for EmbeddedLog {
         .map_err(|_| Error::Closed)?;
         self.save_consumers().await?;
         self.lock.lock().take();
+        tracing::debug!(dir = %self.dir.display(), "event log closed");
         Ok(())
     }
 }
+

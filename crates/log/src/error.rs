@@ -83,6 +83,12 @@ pub enum Error {
         /// Partitions configured.
         configured: u32,
     },
+    /// There is no log where one was expected.
+    #[error("no event log in {path}; check data_dir (or --data-dir)")]
+    Missing {
+        /// Where it was looked for.
+        path: PathBuf,
+    },
     /// A metadata file of the log is unreadable.
     #[error("invalid metadata file {path}: {reason}")]
     BadMetadata {
@@ -109,6 +115,7 @@ impl Error {
             | Self::Corrupt { .. }
             | Self::Poisoned { .. }
             | Self::PartitionCountMismatch { .. }
+            | Self::Missing { .. }
             | Self::BadMetadata { .. } => ErrorCode::Internal,
         }
     }

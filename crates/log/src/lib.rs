@@ -2,36 +2,38 @@
 //!
 //! The collector appends enriched events; [`EventLog::append`] returns only once they are durable.
 //! The store's ingester tails each partition with [`EventLog::read`] and [`EventLog::wait_for`],
-//! and records how far it got with [`EventLog::commit_consumer`] once its own manifest covers those
-//! offsets, so retention ([`EventLog::enforce_retention`]) never deletes unprocessed events.
+//! starting from the offsets its own manifest records, and reports how far it has durably got
+//! with [`EventLog::commit_consumer`]: the embedded log keeps data a registered consumer has not
+//! processed from retention, and a remote log records it for monitoring.
 //!
-//! Implementations:
+//! [`open`] builds the configured implementation; nothing else in Oriel names one:
 //! - [`EmbeddedLog`]: the default. Per-partition segment files of checksummed record batches
 //!   ([`batch`] describes the format), group commit with `fdatasync`, crash recovery that truncates
-//!   a torn tail and reports (never serves) a corrupt batch.
+//!   a torn tail and reports (never serves) a corrupt batch, retention that spares what registered
+//!   consumers have not processed.
 //! - [`MemoryLog`]: the same contract in memory, for tests of the crates above.
 //!
 //! A record's partition is chosen from its key (the visitor's `party_id`) with Kafka's default
 //! partitioner ([`partition_for`]), so a visitor's events stay in order and land in the same
 //! partition number whether Oriel runs on the embedded log or on Kafka.
 
-pub mod batch;
-mod consumers;
 mod embedded;
 mod error;
 mod memory;
 pub mod metrics;
+mod open;
 mod partitioner;
-mod segment;
 
 use std::fmt;
 
 use async_trait::async_trait;
 use bytes::Bytes;
 
+pub use embedded::batch;
 pub use embedded::{EmbeddedLog, EmbeddedOptions, LogStats, RecoveryReport};
 pub use error::{Error, Result};
 pub use memory::MemoryLog;
+pub use open::{open, open_existing};
 pub use partitioner::{murmur2, partition_for};
 
 /// One record to append: a key that picks the partition, a value, and a timestamp.
@@ -109,9 +111,12 @@ pub struct RetentionReport {
 }
 
 /// The event log contract. Every implementation passes the same conformance suite
-/// (`tests/it/conformance.rs`).
+/// (`tests/it/conformance.rs`). Methods that may need I/O on a remote log are async.
 #[async_trait]
 pub trait EventLog: Send + Sync + fmt::Debug {
+    /// Which implementation this is, as `log.type` names it.
+    fn kind(&self) -> &'static str;
+
     /// Number of partitions, fixed when the log was created.
     fn partition_count(&self) -> u32;
 
@@ -128,21 +133,21 @@ pub trait EventLog: Send + Sync + fmt::Debug {
     async fn wait_for(&self, partition: u32, offset: u64) -> Result<()>;
 
     /// The offsets `partition` holds now.
-    fn offsets(&self, partition: u32) -> Result<OffsetRange>;
-
-    /// Registers a consumer by name. Until it commits, it protects everything stored now from
-    /// retention. Registering again keeps its committed positions.
-    async fn register_consumer(&self, consumer: &str) -> Result<()>;
+    async fn offsets(&self, partition: u32) -> Result<OffsetRange>;
 
     /// Records that `consumer` has durably processed `partition` up to (not including)
-    /// `next_offset`; retention may delete below the smallest such position of all consumers.
+    /// `next_offset`. Logs that own retention keep what a registered consumer has not processed.
     async fn commit_consumer(&self, consumer: &str, partition: u32, next_offset: u64) -> Result<()>;
 
-    /// The committed position of `consumer` in `partition`, if it is registered.
-    fn consumer_position(&self, consumer: &str, partition: u32) -> Option<u64>;
+    /// The committed position of `consumer` in `partition`, if it has one.
+    async fn consumer_position(&self, consumer: &str, partition: u32) -> Result<Option<u64>>;
 
-    /// Deletes data past the retention policy that every registered consumer has processed.
+    /// Deletes data past the retention policy that every registered consumer has processed, for
+    /// logs that own their retention; a log whose server applies retention itself reports nothing.
     async fn enforce_retention(&self) -> Result<RetentionReport>;
+
+    /// Bytes the log keeps on this machine's disk, when it keeps any.
+    fn stored_bytes(&self) -> Option<u64>;
 
     /// Stops accepting appends, finishes and syncs the ones in flight, and releases files.
     async fn close(&self) -> Result<()>;

@@ -8,7 +8,7 @@ use parking_lot::Mutex;
 use std::sync::Arc;
 use tokio::sync::watch;
 
-use crate::consumers::Consumers;
+use crate::embedded::consumers::Consumers;
 use crate::{
     Error, EventLog, OffsetRange, Position, Record, Result, RetentionPolicy, RetentionReport, StoredRecord,
     partition_for,
@@ -61,10 +61,27 @@ impl MemoryLog {
     fn starts(&self) -> Vec<u64> {
         self.partitions.iter().map(|p| p.lock().start).collect()
     }
+
+    fn offsets_now(&self, partition: u32) -> Result<OffsetRange> {
+        self.check(partition)?;
+        let p = self.partitions[partition as usize].lock();
+        Ok(OffsetRange { start: p.start, end: p.start + p.records.len() as u64 })
+    }
+
+    /// Registers `consumer`, as the embedded log does: until it commits, it protects
+    /// everything stored now from retention.
+    pub fn register_consumer(&self, consumer: &str) {
+        let starts = self.starts();
+        self.consumers.lock().register(consumer, starts);
+    }
 }
 
 #[async_trait]
 impl EventLog for MemoryLog {
+    fn kind(&self) -> &'static str {
+        "memory"
+    }
+
     fn partition_count(&self) -> u32 {
         self.partitions.len() as u32
     }
@@ -116,20 +133,12 @@ impl EventLog for MemoryLog {
         if self.closed.load(Ordering::SeqCst) { Err(Error::Closed) } else { Ok(()) }
     }
 
-    fn offsets(&self, partition: u32) -> Result<OffsetRange> {
-        self.check(partition)?;
-        let p = self.partitions[partition as usize].lock();
-        Ok(OffsetRange { start: p.start, end: p.start + p.records.len() as u64 })
-    }
-
-    async fn register_consumer(&self, consumer: &str) -> Result<()> {
-        let starts = self.starts();
-        self.consumers.lock().register(consumer, starts);
-        Ok(())
+    async fn offsets(&self, partition: u32) -> Result<OffsetRange> {
+        self.offsets_now(partition)
     }
 
     async fn commit_consumer(&self, consumer: &str, partition: u32, next_offset: u64) -> Result<()> {
-        let end = self.offsets(partition)?.end;
+        let end = self.offsets_now(partition)?.end;
         if next_offset > end {
             return Err(Error::BadMetadata {
                 path: "memory".into(),
@@ -141,8 +150,9 @@ impl EventLog for MemoryLog {
         Ok(())
     }
 
-    fn consumer_position(&self, consumer: &str, partition: u32) -> Option<u64> {
-        self.consumers.lock().position(consumer, partition)
+    async fn consumer_position(&self, consumer: &str, partition: u32) -> Result<Option<u64>> {
+        self.check(partition)?;
+        Ok(self.consumers.lock().position(consumer, partition))
     }
 
     async fn enforce_retention(&self) -> Result<RetentionReport> {
@@ -167,6 +177,10 @@ impl EventLog for MemoryLog {
             }
         }
         Ok(report)
+    }
+
+    fn stored_bytes(&self) -> Option<u64> {
+        None
     }
 
     async fn close(&self) -> Result<()> {

@@ -2,8 +2,21 @@
 
 use std::path::Path;
 
+use std::path::PathBuf;
+
 use anyhow::Context;
 use oriel_core::Config;
+
+/// Where to find the configuration and data of a server.
+#[derive(Debug, clap::Args)]
+pub(crate) struct ConfigArgs {
+    /// Configuration file (TOML).
+    #[arg(long, env = "ORIEL_CONFIG")]
+    pub(crate) config: Option<PathBuf>,
+    /// Data directory (overrides data_dir).
+    #[arg(long)]
+    pub(crate) data_dir: Option<PathBuf>,
+}
 
 /// Loads and validates the configuration. `flags` are `(dotted key, flag, value)` from the
 /// command line, applied last and named in errors.
@@ -20,24 +33,8 @@ pub(crate) fn load(file: Option<&Path>, flags: Vec<(&str, &str, String)>) -> any
     Ok(Config::load_with_flags(source, std::env::vars(), flags)?)
 }
 
-/// `oriel check-config FILE`.
-pub(crate) fn check(file: &Path) -> anyhow::Result<()> {
-    let config = load(Some(file), Vec::new())?;
-    #[allow(clippy::print_stdout)] // the command's whole output
-    {
-        println!(
-            "{}: ok (listen {}, data in {}, {} log partitions)",
-            file.display(),
-            config.server.listen,
-            config.data_dir.display(),
-            config.log.partitions
-        );
-    }
-    Ok(())
-}
-
 /// Loads the configuration of a command that takes `--config` and `--data-dir`.
-pub(crate) fn load_for(args: &crate::ConfigArgs, mut flags: Vec<(&str, &str, String)>) -> anyhow::Result<Config> {
+pub(crate) fn load_for(args: &ConfigArgs, mut flags: Vec<(&str, &str, String)>) -> anyhow::Result<Config> {
     if let Some(dir) = &args.data_dir {
         flags.push(("data_dir", "--data-dir", dir.display().to_string()));
     }

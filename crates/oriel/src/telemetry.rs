@@ -4,10 +4,13 @@ use anyhow::Context;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use tracing_subscriber::EnvFilter;
 
-/// Sends `tracing` output to stderr; `RUST_LOG` overrides the default `info` level.
+/// Sends `tracing` output to stderr; `RUST_LOG` overrides the default `info` level. Colours
+/// only on a terminal (and never with `NO_COLOR`): in a file or pipe they are noise.
 pub(crate) fn init_logging() {
+    use std::io::IsTerminal;
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+    let colour = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(colour).try_init();
 }
 
 /// Installs the global metrics recorder, with histogram buckets for the metrics that need them.

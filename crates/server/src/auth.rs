@@ -1,50 +1,288 @@
-//! Who may read analytics data: loopback clients that are not a proxy's forwarded requests
-//! always, others only with a configured token.
+//! Who may read analytics: nobody without a credential.
 //!
-//! The collector endpoints are public by nature and are not behind this check; everything that
-//! returns stored events (SQL, deletion, the UI's APIs) is.
+//! Loopback is not trusted: a reverse proxy on the same host, an SSH tunnel or a DNS-rebinding
+//! page in a local browser all arrive from loopback on someone else's behalf. Every query
+//! endpoint and the UI need one of:
+//!
+//! - a bearer token: the admin token that the first start writes to `data_dir/admin-token`
+//!   (mode 0600; `oriel sql` and `oriel delete` on the same machine read it from there), or a
+//!   token of `server.api_tokens`, each with a role;
+//! - a session cookie, signed with `data_dir/session-key`, which `/signin` sets in exchange for
+//!   a one-time code (`oriel serve` prints a sign-in link with one at start).
+//!
+//! Requests to these endpoints must also name a host Oriel answers to ([`host_allowed`]), and
+//! cookie-authenticated writes must come from the same origin. The collector endpoints are
+//! public by nature and are not behind any of this.
 
-use std::net::SocketAddr;
+mod credentials;
+mod session;
+mod throttle;
 
-use axum::extract::{ConnectInfo, Request, State};
-use axum::http::header;
+use std::net::IpAddr;
+use std::path::Path;
+use std::sync::Arc;
+
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, Method, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use oriel_core::ErrorCode;
+use oriel_core::config::{Role, ServerConfig};
+use oriel_core::secret::constant_time_eq;
 
+pub use self::credentials::ADMIN_TOKEN_FILE;
+pub(crate) use self::session::SESSION_COOKIE;
+use self::session::Sessions;
+use self::throttle::Throttle;
+use crate::peer::Peer;
 use crate::{ApiError, AppState};
 
-/// Middleware: lets the request through when it comes from loopback or carries a valid token.
-pub async fn require_access(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    let peer = request.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip());
-    // Without connect info the router runs in-process (tests), which is as local as loopback.
-    let local = peer.is_none_or(|ip| ip.is_loopback() || ip.to_canonical().is_loopback());
-    // A reverse proxy on the same host connects from loopback on behalf of anyone: a request
-    // that names a client it was forwarded for is not a local one.
-    let forwarded = ["forwarded", "x-forwarded-for", "x-real-ip"].iter().any(|h| request.headers().contains_key(*h));
-    if local && !forwarded {
-        return next.run(request).await;
-    }
-    let token = request
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::trim);
-    let tokens = state.api_tokens();
-    if tokens.is_empty() {
-        return ApiError::new(
-            ErrorCode::Unauthorized,
-            "analytics data is only served to loopback clients (not through a proxy) unless server.api_tokens is configured",
-        )
-        .into_response();
-    }
-    match token {
-        Some(t) if tokens.iter().any(|k| constant_time_eq(k.as_bytes(), t.as_bytes())) => next.run(request).await,
-        _ => ApiError::new(ErrorCode::Unauthorized, "missing or invalid bearer token").into_response(),
+/// Who made a request, as its credential says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Principal {
+    /// A name for logs (never the secret).
+    pub name: String,
+    /// What the credential allows.
+    pub role: Role,
+}
+
+impl Principal {
+    /// Refuses unless the principal is an administrator.
+    pub fn require_admin(&self) -> Result<(), ApiError> {
+        if self.role == Role::Admin {
+            Ok(())
+        } else {
+            Err(ApiError::new(ErrorCode::Forbidden, format!("{} has the viewer role; this needs an admin credential", self.name)))
+        }
     }
 }
 
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+struct Token {
+    secret: String,
+    principal: Principal,
+}
+
+/// The credentials this process accepts.
+pub struct Auth {
+    tokens: Vec<Token>,
+    sessions: Sessions,
+    public_hosts: Vec<String>,
+    failures: Throttle,
+}
+
+impl std::fmt::Debug for Auth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Auth").field("tokens", &self.tokens.len()).field("public_hosts", &self.public_hosts).finish()
+    }
+}
+
+/// Failed credentials one client may present per minute before it is refused for a while.
+const FAILURES_PER_MINUTE: u32 = 20;
+
+impl Auth {
+    /// Loads the admin token and session key of `data_dir`, creating both on first start, and
+    /// the tokens of `config`.
+    pub fn load_or_create(data_dir: &Path, config: &ServerConfig) -> std::io::Result<Self> {
+        let admin = credentials::admin_token(data_dir)?;
+        let key = credentials::session_key(data_dir)?;
+        let mut tokens = vec![Token { secret: admin, principal: Principal { name: "admin token".into(), role: Role::Admin } }];
+        for (i, token) in config.api_tokens.iter().enumerate() {
+            let name = match token {
+                oriel_core::config::ApiToken::WithRole { name, .. } if !name.is_empty() => name.clone(),
+                _ => format!("server.api_tokens[{i}]"),
+            };
+            tokens.push(Token { secret: token.token().to_string(), principal: Principal { name, role: token.role() } });
+        }
+        Ok(Self {
+            tokens,
+            sessions: Sessions::new(key),
+            public_hosts: config.public_hosts.iter().map(|h| h.to_ascii_lowercase()).collect(),
+            failures: Throttle::new(FAILURES_PER_MINUTE),
+        })
+    }
+
+    /// The principal a bearer token belongs to. Every token is compared in full, so the time
+    /// taken does not reveal which one nearly matched.
+    fn by_token(&self, presented: &str) -> Option<&Principal> {
+        let mut found = None;
+        for token in &self.tokens {
+            if constant_time_eq(token.secret.as_bytes(), presented.as_bytes()) {
+                found = Some(&token.principal);
+            }
+        }
+        found
+    }
+
+    /// A one-time sign-in code for `role`, valid for an hour.
+    pub fn signin_code(&self, role: Role) -> String {
+        self.sessions.new_code(role)
+    }
+
+    /// Trades a one-time code for a session cookie's value.
+    pub(crate) fn redeem(&self, code: &str) -> Option<(String, Principal)> {
+        self.sessions.redeem(code)
+    }
+
+    /// Whether `headers` name a host the query APIs answer to.
+    pub fn host_allowed(&self, headers: &HeaderMap, uri_host: Option<&str>) -> bool {
+        host_allowed(headers, uri_host, &self.public_hosts)
+    }
+
+    /// The principal behind `headers`, or why there is none.
+    fn authenticate(&self, method: &Method, headers: &HeaderMap) -> Result<Principal, ApiError> {
+        if let Some(token) = bearer(headers) {
+            return self
+                .by_token(token)
+                .cloned()
+                .ok_or_else(|| ApiError::new(ErrorCode::Unauthorized, "the bearer token is not valid"));
+        }
+        if let Some(cookie) = session::cookie(headers) {
+            let principal = self
+                .sessions
+                .verify(cookie)
+                .ok_or_else(|| ApiError::new(ErrorCode::Unauthorized, "the session expired or is not valid; sign in again"))?;
+            if !matches!(*method, Method::GET | Method::HEAD) && !same_origin(headers) {
+                return Err(ApiError::new(
+                    ErrorCode::Forbidden,
+                    "a signed-in browser may change things only from Oriel's own pages (Origin must match Host)",
+                ));
+            }
+            return Ok(principal);
+        }
+        Err(ApiError::new(
+            ErrorCode::Unauthorized,
+            format!(
+                "analytics need a credential: send Authorization: Bearer <token> (the admin token is in \
+                 the data directory's {ADMIN_TOKEN_FILE}, or use a token of server.api_tokens), or sign in \
+                 with the link oriel serve printed"
+            ),
+        ))
+    }
+}
+
+/// Who the session cookie in `headers` signs in, if it is valid.
+pub(crate) fn session_principal(auth: &Auth, headers: &HeaderMap) -> Option<Principal> {
+    session::cookie(headers).and_then(|c| auth.sessions.verify(c))
+}
+
+/// The token of an `Authorization: Bearer <token>` header: the one parser, used for query
+/// credentials and collector write keys alike.
+pub fn bearer(headers: &HeaderMap) -> Option<&str> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim()).filter(|t| !t.is_empty())
+}
+
+/// Whether the request's host is one Oriel answers to: an IP address, `localhost`, or a name in
+/// `server.public_hosts`. A DNS-rebinding page reaches Oriel under its own domain name, which
+/// this refuses. A request that names no host at all comes from no browser and passes.
+fn host_allowed(headers: &HeaderMap, uri_host: Option<&str>, public: &[String]) -> bool {
+    let mut hosts = headers.get_all(header::HOST).iter().peekable();
+    if hosts.peek().is_none() {
+        return uri_host.is_none_or(|h| one_host_allowed(h, public));
+    }
+    hosts.all(|v| v.to_str().is_ok_and(|h| one_host_allowed(h, public)))
+}
+
+fn one_host_allowed(host: &str, public: &[String]) -> bool {
+    let name = match host.strip_prefix('[') {
+        Some(v6) => return v6.split(']').next().is_some_and(|ip| ip.parse::<IpAddr>().is_ok()),
+        None => host.rsplit_once(':').map_or(host, |(name, port)| if port.bytes().all(|b| b.is_ascii_digit()) { name } else { host }),
+    };
+    let name = name.trim_end_matches('.').to_ascii_lowercase();
+    name.parse::<IpAddr>().is_ok() || name == "localhost" || public.iter().any(|p| *p == name)
+}
+
+/// Whether the `Origin` of a request matches its `Host` (browsers send `Origin` on writes).
+fn same_origin(headers: &HeaderMap) -> bool {
+    let origin = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()).and_then(|o| url::Url::parse(o).ok());
+    let host = headers.get(header::HOST).and_then(|v| v.to_str().ok());
+    match (origin, host) {
+        (Some(origin), Some(host)) => {
+            let authority = match origin.port() {
+                Some(port) => format!("{}:{port}", origin.host_str().unwrap_or_default()),
+                None => origin.host_str().unwrap_or_default().to_string(),
+            };
+            authority.eq_ignore_ascii_case(host)
+        }
+        _ => false,
+    }
+}
+
+/// Middleware of every query endpoint: the host must be one Oriel answers to and the request
+/// must carry a valid credential; the [`Principal`] is attached for the handler. A client that
+/// keeps presenting bad credentials is refused for a while.
+pub async fn require_credential(State(state): State<AppState>, Peer(peer): Peer, mut request: Request, next: Next) -> Response {
+    let auth = state.auth();
+    if !auth.host_allowed(request.headers(), request.uri().host()) {
+        return ApiError::new(
+            ErrorCode::Forbidden,
+            "this host name is not one Oriel answers to; add it to server.public_hosts (or use the IP address)",
+        )
+        .into_response();
+    }
+    if auth.failures.is_blocked(peer) {
+        return ApiError::new(ErrorCode::TooManyRequests, "too many failed sign-ins from this address; wait a minute").into_response();
+    }
+    match auth.authenticate(request.method(), request.headers()) {
+        Ok(principal) => {
+            request.extensions_mut().insert(Arc::new(principal));
+            next.run(request).await
+        }
+        Err(error) => {
+            if error.code == ErrorCode::Unauthorized && (bearer(request.headers()).is_some() || session::cookie(request.headers()).is_some()) {
+                // Never the credential itself.
+                tracing::warn!(%peer, path = %request.uri().path(), "refused an invalid credential");
+                auth.failures.fail(peer);
+            }
+            error.into_response()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::HeaderValue;
+
+    fn with_host(host: &str) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert(header::HOST, HeaderValue::from_str(host).unwrap());
+        h
+    }
+
+    #[test]
+    fn hosts_oriel_answers_to() {
+        let public = vec!["analytics.example.com".to_string()];
+        for ok in ["127.0.0.1:8080", "localhost:8080", "LOCALHOST", "[::1]:8080", "10.0.0.5", "analytics.example.com", "analytics.example.com:443"] {
+            assert!(host_allowed(&with_host(ok), None, &public), "{ok}");
+        }
+        for bad in ["evil.example", "evil.example:8080", "localhost.evil.example", "[nope]:80", "127.0.0.1.evil.example"] {
+            assert!(!host_allowed(&with_host(bad), None, &public), "{bad}");
+        }
+        assert!(host_allowed(&HeaderMap::new(), None, &public));
+    }
+
+    #[test]
+    fn bearer_tokens_are_parsed_in_one_place() {
+        let mut h = HeaderMap::new();
+        h.insert(header::AUTHORIZATION, HeaderValue::from_static("Bearer  abc "));
+        assert_eq!(bearer(&h), Some("abc"));
+        h.insert(header::AUTHORIZATION, HeaderValue::from_static("bearer xyz"));
+        assert_eq!(bearer(&h), Some("xyz"));
+        h.insert(header::AUTHORIZATION, HeaderValue::from_static("Basic abc"));
+        assert_eq!(bearer(&h), None);
+        h.insert(header::AUTHORIZATION, HeaderValue::from_static("Bearer "));
+        assert_eq!(bearer(&h), None);
+    }
+
+    #[test]
+    fn writes_with_a_cookie_must_come_from_the_same_origin() {
+        let mut h = with_host("127.0.0.1:8080");
+        assert!(!same_origin(&h), "no Origin");
+        h.insert(header::ORIGIN, HeaderValue::from_static("http://127.0.0.1:8080"));
+        assert!(same_origin(&h));
+        h.insert(header::ORIGIN, HeaderValue::from_static("http://evil.example"));
+        assert!(!same_origin(&h));
+    }
 }

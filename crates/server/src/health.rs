@@ -1,4 +1,8 @@
 //! Liveness, readiness and metrics endpoints.
+//!
+//! `/readyz` says the process collects: an event sent now is accepted. Queries may still be
+//! catching up after a restart (the store replays the log); `/readyz/query` says when answers
+//! are complete, that is when the store has ingested everything the log held when it opened.
 
 use axum::Router;
 use axum::extract::State;
@@ -8,11 +12,12 @@ use axum::routing::get;
 
 use crate::AppState;
 
-/// `/healthz`, `/readyz` and `/metrics`.
+/// `/healthz`, `/readyz`, `/readyz/query` and `/metrics`.
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
+        .route("/readyz/query", get(readyz_query))
         .route("/metrics", get(metrics))
 }
 
@@ -21,10 +26,17 @@ async fn healthz() -> &'static str {
 }
 
 async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
-    if state.is_ready() {
-        (StatusCode::OK, "ready\n")
-    } else {
-        (StatusCode::SERVICE_UNAVAILABLE, "recovering\n")
+    if state.is_ready() { (StatusCode::OK, "ready\n") } else { (StatusCode::SERVICE_UNAVAILABLE, "recovering\n") }
+}
+
+async fn readyz_query(State(state): State<AppState>) -> impl IntoResponse {
+    let Some(store) = state.store().get() else {
+        return (StatusCode::SERVICE_UNAVAILABLE, "store starting\n".to_string());
+    };
+    match store.ingest_lag().await {
+        Ok(lag) if lag.caught_up => (StatusCode::OK, "ready\n".to_string()),
+        Ok(lag) => (StatusCode::SERVICE_UNAVAILABLE, format!("catching up: {} events to ingest\n", lag.events)),
+        Err(error) => (StatusCode::SERVICE_UNAVAILABLE, format!("cannot tell: {error}\n")),
     }
 }
 

@@ -1,31 +1,41 @@
-//! Oriel's HTTP surface, assembled into one axum [`Router`].
+//! Oriel's HTTP surface: every route, the one place errors become responses, credentials, and
+//! the connection handling that keeps slow or many clients from tying the server up.
 //!
-//! - [`health`]: `/healthz` (the process is up), `/readyz` (recovery finished; traffic may come),
-//!   `/metrics` (Prometheus text format).
-//! - [`query`]: `POST /api/v1/sql` and `POST /api/v1/delete`, behind [`auth`] (loopback or a
-//!   bearer token).
+//! - [`collect`]: the collector endpoints (public by nature), on top of `oriel-collector`.
+//! - [`api`]: Oriel's query API and signing in, behind [`auth`] (a credential is always needed).
+//! - [`health`]: `/healthz`, `/readyz`, `/readyz/query`, `/metrics`.
 //! - [`error`]: [`ApiError`], the one place where errors become HTTP statuses.
 //! - [`state`]: [`AppState`], what every handler can reach, filled in as start-up progresses.
-//! - the collector's routes (`oriel-collector`), merged in.
+//! - [`listen`]: accepting connections within limits.
 //!
 //! The process binds its port before recovery runs, so orchestrators see a live but not yet ready
 //! server instead of a refused connection.
 
+pub mod api;
 pub mod auth;
+mod body;
+pub mod collect;
 pub mod error;
 pub mod health;
-pub mod query;
+pub mod listen;
+pub mod peer;
 pub mod state;
 
 use axum::Router;
 
+pub use auth::Auth;
 pub use error::ApiError;
-pub use state::AppState;
+pub use listen::{ConnectionLimits, serve};
+pub use state::{AppState, HttpLimits};
 
 /// The complete router for one `oriel serve` process.
 pub fn router(state: AppState) -> Router {
-    let collector = oriel_collector::routes(state.collector().clone(), state.divolte_json_path());
-    let protected = query::routes()
-        .route_layer(axum::middleware::from_fn_with_state(state.clone(), auth::require_access));
-    Router::new().merge(health::routes()).merge(protected).with_state(state).merge(collector)
+    let protected =
+        api::protected().route_layer(axum::middleware::from_fn_with_state(state.clone(), auth::require_credential));
+    Router::new()
+        .merge(health::routes())
+        .merge(api::public())
+        .merge(protected)
+        .merge(collect::routes(&state))
+        .with_state(state)
 }

@@ -1,16 +1,63 @@
-//! Shared state of the HTTP handlers.
+//! Shared state of the HTTP handlers, filled in as start-up progresses.
 
 use std::fmt;
 use std::sync::{Arc, OnceLock};
+use std::time::Duration;
 
-use oriel_collector::CollectorSlot;
+use oriel_collector::Collector;
+use oriel_core::ErrorCode;
 use oriel_log::EventLog;
 use oriel_store::Store;
+
+use crate::ApiError;
+use crate::auth::Auth;
 
 /// Renders the process's metrics in Prometheus text format.
 pub type MetricsRenderer = Arc<dyn Fn() -> String + Send + Sync>;
 
-/// What handlers can reach. Cheap to clone. Services appear once start-up has recovered them.
+/// A service that appears once start-up has recovered it: requests that need it before then
+/// are answered 503 with `Retry-After`.
+#[derive(Debug)]
+pub struct Latch<T> {
+    value: OnceLock<T>,
+    what: &'static str,
+}
+
+impl<T> Latch<T> {
+    fn new(what: &'static str) -> Self {
+        Self { value: OnceLock::new(), what }
+    }
+
+    /// Publishes the service; the first call wins (start-up calls it once).
+    pub fn set(&self, value: T) {
+        let _ = self.value.set(value);
+    }
+
+    /// The service, if it is up.
+    pub fn get(&self) -> Option<&T> {
+        self.value.get()
+    }
+
+    /// The service, or 503 while it is starting.
+    pub fn ready(&self) -> Result<&T, ApiError> {
+        self.get().ok_or_else(|| ApiError::new(ErrorCode::Unavailable, format!("the {} is starting, retry shortly", self.what)))
+    }
+}
+
+/// Per-request limits of the HTTP layer.
+#[derive(Debug, Clone, Copy)]
+pub struct HttpLimits {
+    /// A request body must arrive within this time.
+    pub body_read_timeout: Duration,
+}
+
+impl Default for HttpLimits {
+    fn default() -> Self {
+        Self { body_read_timeout: Duration::from_secs(30) }
+    }
+}
+
+/// What handlers can reach. Cheap to clone.
 #[derive(Clone)]
 pub struct AppState {
     inner: Arc<Inner>,
@@ -18,11 +65,12 @@ pub struct AppState {
 
 struct Inner {
     metrics: MetricsRenderer,
-    log: OnceLock<Arc<dyn EventLog>>,
-    store: OnceLock<Arc<Store>>,
-    collector: CollectorSlot,
+    log: Latch<Arc<dyn EventLog>>,
+    store: Latch<Arc<Store>>,
+    collector: Latch<Arc<Collector>>,
     divolte_json_path: Option<String>,
-    api_tokens: Vec<String>,
+    auth: Auth,
+    limits: HttpLimits,
 }
 
 impl fmt::Debug for AppState {
@@ -33,38 +81,43 @@ impl fmt::Debug for AppState {
 
 impl AppState {
     /// State of a process that is starting: nothing recovered yet. `divolte_json_path` enables
-    /// the Divolte endpoints, with the JSON one at that path; `api_tokens` authorise the query
-    /// APIs for clients that are not on loopback.
-    pub fn new(metrics: MetricsRenderer, divolte_json_path: Option<String>, api_tokens: Vec<String>) -> Self {
+    /// the Divolte endpoints, with the JSON one at that path; `auth` decides who may read.
+    pub fn new(metrics: MetricsRenderer, divolte_json_path: Option<String>, auth: Auth, limits: HttpLimits) -> Self {
         let inner = Inner {
             metrics,
-            log: OnceLock::new(),
-            store: OnceLock::new(),
-            collector: CollectorSlot::new(),
+            log: Latch::new("event log"),
+            store: Latch::new("store"),
+            collector: Latch::new("collector"),
             divolte_json_path,
-            api_tokens,
+            auth,
+            limits,
         };
         Self { inner: Arc::new(inner) }
     }
 
-    /// Publishes the opened store.
-    pub fn set_store(&self, store: Arc<Store>) {
-        let _ = self.inner.store.set(store);
+    /// The event log, once recovered.
+    pub fn log(&self) -> &Latch<Arc<dyn EventLog>> {
+        &self.inner.log
     }
 
     /// The store, once opened.
-    pub fn store(&self) -> Option<&Arc<Store>> {
-        self.inner.store.get()
+    pub fn store(&self) -> &Latch<Arc<Store>> {
+        &self.inner.store
     }
 
-    /// Tokens that authorise the query APIs.
-    pub fn api_tokens(&self) -> &[String] {
-        &self.inner.api_tokens
-    }
-
-    /// Where the collector appears once it is built.
-    pub fn collector(&self) -> &CollectorSlot {
+    /// The collector, once built.
+    pub fn collector(&self) -> &Latch<Arc<Collector>> {
         &self.inner.collector
+    }
+
+    /// Who may read analytics, and how they prove it.
+    pub fn auth(&self) -> &Auth {
+        &self.inner.auth
+    }
+
+    /// Per-request limits.
+    pub fn limits(&self) -> HttpLimits {
+        self.inner.limits
     }
 
     /// The path of the Divolte JSON endpoint, when Divolte compatibility is on.
@@ -72,18 +125,8 @@ impl AppState {
         self.inner.divolte_json_path.as_deref()
     }
 
-    /// Publishes the recovered event log.
-    pub fn set_log(&self, log: Arc<dyn EventLog>) {
-        // Start-up calls this once; a second call would be a wiring bug and is ignored.
-        let _ = self.inner.log.set(log);
-    }
-
-    /// The event log, once recovered.
-    pub fn log(&self) -> Option<&Arc<dyn EventLog>> {
-        self.inner.log.get()
-    }
-
-    /// Whether every service has finished recovery.
+    /// Whether the process collects: the log is recovered and the collector built, so an
+    /// event sent now is accepted. Queries may still be catching up: see the store's lag.
     pub fn is_ready(&self) -> bool {
         self.inner.log.get().is_some() && self.inner.collector.get().is_some() && self.inner.store.get().is_some()
     }

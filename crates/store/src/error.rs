@@ -52,9 +52,16 @@ pub enum Error {
     /// Parquet failed.
     #[error("parquet: {0}")]
     Parquet(#[from] parquet::errors::ParquetError),
-    /// A query needs more memory than `store.query_memory_mb` allows, even spilling to disk.
-    #[error("the query needs more memory than store.query_memory_mb allows: {0}")]
+    /// A query needs more than its limits allow: memory (`store.query_memory_mb`, even spilling
+    /// to disk) or result size.
+    #[error("{0}")]
     TooBig(String),
+    /// Every query slot is taken; retry later.
+    #[error("{0}")]
+    Busy(String),
+    /// The query ran out of time.
+    #[error("{0}")]
+    Timeout(String),
     /// DataFusion failed while executing.
     #[error("query failed: {0}")]
     DataFusion(#[from] datafusion::error::DataFusionError),
@@ -80,7 +87,8 @@ impl Error {
         match self {
             Self::Forbidden(_) => ErrorCode::Forbidden,
             Self::InvalidQuery(_) | Self::Import { .. } | Self::BadEvent(_) | Self::TooBig(_) => ErrorCode::InvalidInput,
-            Self::Closed => ErrorCode::Unavailable,
+            Self::Closed | Self::Busy(_) => ErrorCode::Unavailable,
+            Self::Timeout(_) => ErrorCode::Timeout,
             Self::Log(e) => e.code(),
             Self::Io { .. }
             | Self::BadManifest { .. }

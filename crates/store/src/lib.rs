@@ -1,24 +1,27 @@
 //! The store: Oriel's real-time columnar database (the role Druid plays in a classic stack).
 //!
-//! - [`store::Store`]: ingestion from the event log into a live buffer that queries see at once,
-//!   persistence into Parquet [`segment`]s committed with their log offsets in the [`manifest`]
-//!   (exactly once), compaction, retention and deletion.
+//! - [`Store`] ([`store`]): opens the store, runs its tasks, reports its state.
+//! - [`ingest`]: tailing the event log into the live buffer that queries see at once.
+//! - [`maintenance`]: flush into Parquet [`segment`]s committed with their log offsets in the
+//!   [`manifest`] (exactly once), compaction, retention and deletion ([`deletion`]).
+//! - [`snapshot`]: the consistent view of segments and live batches a query reads.
+//! - [`query`]: the read-only SQL engine over snapshots.
 //! - [`schema`]: the `events` Arrow schema and the builder from event JSON.
-//! - [`table`]: the DataFusion table over segments ∪ live buffer, with time pruning.
-//! - [`sql`]: read-only SQL in Druid's dialect, with the functions of [`udf`].
-//! - [`json`]: query results as JSON rows.
 
+pub mod deletion;
 mod error;
-pub mod json;
+pub(crate) mod ingest;
+pub(crate) mod maintenance;
 pub mod manifest;
 pub mod metrics;
+pub mod query;
 pub mod schema;
 pub mod segment;
-pub mod sql;
+pub mod snapshot;
 pub mod store;
-pub mod table;
-pub mod udf;
 
+pub use datafusion::arrow;
+pub use deletion::Selector;
 pub use error::{Error, Result};
-pub use sql::{QueryResult, SqlEngine};
-pub use store::{CONSUMER, FlushReport, Store, StoreOptions, StoreStats};
+pub use query::{QueryEngine, QueryOptions, QueryResult, QueryStream};
+pub use store::{CONSUMER, FlushReport, IngestLag, Store, StoreOptions, StoreStats};

@@ -10,12 +10,12 @@
 //! then the body as JSON.
 
 use std::collections::BTreeMap;
-use std::fs::{self, File};
-use std::io::Write;
+use std::fs;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use crate::deletion::Selector;
 use crate::{Error, Result};
 
 const MAGIC: &str = "ORIEL-MANIFEST";
@@ -44,12 +44,9 @@ pub struct SegmentMeta {
 /// log below `until` are dropped when the log is replayed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Tombstone {
-    /// Delete events with this `party_id`.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub party_id: Option<String>,
-    /// Delete events with this `user_id`.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub user_id: Option<String>,
+    /// Whose events are deleted.
+    #[serde(flatten)]
+    pub selector: Selector,
     /// Per log partition, the end offset at the time of the deletion.
     pub until: BTreeMap<u32, u64>,
 }
@@ -57,10 +54,12 @@ pub struct Tombstone {
 impl Tombstone {
     /// Whether the event with `party_id`/`user_id` at `offset` of `partition` is deleted.
     pub fn covers(&self, partition: u32, offset: u64, party_id: Option<&str>, user_id: Option<&str>) -> bool {
-        let before = self.until.get(&partition).is_some_and(|&end| offset < end);
-        before
-            && (self.party_id.as_deref().is_some_and(|p| party_id == Some(p))
-                || self.user_id.as_deref().is_some_and(|u| user_id == Some(u)))
+        self.until.get(&partition).is_some_and(|&end| offset < end) && self.selector.matches(party_id, user_id)
+    }
+
+    /// Whether every event it covers has been persisted past, so replay can no longer see one.
+    pub fn is_spent(&self, persisted: &BTreeMap<u32, u64>) -> bool {
+        self.until.iter().all(|(p, &until)| persisted.get(p).is_some_and(|&o| o >= until))
     }
 }
 
@@ -129,19 +128,14 @@ impl Manifest {
     /// Writes this manifest as the current one of `dir`, durably and atomically.
     pub fn commit(&self, dir: &Path) -> Result<()> {
         let path = Self::path(dir);
-        let tmp = dir.join("manifest.tmp");
         let bytes = self.encode()?;
-        let mut file = File::create(&tmp).map_err(Error::io("failed to create", &tmp))?;
-        file.write_all(&bytes).and_then(|()| file.sync_all()).map_err(Error::io("failed to write", &tmp))?;
-        drop(file);
-        fs::rename(&tmp, &path).map_err(Error::io("failed to replace", &path))?;
-        sync_dir(dir)
+        oriel_core::durable::atomic_write(&path, &bytes, None).map_err(Error::io("failed to write", &path))
     }
 }
 
 /// `fsync`s a directory so created, renamed and removed entries are durable.
 pub(crate) fn sync_dir(dir: &Path) -> Result<()> {
-    File::open(dir).and_then(|d| d.sync_all()).map_err(Error::io("failed to sync directory", dir))
+    oriel_core::durable::sync_dir(dir).map_err(Error::io("failed to sync directory", dir))
 }
 
 #[cfg(test)]
@@ -162,7 +156,10 @@ mod tests {
                 min_time: 1,
                 max_time: 2,
             }],
-            tombstones: vec![Tombstone { party_id: Some("p".into()), user_id: None, until: BTreeMap::from([(0, 50)]) }],
+            tombstones: vec![Tombstone {
+                selector: Selector { party_id: Some("p".into()), user_id: None },
+                until: BTreeMap::from([(0, 50)]),
+            }],
         }
     }
 
@@ -173,6 +170,8 @@ mod tests {
         sample().commit(dir.path()).unwrap();
         assert_eq!(Manifest::load(dir.path()).unwrap(), sample());
         assert!(!dir.path().join("manifest.tmp").exists());
+        let text = fs::read_to_string(Manifest::path(dir.path())).unwrap();
+        assert!(text.contains("\"party_id\": \"p\""), "tombstones keep their flat form: {text}");
     }
 
     /// Pins the header format.

@@ -20,6 +20,16 @@ pub const RETENTION_ROWS: &str = "oriel_store_retention_removed_rows_total";
 pub const DELETED: &str = "oriel_store_deleted_rows_total";
 /// Histogram: seconds one SQL query took.
 pub const QUERY_SECONDS: &str = "oriel_store_query_seconds";
+/// Gauge: bytes of memory the live buffer holds.
+pub const LIVE_BYTES: &str = "oriel_store_live_bytes";
+/// Counter: times ingestion paused because the live buffer was full.
+pub const INGEST_PAUSES: &str = "oriel_store_ingest_pauses_total";
+/// Gauge: queries running now.
+pub const QUERIES_RUNNING: &str = "oriel_store_queries_running";
+/// Counter: queries refused because every slot stayed taken.
+pub const QUERIES_REFUSED: &str = "oriel_store_queries_refused_total";
+/// Counter: queries cancelled at their time limit.
+pub const QUERIES_TIMED_OUT: &str = "oriel_store_queries_timed_out_total";
 
 /// Describes the store's metrics.
 pub fn describe() {
@@ -34,5 +44,10 @@ pub fn describe() {
     describe_counter!(RETENTION_ROWS, Unit::Count, "rows dropped by store retention");
     describe_counter!(DELETED, Unit::Count, "rows deleted on request");
     describe_histogram!(QUERY_SECONDS, Unit::Seconds, "duration of one SQL query");
+    describe_gauge!(LIVE_BYTES, Unit::Bytes, "memory held by the live buffer");
+    describe_counter!(INGEST_PAUSES, Unit::Count, "times ingestion paused because the live buffer was full");
+    describe_gauge!(QUERIES_RUNNING, Unit::Count, "SQL queries running now");
+    describe_counter!(QUERIES_REFUSED, Unit::Count, "queries refused because every query slot stayed taken");
+    describe_counter!(QUERIES_TIMED_OUT, Unit::Count, "queries cancelled at store.query_timeout_seconds");
     counter!(INGESTED).increment(0);
 }

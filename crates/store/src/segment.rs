@@ -6,7 +6,7 @@
 //! DuckDB, Spark, Trino or ClickHouse read directly.
 
 use std::fs::File;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use chrono::DateTime;
@@ -14,11 +14,15 @@ use datafusion::arrow::array::{AsArray, RecordBatch, UInt32Array};
 use datafusion::arrow::compute::{SortColumn, SortOptions, concat_batches, lexsort_to_indices, take_record_batch};
 use datafusion::arrow::datatypes::TimestampMillisecondType;
 use parquet::arrow::ArrowWriter;
-use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use parquet::arrow::arrow_reader::{ParquetRecordBatchReader, ParquetRecordBatchReaderBuilder};
 use parquet::basic::{Compression, ZstdLevel};
-use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use parquet::file::metadata::SortingColumn;
+use parquet::file::properties::{EnabledStatistics, ReaderProperties, WriterProperties};
+use parquet::file::reader::FileReader;
+use parquet::file::serialized_reader::{ReadOptionsBuilder, SerializedFileReader};
+use parquet::schema::types::ColumnPath;
 
+use crate::deletion::Selector;
 use crate::schema::{TIME, events_schema};
 use crate::{Error, Result};
 
@@ -26,6 +30,13 @@ use crate::{Error, Result};
 const ROW_GROUP_ROWS: usize = 128 * 1024;
 /// Rows per data page, the unit the page index prunes.
 const PAGE_ROWS: usize = 16 * 1024;
+/// Rows per batch when a segment is read back for compaction or deletion.
+pub(crate) const READ_BATCH_ROWS: usize = 8 * 1024;
+/// Columns with a bloom filter, so a deletion finds the segments that can hold a visitor or
+/// user without decoding the others (and queries on them skip row groups).
+const BLOOM_COLUMNS: [&str; 2] = ["party_id", "user_id"];
+/// False-positive rate of those filters; parquet folds them to the distinct values written.
+const BLOOM_FPP: f64 = 0.01;
 
 /// How segments are cut in time.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -107,7 +118,7 @@ pub fn sort(batch: &RecordBatch) -> Result<RecordBatch> {
 }
 
 fn properties() -> Result<WriterProperties> {
-    Ok(WriterProperties::builder()
+    let mut builder = WriterProperties::builder()
         .set_compression(Compression::ZSTD(ZstdLevel::try_new(3)?))
         .set_dictionary_enabled(true)
         .set_statistics_enabled(EnabledStatistics::Page)
@@ -116,46 +127,118 @@ fn properties() -> Result<WriterProperties> {
         .set_sorting_columns(Some(vec![
             SortingColumn { column_idx: site_index() as i32, descending: false, nulls_first: true },
             SortingColumn { column_idx: TIME as i32, descending: false, nulls_first: true },
-        ]))
-        .build())
+        ]));
+    for column in BLOOM_COLUMNS {
+        let path = ColumnPath::from(column);
+        builder = builder
+            .set_column_bloom_filter_enabled(path.clone(), true)
+            .set_column_bloom_filter_fpp(path.clone(), BLOOM_FPP)
+            .set_column_bloom_filter_max_ndv(path, ROW_GROUP_ROWS as u64);
+    }
+    Ok(builder.build())
 }
 
-/// Writes `batch` (one partition's rows) sorted to a new file at `path` and fsyncs it.
+/// Writes one segment from batches that arrive already sorted by (`site`, `__time`), a row
+/// group at a time, so a segment of any size is written in bounded memory.
+pub(crate) struct SegmentWriter {
+    path: PathBuf,
+    writer: ArrowWriter<File>,
+    rows: u64,
+    min_time: i64,
+    max_time: i64,
+}
+
+impl SegmentWriter {
+    /// Creates the file; it must not exist (segments are never overwritten).
+    pub(crate) fn create(path: &Path) -> Result<Self> {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(Error::io("failed to create", dir))?;
+        }
+        let file = File::create_new(path).map_err(Error::io("failed to create segment", path))?;
+        let writer = ArrowWriter::try_new(file, events_schema(), Some(properties()?))?;
+        Ok(Self { path: path.to_path_buf(), writer, rows: 0, min_time: i64::MAX, max_time: i64::MIN })
+    }
+
+    /// Appends sorted rows.
+    pub(crate) fn write(&mut self, batch: &RecordBatch) -> Result<()> {
+        if batch.num_rows() == 0 {
+            return Ok(());
+        }
+        let times = batch.column(TIME).as_primitive::<TimestampMillisecondType>();
+        for &t in times.values() {
+            self.min_time = self.min_time.min(t);
+            self.max_time = self.max_time.max(t);
+        }
+        self.rows += batch.num_rows() as u64;
+        self.writer.write(batch)?;
+        Ok(())
+    }
+
+    /// Rows written so far.
+    pub(crate) fn rows(&self) -> u64 {
+        self.rows
+    }
+
+    /// Closes and fsyncs the file. An empty segment is an error (and its file is removed).
+    pub(crate) fn finish(self) -> Result<Written> {
+        let Self { path, writer, rows, min_time, max_time } = self;
+        let file = writer.into_inner()?;
+        if rows == 0 {
+            drop(file);
+            let _ = std::fs::remove_file(&path);
+            return Err(Error::Internal("refusing to write an empty segment".into()));
+        }
+        file.sync_all().map_err(Error::io("failed to sync segment", &path))?;
+        let bytes = file.metadata().map_err(Error::io("failed to stat segment", &path))?.len();
+        Ok(Written { rows, bytes, min_time, max_time })
+    }
+}
+
+/// Writes `batch` (one partition's rows, in any order) sorted to a new file at `path`.
 pub fn write(path: &Path, batch: &RecordBatch) -> Result<Written> {
-    if batch.num_rows() == 0 {
-        return Err(Error::Internal("refusing to write an empty segment".into()));
-    }
     let sorted = sort(batch)?;
-    let times = sorted.column(TIME).as_primitive::<TimestampMillisecondType>();
-    let (mut min_time, mut max_time) = (i64::MAX, i64::MIN);
-    for i in 0..times.len() {
-        let t = times.value(i);
-        min_time = min_time.min(t);
-        max_time = max_time.max(t);
-    }
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).map_err(Error::io("failed to create", dir))?;
-    }
-    let file = File::create_new(path).map_err(Error::io("failed to create segment", path))?;
-    let mut writer = ArrowWriter::try_new(file, events_schema(), Some(properties()?))?;
+    let mut writer = SegmentWriter::create(path)?;
     writer.write(&sorted)?;
-    let file = writer.into_inner()?;
-    file.sync_all().map_err(Error::io("failed to sync segment", path))?;
-    let bytes = file.metadata().map_err(Error::io("failed to stat segment", path))?.len();
-    Ok(Written { rows: sorted.num_rows() as u64, bytes, min_time, max_time })
+    writer.finish()
+}
+
+/// Reads a segment back batch by batch, in its sorted order.
+pub(crate) fn reader(path: &Path) -> Result<impl Iterator<Item = Result<RecordBatch>> + Send + use<>> {
+    let file = File::open(path).map_err(Error::io("failed to open segment", path))?;
+    let reader: ParquetRecordBatchReader =
+        ParquetRecordBatchReaderBuilder::try_new(file)?.with_batch_size(READ_BATCH_ROWS).build()?;
+    // Segments always hold the events schema; re-attach it so field metadata matches.
+    Ok(reader.map(|batch| Ok(RecordBatch::try_new(events_schema(), batch?.columns().to_vec())?)))
 }
 
 /// Reads a whole segment back.
 pub fn read(path: &Path) -> Result<Vec<RecordBatch>> {
+    reader(path)?.collect()
+}
+
+/// Whether the segment at `path` may hold events of `selector`, judged by the bloom filters of
+/// its row groups without reading any data. A segment written without filters may.
+pub(crate) fn may_contain(path: &Path, selector: &Selector) -> Result<bool> {
     let file = File::open(path).map_err(Error::io("failed to open segment", path))?;
-    let reader = ParquetRecordBatchReaderBuilder::try_new(file)?.with_batch_size(64 * 1024).build()?;
-    let mut out = Vec::new();
-    for batch in reader {
-        let batch = batch?;
-        // Segments always hold the events schema; re-attach it so field metadata matches.
-        out.push(RecordBatch::try_new(events_schema(), batch.columns().to_vec())?);
+    let options = ReadOptionsBuilder::new()
+        .with_reader_properties(ReaderProperties::builder().set_read_bloom_filter(true).build())
+        .build();
+    let reader = SerializedFileReader::new_with_options(file, options)?;
+    let schema = events_schema();
+    let wanted: Vec<(usize, &str)> = [("party_id", &selector.party_id), ("user_id", &selector.user_id)]
+        .into_iter()
+        .filter_map(|(name, value)| Some((schema.index_of(name).ok()?, value.as_deref()?)))
+        .collect();
+    for i in 0..reader.num_row_groups() {
+        let group = reader.get_row_group(i)?;
+        for &(column, value) in &wanted {
+            match group.get_column_bloom_filter(column) {
+                Some(filter) if !filter.check(value) => {}
+                _ => return Ok(true),
+            }
+        }
     }
-    Ok(out)
+    Ok(false)
 }
 
 #[cfg(test)]
@@ -194,5 +277,23 @@ mod tests {
         assert_eq!(sites, vec!["a", "a", "b", "b"]);
         assert_eq!(times, vec![3, 9, 1, 5]);
         assert!(write(&path, &batch(&[("a", 1)])).is_err(), "segments are never overwritten");
+    }
+
+    #[test]
+    fn bloom_filters_tell_which_segments_may_hold_a_visitor() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("1.parquet");
+        let mut b = BatchBuilder::new();
+        for i in 0..2000 {
+            let event = Event { time: i, party_id: Some(format!("p{i}")), user_id: Some(format!("u{}", i % 7)), event_type: "x".into(), ..Event::default() };
+            b.push(&event).unwrap();
+        }
+        write(&path, &b.finish().unwrap()).unwrap();
+        let party = |p: &str| Selector { party_id: Some(p.into()), user_id: None };
+        assert!(may_contain(&path, &party("p1234")).unwrap());
+        let misses = (0..200).filter(|i| !may_contain(&path, &party(&format!("q{i}"))).unwrap()).count();
+        assert!(misses > 190, "only {misses} of 200 absent visitors were ruled out");
+        assert!(may_contain(&path, &Selector { party_id: None, user_id: Some("u3".into()) }).unwrap());
+        assert!(!may_contain(&path, &Selector { party_id: None, user_id: Some("nobody".into()) }).unwrap());
     }
 }

@@ -23,6 +23,12 @@ struct Body {
     parameters: Option<Value>,
 }
 
+/// Checks and normalises the party id of `POST /json?p=`: a Divolte identifier within the
+/// identifier length limit.
+pub fn party(p: Option<&str>, limits: &Limits) -> Option<String> {
+    p.filter(|p| p.len() <= limits.max_id_bytes).and_then(ids::normalize)
+}
+
 /// Decodes a JSON-source body for `party` (already normalised). Divolte drops such events after
 /// answering 204; the error says why, for the metric and the debug log.
 pub fn parse_event(party: String, body: &[u8], limits: &Limits) -> Result<Event, String> {
@@ -31,10 +37,10 @@ pub fn parse_event(party: String, body: &[u8], limits: &Limits) -> Result<Event,
     let client_time = timestamp::parse_rfc3339_ms(&body.client_timestamp_iso)
         .ok_or("client_timestamp_iso is not an ISO-8601 timestamp with an offset")?;
     for (name, value) in [("event_id", &body.event_id), ("session_id", &body.session_id)] {
-        limits.field(name, value)?;
+        limits.id(name, value)?;
     }
     if let Some(t) = &body.event_type {
-        limits.field("event_type", t)?;
+        limits.id("event_type", t)?;
     }
     let props = match &body.parameters {
         Some(Value::Null) | None => None,

@@ -39,6 +39,9 @@ impl Rejected {
     }
 }
 
+/// Parameters that hold identifiers or the event type, checked against the identifier limit.
+const ID_PARAMETERS: &[&str] = &["p", "s", "v", "e", "t"];
+
 /// Most parameters accepted in one request; the tag sends at most 17.
 const MAX_PARAMETERS: usize = 64;
 
@@ -91,7 +94,8 @@ pub fn parse_event(query: &str, limits: &Limits) -> Result<Event, Rejected> {
     }
     let get = |name: &'static str| pairs.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
     for (key, value) in &pairs {
-        if value.len() > limits.max_field_bytes && key != "u" {
+        let limit = if ID_PARAMETERS.contains(&key.as_str()) { limits.max_id_bytes } else { limits.max_field_bytes };
+        if value.len() > limit && key != "u" {
             return Err(Rejected::TooLong(static_name(key)));
         }
     }

@@ -116,14 +116,10 @@ impl Cookieless {
     fn store(&self, salt: &Salt) {
         let Some(path) = &self.path else { return };
         let file = SaltFile { day: salt.day, salt: salt.bytes.iter().map(|b| format!("{b:02x}")).collect() };
+        // The salt is a secret: only this user may read it.
         let write = || -> std::io::Result<()> {
-            if let Some(dir) = path.parent() {
-                std::fs::create_dir_all(dir)?;
-            }
-            let tmp = path.with_extension("tmp");
-            std::fs::write(&tmp, serde_json::to_vec(&file).map_err(std::io::Error::other)?)?;
-            std::fs::File::open(&tmp)?.sync_all()?;
-            std::fs::rename(&tmp, path)
+            let bytes = serde_json::to_vec(&file).map_err(std::io::Error::other)?;
+            oriel_core::durable::atomic_write(path, &bytes, Some(0o600))
         };
         if let Err(error) = write() {
             // Ids stay valid for this process; after a restart they would change within the day.

@@ -1,7 +1,8 @@
 //! User agent → browser, OS, device type, and bot signals, with uap-core rules behind an LRU
 //! cache (most traffic repeats a few hundred user agents, and each parse runs many regexes).
+//! The cache is bounded by the bytes it holds, not by entries: keys are whatever clients send,
+//! and the collector cuts them to `collector.max_user_agent_bytes` before they get here.
 
-use std::num::NonZeroUsize;
 use std::sync::Arc;
 
 use lru::LruCache;
@@ -27,15 +28,49 @@ pub struct UserAgentInfo {
     pub is_bot: bool,
 }
 
-/// Parses user agents with a bounded cache.
+/// Parses user agents with a cache bounded in bytes.
 pub struct UserAgents {
     extractor: ua_parser::Extractor<'static>,
-    cache: Mutex<LruCache<Box<str>, Arc<UserAgentInfo>>>,
+    cache: Mutex<Cache>,
+}
+
+/// Cached answers and the bytes they hold.
+struct Cache {
+    entries: LruCache<Box<str>, Arc<UserAgentInfo>>,
+    bytes: usize,
+    budget: usize,
+}
+
+/// Bookkeeping bytes of one entry besides its strings (hash slot, list links, `Arc`).
+const ENTRY_OVERHEAD: usize = 128;
+
+impl UserAgentInfo {
+    fn heap_bytes(&self) -> usize {
+        [&self.browser, &self.browser_version, &self.os, &self.os_version].iter().map(|s| s.as_ref().map_or(0, String::len)).sum()
+    }
+}
+
+impl Cache {
+    fn insert(&mut self, key: &str, info: Arc<UserAgentInfo>) {
+        let cost = key.len() + info.heap_bytes() + ENTRY_OVERHEAD;
+        if cost > self.budget {
+            return;
+        }
+        if let Some(old) = self.entries.put(key.into(), info) {
+            self.bytes -= key.len() + old.heap_bytes() + ENTRY_OVERHEAD;
+        }
+        self.bytes += cost;
+        while self.bytes > self.budget {
+            let Some((k, v)) = self.entries.pop_lru() else { break };
+            self.bytes -= k.len() + v.heap_bytes() + ENTRY_OVERHEAD;
+        }
+    }
 }
 
 impl std::fmt::Debug for UserAgents {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("UserAgents").field("cached", &self.cache.lock().len()).finish()
+        let cache = self.cache.lock();
+        f.debug_struct("UserAgents").field("cached", &cache.entries.len()).field("bytes", &cache.bytes).finish()
     }
 }
 
@@ -48,24 +83,29 @@ const BOT_WORDS: &[&str] = &[
 ];
 
 impl UserAgents {
-    /// Compiles the rules. Takes a while (hundreds of regexes), so start-up does it off the
-    /// async threads.
-    pub fn new(cache_size: usize) -> Result<Self, String> {
+    /// Compiles the rules, with a cache of at most `cache_bytes`. Takes a while (hundreds of
+    /// regexes), so start-up does it off the async threads.
+    pub fn new(cache_bytes: usize) -> Result<Self, String> {
         let regexes: ua_parser::Regexes<'static> =
             serde_json::from_str(RULES).map_err(|e| format!("invalid user agent rules: {e}"))?;
         let extractor = ua_parser::Extractor::try_from(regexes).map_err(|e| format!("invalid user agent rules: {e}"))?;
-        let size = NonZeroUsize::new(cache_size).unwrap_or(NonZeroUsize::MIN);
-        Ok(Self { extractor, cache: Mutex::new(LruCache::new(size)) })
+        let cache = Cache { entries: LruCache::unbounded(), bytes: 0, budget: cache_bytes };
+        Ok(Self { extractor, cache: Mutex::new(cache) })
     }
 
     /// What `ua` says; cached.
     pub fn parse(&self, ua: &str) -> Arc<UserAgentInfo> {
-        if let Some(hit) = self.cache.lock().get(ua) {
+        if let Some(hit) = self.cache.lock().entries.get(ua) {
             return Arc::clone(hit);
         }
         let info = Arc::new(self.parse_uncached(ua));
-        self.cache.lock().put(ua.into(), Arc::clone(&info));
+        self.cache.lock().insert(ua, Arc::clone(&info));
         info
+    }
+
+    /// Bytes the cache holds now.
+    pub fn cached_bytes(&self) -> usize {
+        self.cache.lock().bytes
     }
 
     fn parse_uncached(&self, ua: &str) -> UserAgentInfo {
@@ -109,7 +149,7 @@ mod tests {
     use super::*;
     use std::sync::LazyLock;
 
-    static UA: LazyLock<UserAgents> = LazyLock::new(|| UserAgents::new(100).unwrap());
+    static UA: LazyLock<UserAgents> = LazyLock::new(|| UserAgents::new(1 << 20).unwrap());
 
     #[test]
     fn common_browsers() {
@@ -147,6 +187,16 @@ mod tests {
             assert!(info.is_bot, "{ua:?} should be a bot");
             assert_eq!(info.device_type, "bot");
         }
+    }
+
+    #[test]
+    fn the_cache_stays_within_its_byte_budget() {
+        let agents = UserAgents::new(64 * 1024).unwrap();
+        for i in 0..2000 {
+            agents.parse(&format!("Mozilla/5.0 (X11; Linux x86_64; rv:{i}.0) Gecko/20100101 Firefox/{i}.0 {}", "x".repeat(300)));
+        }
+        assert!(agents.cached_bytes() <= 64 * 1024, "{} bytes cached", agents.cached_bytes());
+        assert!(agents.cached_bytes() > 32 * 1024, "the budget is used: {} bytes", agents.cached_bytes());
     }
 
     #[test]

@@ -3,36 +3,65 @@
 use std::net::IpAddr;
 
 use oriel_core::{Event, EventSource};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::text;
+use super::{id, text};
 use crate::limits::Limits;
 
-#[derive(Debug, Deserialize)]
+/// The body of `POST /api/v1/events`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct Body {
-    events: Vec<ApiEvent>,
+pub struct ApiBatch {
+    /// The events.
+    pub events: Vec<ApiEvent>,
 }
 
 /// One event, with the column names of the `events` datasource.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct ApiEvent {
-    event_type: String,
-    event_id: Option<String>,
-    party_id: Option<String>,
-    session_id: Option<String>,
-    page_view_id: Option<String>,
-    user_id: Option<String>,
-    client_time: Option<i64>,
-    url: Option<String>,
-    referrer: Option<String>,
-    title: Option<String>,
-    language: Option<String>,
-    props: Option<Value>,
-    ip: Option<String>,
-    user_agent: Option<String>,
+pub struct ApiEvent {
+    /// Event type.
+    pub event_type: String,
+    /// Event id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub event_id: Option<String>,
+    /// Visitor id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub party_id: Option<String>,
+    /// Session id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session_id: Option<String>,
+    /// Page view id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub page_view_id: Option<String>,
+    /// User id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_id: Option<String>,
+    /// Client time, ms.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_time: Option<i64>,
+    /// Page or screen URL.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    /// Referrer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub referrer: Option<String>,
+    /// Title.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+    /// Language.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub language: Option<String>,
+    /// Custom properties.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub props: Option<Value>,
+    /// The end user's IP address (the caller's when absent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ip: Option<String>,
+    /// The end user's user agent (the caller's when absent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_agent: Option<String>,
 }
 
 /// An event with the end user's address and user agent, when the caller gave them.
@@ -48,7 +77,7 @@ pub struct ApiItem {
 
 /// Decodes a request body.
 pub fn decode(body: &[u8], limits: &Limits) -> Result<Vec<ApiItem>, String> {
-    let body: Body = serde_json::from_slice(body).map_err(|e| format!("invalid body: {e}"))?;
+    let body: ApiBatch = serde_json::from_slice(body).map_err(|e| format!("invalid body: {e}"))?;
     if body.events.is_empty() {
         return Err("events must hold at least one event".into());
     }
@@ -63,7 +92,7 @@ pub fn decode(body: &[u8], limits: &Limits) -> Result<Vec<ApiItem>, String> {
             if e.event_type.is_empty() {
                 return Err(format!("{} must not be empty", at("event_type")));
             }
-            limits.field(&at("event_type"), &e.event_type)?;
+            limits.id(&at("event_type"), &e.event_type)?;
             let ip = match e.ip {
                 Some(raw) => Some(raw.parse::<IpAddr>().map_err(|_| format!("{} is not an IP address: {raw:?}", at("ip")))?),
                 None => None,
@@ -75,22 +104,22 @@ pub fn decode(body: &[u8], limits: &Limits) -> Result<Vec<ApiItem>, String> {
             Ok(ApiItem {
                 event: Event {
                     client_time: e.client_time,
-                    event_id: text(limits, &at("event_id"), e.event_id)?,
+                    event_id: id(limits, &at("event_id"), e.event_id)?,
                     event_type: e.event_type,
-                    party_id: text(limits, &at("party_id"), e.party_id)?,
-                    session_id: text(limits, &at("session_id"), e.session_id)?,
-                    page_view_id: text(limits, &at("page_view_id"), e.page_view_id)?,
-                    user_id: text(limits, &at("user_id"), e.user_id)?,
+                    party_id: id(limits, &at("party_id"), e.party_id)?,
+                    session_id: id(limits, &at("session_id"), e.session_id)?,
+                    page_view_id: id(limits, &at("page_view_id"), e.page_view_id)?,
+                    user_id: id(limits, &at("user_id"), e.user_id)?,
                     url: text(limits, &at("url"), e.url)?,
                     referrer: text(limits, &at("referrer"), e.referrer)?,
                     title: text(limits, &at("title"), e.title)?,
-                    language: text(limits, &at("language"), e.language)?,
+                    language: id(limits, &at("language"), e.language)?,
                     props,
                     source: EventSource::Api,
                     ..Event::default()
                 },
                 ip,
-                user_agent: text(limits, &at("user_agent"), e.user_agent)?,
+                user_agent: e.user_agent.map(|ua| limits.user_agent(&ua).to_string()),
             })
         })
         .collect()

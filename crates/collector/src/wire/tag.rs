@@ -1,44 +1,90 @@
 //! `POST /e`: a batch of events from the `oriel.js` tag.
 
 use oriel_core::{Event, EventSource};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::{text, whole};
+use super::{id, text, whole};
 use crate::limits::Limits;
 
-#[derive(Debug, Deserialize)]
-struct Batch {
-    site: Option<String>,
-    vid: Option<String>,
-    sid: Option<String>,
-    uid: Option<String>,
-    sw: Option<f64>,
-    sh: Option<f64>,
-    vw: Option<f64>,
-    vh: Option<f64>,
-    dpr: Option<f64>,
-    lang: Option<String>,
+/// A batch as the tag sends it. Fields shared by the batch's events come once.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct TagBatch {
+    /// Site id.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub site: Option<String>,
+    /// Visitor id (absent in cookieless mode).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub vid: Option<String>,
+    /// Session id.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sid: Option<String>,
+    /// User id, once the page identified one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub uid: Option<String>,
+    /// Screen width.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sw: Option<f64>,
+    /// Screen height.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sh: Option<f64>,
+    /// Viewport width.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub vw: Option<f64>,
+    /// Viewport height.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub vh: Option<f64>,
+    /// Device pixel ratio.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dpr: Option<f64>,
+    /// Browser language.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lang: Option<String>,
     /// `navigator.webdriver`: the browser is driven by automation (a headless-browser signal).
-    wd: Option<bool>,
-    ev: Vec<WireEvent>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub wd: Option<bool>,
+    /// The events.
+    pub ev: Vec<TagEvent>,
 }
 
-#[derive(Debug, Deserialize)]
-struct WireEvent {
-    id: Option<String>,
-    t: String,
-    ts: Option<f64>,
-    pv: Option<String>,
-    url: Option<String>,
-    #[serde(rename = "ref")]
-    referrer: Option<String>,
-    ti: Option<String>,
-    nv: Option<bool>,
-    fs: Option<bool>,
-    p: Option<Value>,
-    em: Option<f64>,
-    sd: Option<f64>,
+/// One event of a [`TagBatch`].
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct TagEvent {
+    /// Event id, for duplicate detection.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    /// Event type.
+    pub t: String,
+    /// Client time, ms.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ts: Option<f64>,
+    /// Page view id.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pv: Option<String>,
+    /// Page URL.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    /// Referrer.
+    #[serde(rename = "ref", skip_serializing_if = "Option::is_none")]
+    pub referrer: Option<String>,
+    /// Page title.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ti: Option<String>,
+    /// First event of a new visitor.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub nv: Option<bool>,
+    /// First event of a session.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fs: Option<bool>,
+    /// Custom properties.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub p: Option<Value>,
+    /// Engaged time, ms.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub em: Option<f64>,
+    /// Scroll depth, percent.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sd: Option<f64>,
 }
 
 /// A decoded batch: the site it names and its events.
@@ -46,8 +92,6 @@ struct WireEvent {
 pub struct Decoded {
     /// The `site` field.
     pub site: Option<String>,
-    /// Whether the batch carried a visitor id (false in cookieless mode).
-    pub has_visitor: bool,
     /// The events, in order, not yet enriched.
     pub events: Vec<Event>,
 }
@@ -61,18 +105,18 @@ const MAX_ENGAGED_MS: f64 = 7.0 * 86_400_000.0;
 
 /// Decodes a batch body.
 pub fn decode(body: &[u8], limits: &Limits) -> Result<Decoded, String> {
-    let batch: Batch = serde_json::from_slice(body).map_err(|e| format!("invalid batch: {e}"))?;
+    let batch: TagBatch = serde_json::from_slice(body).map_err(|e| format!("invalid batch: {e}"))?;
     if batch.ev.is_empty() {
         return Err("the batch holds no events".into());
     }
     if batch.ev.len() > limits.max_events {
         return Err(format!("the batch holds {} events, more than the limit of {}", batch.ev.len(), limits.max_events));
     }
-    let site = text(limits, "site", batch.site)?;
-    let party_id = text(limits, "vid", batch.vid)?;
-    let session_id = text(limits, "sid", batch.sid)?;
-    let user_id = text(limits, "uid", batch.uid)?;
-    let language = text(limits, "lang", batch.lang)?;
+    let site = id(limits, "site", batch.site)?;
+    let party_id = id(limits, "vid", batch.vid)?;
+    let session_id = id(limits, "sid", batch.sid)?;
+    let user_id = id(limits, "uid", batch.uid)?;
+    let language = id(limits, "lang", batch.lang)?;
     let px = |name, v| whole(name, v, MAX_PIXELS).map(|v| v.map(|v| v as i32));
     let (screen_width, screen_height) = (px("sw", batch.sw)?, px("sh", batch.sh)?);
     let (viewport_width, viewport_height) = (px("vw", batch.vw)?, px("vh", batch.vh)?);
@@ -81,7 +125,6 @@ pub fn decode(body: &[u8], limits: &Limits) -> Result<Decoded, String> {
         Some(r) => return Err(format!("dpr must be a number between 0 and 100, not {r}")),
         None => None,
     };
-    let has_visitor = party_id.is_some();
     let automated = batch.wd == Some(true);
     let mut events = Vec::with_capacity(batch.ev.len());
     for (i, e) in batch.ev.into_iter().enumerate() {
@@ -89,7 +132,7 @@ pub fn decode(body: &[u8], limits: &Limits) -> Result<Decoded, String> {
         if e.t.is_empty() {
             return Err(format!("{} must not be empty", at("t")));
         }
-        limits.field(&at("t"), &e.t)?;
+        limits.id(&at("t"), &e.t)?;
         let props = match e.p {
             None | Some(Value::Null) => None,
             Some(p) => Some(limits.props(&p).map_err(|m| format!("{}: {m}", at("p")))?),
@@ -97,11 +140,11 @@ pub fn decode(body: &[u8], limits: &Limits) -> Result<Decoded, String> {
         events.push(Event {
             client_time: whole(&at("ts"), e.ts, MAX_TIME_MS)?,
             site: site.clone(),
-            event_id: text(limits, &at("id"), e.id)?,
+            event_id: id(limits, &at("id"), e.id)?,
             event_type: e.t,
             party_id: party_id.clone(),
             session_id: session_id.clone(),
-            page_view_id: text(limits, &at("pv"), e.pv)?,
+            page_view_id: id(limits, &at("pv"), e.pv)?,
             is_new_party: e.nv,
             is_first_in_session: e.fs,
             user_id: user_id.clone(),
@@ -122,7 +165,7 @@ pub fn decode(body: &[u8], limits: &Limits) -> Result<Decoded, String> {
             ..Event::default()
         });
     }
-    Ok(Decoded { site, has_visitor, events })
+    Ok(Decoded { site, events })
 }
 
 #[cfg(test)]
@@ -138,7 +181,6 @@ mod tests {
                   {"id":"e3","t":"engagement","em":8123,"sd":75}]}"#;
         let d = decode(body, &Limits::default()).unwrap();
         assert_eq!(d.site.as_deref(), Some("docs"));
-        assert!(d.has_visitor);
         assert_eq!(d.events.len(), 3);
         let pv = &d.events[0];
         assert_eq!(pv.event_type, "pageView");
@@ -177,6 +219,23 @@ mod tests {
         }
         let long = format!(r#"{{"ev":[{{"t":"a","url":"{}"}}]}}"#, "x".repeat(5000));
         assert!(decode(long.as_bytes(), &Limits::default()).unwrap_err().contains("ev[0].url is 5000 bytes"));
+        let long_id = format!(r#"{{"vid":"{}","ev":[{{"t":"a"}}]}}"#, "v".repeat(300));
+        assert!(decode(long_id.as_bytes(), &Limits::default()).unwrap_err().contains("vid is 300 bytes, more than the limit of 256"));
+    }
+
+    #[test]
+    fn the_wire_types_write_what_the_decoder_reads() {
+        let batch = TagBatch {
+            site: Some("s".into()),
+            vid: Some("v".into()),
+            ev: vec![TagEvent { t: "pageView".into(), referrer: Some("https://r/".into()), sd: Some(50.0), ..TagEvent::default() }],
+            ..TagBatch::default()
+        };
+        let body = serde_json::to_vec(&batch).unwrap();
+        assert_eq!(String::from_utf8_lossy(&body), r#"{"site":"s","vid":"v","ev":[{"t":"pageView","ref":"https://r/","sd":50.0}]}"#);
+        let d = decode(&body, &Limits::default()).unwrap();
+        assert_eq!(d.events[0].referrer.as_deref(), Some("https://r/"));
+        assert_eq!(d.events[0].scroll_depth, Some(50));
     }
 
     proptest! {

@@ -17,8 +17,13 @@ pub struct CollectorConfig {
     pub max_body_bytes: u64,
     /// Most events one batch may carry.
     pub max_events_per_batch: u32,
-    /// Longest text field (URL, title, referrer, ids), in bytes.
+    /// Longest text field (URL, title, referrer), in bytes.
     pub max_field_bytes: u32,
+    /// Longest identifier (site, visitor, session, user, event and page view ids, event type,
+    /// language), in bytes. Shared by every event of a batch, so kept short.
+    pub max_id_bytes: u32,
+    /// Longest `User-Agent` header parsed and stored, in bytes; longer ones are cut.
+    pub max_user_agent_bytes: u32,
     /// Largest custom-properties object, in bytes of JSON.
     pub max_props_bytes: u32,
     /// Deepest nesting of custom properties.
@@ -34,8 +39,8 @@ pub struct CollectorConfig {
     pub anonymize_ip: bool,
     /// MaxMind-format database for IP to country (and region/city); empty = no location.
     pub geoip_database: PathBuf,
-    /// Parsed user agents kept in memory.
-    pub user_agent_cache_size: u32,
+    /// Memory for parsed user agents, in bytes (keys and answers counted).
+    pub user_agent_cache_bytes: u64,
     /// Drop events flagged as bots instead of storing them flagged.
     pub drop_bots: bool,
     /// Drop events flagged as duplicates instead of storing them flagged.
@@ -64,6 +69,8 @@ impl Default for CollectorConfig {
             max_body_bytes: 64 * 1024,
             max_events_per_batch: 100,
             max_field_bytes: 4096,
+            max_id_bytes: 256,
+            max_user_agent_bytes: 512,
             max_props_bytes: 8192,
             max_props_depth: 5,
             max_props_entries: 200,
@@ -71,7 +78,7 @@ impl Default for CollectorConfig {
             trusted_proxies: Vec::new(),
             anonymize_ip: true,
             geoip_database: PathBuf::new(),
-            user_agent_cache_size: 10_000,
+            user_agent_cache_bytes: 8 << 20,
             drop_bots: false,
             drop_duplicates: false,
             duplicate_memory: 1_000_000,
@@ -209,11 +216,13 @@ impl CollectorConfig {
         check_range(invalid, "collector.max_body_bytes", c.max_body_bytes, 256, 64 << 20)?;
         check_range(invalid, "collector.max_events_per_batch", c.max_events_per_batch.into(), 1, 10_000)?;
         check_range(invalid, "collector.max_field_bytes", c.max_field_bytes.into(), 64, 1 << 20)?;
+        check_range(invalid, "collector.max_id_bytes", c.max_id_bytes.into(), 16, 4096)?;
+        check_range(invalid, "collector.max_user_agent_bytes", c.max_user_agent_bytes.into(), 64, 16_384)?;
         check_range(invalid, "collector.max_props_bytes", c.max_props_bytes.into(), 2, 1 << 20)?;
         check_range(invalid, "collector.max_props_depth", c.max_props_depth.into(), 1, 64)?;
         check_range(invalid, "collector.max_props_entries", c.max_props_entries.into(), 1, 100_000)?;
         check_range(invalid, "collector.max_pending_events", c.max_pending_events.into(), 1, 100_000_000)?;
-        check_range(invalid, "collector.user_agent_cache_size", c.user_agent_cache_size.into(), 1, 10_000_000)?;
+        check_range(invalid, "collector.user_agent_cache_bytes", c.user_agent_cache_bytes, 1 << 16, 1 << 34)?;
         check_range(invalid, "collector.duplicate_memory", c.duplicate_memory.into(), 1, 100_000_000)?;
         check_range(invalid, "collector.session_timeout_minutes", c.session_timeout_minutes.into(), 1, 24 * 60)?;
         if c.max_pending_events < c.max_events_per_batch {
@@ -278,7 +287,12 @@ impl CollectorConfig {
                 check_range(invalid, &format!("sites[{i}].session_timeout_minutes"), minutes.into(), 1, 24 * 60)?;
             }
             if let Some(key) = site.write_keys.iter().find(|k| k.len() < 16) {
-                return Err(invalid(&format!("sites[{i}].write_keys"), format!("{key:?}"), "keys of at least 16 characters"));
+                // A key is a secret: say how long it is, never what it is.
+                return Err(invalid(
+                    &format!("sites[{i}].write_keys"),
+                    format!("(a key of {} characters)", key.len()),
+                    "keys of at least 16 characters",
+                ));
             }
         }
         Ok(())

@@ -5,18 +5,22 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use oriel_core::MockClock;
-use oriel_log::{EmbeddedLog, Error, EventLog, MemoryLog, Record, RetentionPolicy};
+use oriel_log::{EmbeddedLog, EmbeddedOptions, Error, EventLog, MemoryLog, Record, RetentionPolicy};
 
-/// Builds a fresh log of one implementation. The returned guard keeps its files alive.
+/// Builds a fresh log of one implementation with the consumer `store` registered. The returned
+/// guard keeps its files alive.
 type Factory = fn(u32, RetentionPolicy, MockClock) -> (Arc<dyn EventLog>, Option<tempfile::TempDir>);
 
 fn memory(partitions: u32, retention: RetentionPolicy, clock: MockClock) -> (Arc<dyn EventLog>, Option<tempfile::TempDir>) {
-    (Arc::new(MemoryLog::with_retention(partitions, retention, Arc::new(clock))), None)
+    let log = MemoryLog::with_retention(partitions, retention, Arc::new(clock));
+    log.register_consumer("store");
+    (Arc::new(log), None)
 }
 
 fn embedded(partitions: u32, retention: RetentionPolicy, clock: MockClock) -> (Arc<dyn EventLog>, Option<tempfile::TempDir>) {
     let dir = tempfile::tempdir().unwrap();
-    let log = EmbeddedLog::open(dir.path(), crate::small_options(partitions, retention, clock)).unwrap();
+    let options = EmbeddedOptions { consumers: vec!["store".into()], ..crate::small_options(partitions, retention, clock) };
+    let log = EmbeddedLog::open(dir.path(), options).unwrap();
     (Arc::new(log), Some(dir))
 }
 
@@ -53,7 +57,7 @@ fn rec(key: &str, value: String, ts: i64) -> Record {
 
 async fn read_all(log: &dyn EventLog, partition: u32) -> Vec<oriel_log::StoredRecord> {
     let mut out = Vec::new();
-    let mut offset = log.offsets(partition).unwrap().start;
+    let mut offset = log.offsets(partition).await.unwrap().start;
     loop {
         let batch = log.read(partition, offset, 1000).await.unwrap();
         let Some(last) = batch.last() else { break };
@@ -87,7 +91,7 @@ async fn appends_read_back_in_order(make: Factory) {
         assert_eq!(got, want, "partition {partition}");
         // Offsets are dense from 0.
         assert!(got.iter().enumerate().all(|(i, (o, _))| *o == i as u64));
-        assert_eq!(log.offsets(partition).unwrap().end, got.len() as u64);
+        assert_eq!(log.offsets(partition).await.unwrap().end, got.len() as u64);
     }
 }
 
@@ -164,7 +168,7 @@ async fn concurrent_appends_get_unique_positions(make: Factory) {
 async fn bad_partition_is_an_error(make: Factory) {
     let (log, _dir) = make(2, RetentionPolicy::default(), MockClock::new(0));
     assert!(matches!(log.read(2, 0, 10).await, Err(Error::NoSuchPartition { partition: 2, count: 2 })));
-    assert!(matches!(log.offsets(9), Err(Error::NoSuchPartition { .. })));
+    assert!(matches!(log.offsets(9).await, Err(Error::NoSuchPartition { .. })));
 }
 
 /// Old records are deleted only below what every registered consumer has processed.
@@ -172,7 +176,6 @@ async fn retention_spares_unprocessed_records(make: Factory) {
     let clock = MockClock::new(1_000_000);
     let policy = RetentionPolicy { max_age_ms: Some(1000), max_bytes: None };
     let (log, _dir) = make(1, policy, clock.clone());
-    log.register_consumer("store").await.unwrap();
     for i in 0..200 {
         log.append(vec![rec("k", format!("{i:0200}"), 1_000_000)]).await.unwrap();
     }
@@ -184,7 +187,7 @@ async fn retention_spares_unprocessed_records(make: Factory) {
     log.commit_consumer("store", 0, 120).await.unwrap();
     let report = log.enforce_retention().await.unwrap();
     assert!(report.records_removed > 0, "old processed records should go");
-    let range = log.offsets(0).unwrap();
+    let range = log.offsets(0).await.unwrap();
     assert!(range.start <= 120, "retention deleted unprocessed offset(s): start is {}", range.start);
     let remaining = read_all(log.as_ref(), 0).await;
     assert_eq!(remaining.first().unwrap().offset, range.start);
@@ -206,7 +209,8 @@ async fn retention_by_size(make: Factory) {
     for i in 0..300 {
         log.append(vec![rec("k", format!("{i:0200}"), 0)]).await.unwrap();
     }
-    // Nobody registered: nothing to protect.
+    // The consumer has processed everything: only the size limit decides.
+    log.commit_consumer("store", 0, 300).await.unwrap();
     let report = log.enforce_retention().await.unwrap();
     assert!(report.records_removed > 0);
     let remaining = read_all(log.as_ref(), 0).await;
@@ -217,15 +221,14 @@ async fn retention_by_size(make: Factory) {
 
 async fn consumers_keep_positions(make: Factory) {
     let (log, _dir) = make(2, RetentionPolicy::default(), MockClock::new(0));
-    assert_eq!(log.consumer_position("store", 0), None);
-    log.register_consumer("store").await.unwrap();
-    assert_eq!(log.consumer_position("store", 0), Some(0));
+    assert_eq!(log.consumer_position("nobody", 0).await.unwrap(), None);
+    assert_eq!(log.consumer_position("store", 0).await.unwrap(), Some(0), "registered at the start");
     let pos = log.append(vec![rec("a", "1".into(), 0), rec("a", "2".into(), 0)]).await.unwrap();
     let p = pos[0].partition;
     log.commit_consumer("store", p, 2).await.unwrap();
-    log.register_consumer("store").await.unwrap();
-    assert_eq!(log.consumer_position("store", p), Some(2), "registering again must keep the position");
+    assert_eq!(log.consumer_position("store", p).await.unwrap(), Some(2));
     assert!(log.commit_consumer("store", p, 3).await.is_err(), "commit past the end must fail");
+    assert!(log.consumer_position("store", 7).await.is_err(), "no such partition");
 }
 
 async fn closed_log_refuses_work(make: Factory) {

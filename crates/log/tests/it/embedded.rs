@@ -46,7 +46,7 @@ fn flip_byte(path: &Path, at: u64) {
 
 async fn values(log: &dyn EventLog, partition: u32) -> Vec<(u64, Vec<u8>)> {
     let mut out = Vec::new();
-    let mut offset = log.offsets(partition).unwrap().start;
+    let mut offset = log.offsets(partition).await.unwrap().start;
     loop {
         let batch = log.read(partition, offset, 4096).await.unwrap();
         let Some(last) = batch.last() else { break };
@@ -91,7 +91,7 @@ async fn truncated_mid_batch_recovers_to_last_good_batch() {
     let log = reopen_large(dir.path());
     assert_eq!(log.recovery().truncated_bytes, 30);
     assert_eq!(log.recovery().corrupt_segments, 0);
-    assert_eq!(log.offsets(0).unwrap().end, 7);
+    assert_eq!(log.offsets(0).await.unwrap().end, 7);
     let got = values(&log, 0).await;
     assert_eq!(got.len(), 7);
     assert!(got.iter().enumerate().all(|(i, (o, v))| *o == i as u64 && v[0] == b'a' + i as u8));
@@ -112,7 +112,7 @@ async fn flipped_byte_in_last_batch_is_truncated() {
 
     let log = reopen_large(dir.path());
     assert!(log.recovery().truncated_bytes > 0);
-    assert_eq!(log.offsets(0).unwrap().end, 9);
+    assert_eq!(log.offsets(0).await.unwrap().end, 9);
     assert_eq!(values(&log, 0).await.len(), 9);
 }
 
@@ -127,7 +127,7 @@ async fn flipped_byte_in_middle_batch_is_an_error_not_a_skip() {
     assert_eq!(log.recovery().corrupt_segments, 1);
     assert_eq!(log.recovery().truncated_bytes, 0, "valid batches after the bad one must be kept");
     assert_eq!(fs::metadata(&file).unwrap().len(), size_before);
-    assert_eq!(log.offsets(0).unwrap().end, 10);
+    assert_eq!(log.offsets(0).await.unwrap().end, 10);
 
     // Reading from the start serves the good records before the bad batch, and stops there.
     let first = log.read(0, 0, 1 << 20).await.unwrap();
@@ -162,7 +162,7 @@ async fn corruption_in_a_sealed_segment_is_reported_where_read() {
     let mut offset = 0;
     let mut errors = 0;
     let mut seen = 0;
-    while offset < log.offsets(0).unwrap().end {
+    while offset < log.offsets(0).await.unwrap().end {
         match log.read(0, offset, 1 << 20).await {
             Ok(batch) => {
                 seen += batch.len();
@@ -185,7 +185,7 @@ async fn second_open_is_refused_and_partition_count_is_fixed() {
     let dir = tempfile::tempdir().unwrap();
     let log = open_small(dir.path(), 2);
     let err = EmbeddedLog::open(dir.path(), small_options(2, RetentionPolicy::default(), MockClock::new(0))).unwrap_err();
-    assert!(err.to_string().contains("the log is in use"), "{err}");
+    assert!(err.to_string().contains("held by another process; stop the other oriel first"), "{err}");
     log.close().await.unwrap();
     drop(log);
     let err = EmbeddedLog::open(dir.path(), small_options(3, RetentionPolicy::default(), MockClock::new(0))).unwrap_err();
@@ -226,7 +226,7 @@ async fn oversized_append_is_refused() {
     let log = open_small(dir.path(), 1);
     let err = log.append(vec![Record::new(Vec::new(), vec![0u8; (1 << 20) + 1], 0)]).await.unwrap_err();
     assert!(matches!(err, Error::TooLarge { .. }), "{err}");
-    assert_eq!(log.offsets(0).unwrap().end, 0);
+    assert_eq!(log.offsets(0).await.unwrap().end, 0);
 }
 
 #[test]
@@ -240,7 +240,7 @@ fn consumer_positions_survive_reopen() {
         log.close().await.unwrap();
         drop(log);
         let log = open_small(dir.path(), 1);
-        assert_eq!(log.consumer_position("store", 0), Some(1));
+        assert_eq!(log.consumer_position("store", 0).await.unwrap(), Some(1));
     });
 }
 

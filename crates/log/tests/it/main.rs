@@ -19,6 +19,7 @@ pub(crate) fn small_options(partitions: u32, retention: RetentionPolicy, clock: 
         max_append_bytes: 1 << 20,
         preallocate: true,
         retention,
+        consumers: Vec::new(),
         clock: Arc::new(clock),
     }
 }

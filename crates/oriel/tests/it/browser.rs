@@ -70,7 +70,7 @@ fn a_browser_page_view_is_visible_in_oriel_sql() {
     let query = format!("SELECT count(*) AS n FROM events WHERE page_view_id = '{page_view}' AND event_type = 'pageView'");
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     loop {
-        let sql = oriel().args(["sql", &query, "--format", "csv", "--url", &server.base]).output().unwrap();
+        let sql = server.cli().args(["sql", &query, "--format", "csv"]).output().unwrap();
         assert!(sql.status.success(), "{}", String::from_utf8_lossy(&sql.stderr));
         if String::from_utf8_lossy(&sql.stdout) == "n\n1\n" {
             let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64;

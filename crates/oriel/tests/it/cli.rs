@@ -26,7 +26,7 @@ fn good_file_passes() {
     let path = fixture("good.toml");
     let (ok, stdout, stderr) = check(&path);
     assert!(ok, "{stderr}");
-    assert_eq!(stdout, format!("{}: ok (listen 0.0.0.0:9090, data in /var/lib/oriel, 8 log partitions)\n", path.display()));
+    assert_eq!(stdout, format!("{}: ok (listen 0.0.0.0:9090, data in /var/lib/oriel, embedded log with 8 partitions)\n", path.display()));
 }
 
 #[test]
@@ -37,8 +37,9 @@ fn unknown_key_is_named_with_the_allowed_keys() {
     assert_eq!(
         stderr,
         format!(
-            "error: {}: key `log.partitons`: unknown field `partitons`, expected one of `type`, `partitions`, \
-             `retention_hours`, `retention_bytes`, `embedded`\n",
+            "error: {}: key `log.embedded.partitons`: unknown field `partitons`, expected one of `partitions`, \
+             `retention_hours`, `retention_bytes`, `retention_check_seconds`, `segment_bytes`, \
+             `group_commit_interval_ms`, `max_append_bytes`, `preallocate`\n",
             path.display()
         )
     );
@@ -77,12 +78,12 @@ fn bad_listen_address_says_what_is_expected() {
 fn wrong_type_is_named() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("t.toml");
-    std::fs::write(&path, "[log]\npartitions = \"many\"\n").unwrap();
+    std::fs::write(&path, "[log.embedded]\npartitions = \"many\"\n").unwrap();
     let (ok, _, stderr) = check(&path);
     assert!(!ok);
     assert_eq!(
         stderr,
-        format!("error: {}: key `log.partitions`: invalid type: string \"many\", expected u32\n", path.display())
+        format!("error: {}: key `log.embedded.partitions`: invalid type: string \"many\", expected u32\n", path.display())
     );
 }
 

@@ -23,6 +23,8 @@ pub(crate) struct Server {
     pub(crate) child: Child,
     pub(crate) base: String,
     pub(crate) stderr: mpsc::Receiver<String>,
+    /// The data directory the server reported.
+    pub(crate) data_dir: std::path::PathBuf,
 }
 
 impl Server {
@@ -58,7 +60,8 @@ impl Server {
             let line = rx.recv_timeout(deadline - std::time::Instant::now()).expect("server did not start listening");
             if let Some(at) = line.find("listening on http://") {
                 let addr = line[at + "listening on ".len()..].split_whitespace().next().unwrap().to_string();
-                return Self { child, base: addr, stderr: rx };
+                let data_dir = line.split_whitespace().find_map(|w| w.strip_prefix("data_dir=")).expect("data_dir in the line");
+                return Self { child, base: addr, stderr: rx, data_dir: cwd.join(data_dir) };
             }
         }
     }
@@ -118,11 +121,15 @@ pub(crate) fn http_get(url: &str) -> (u16, String) {
     })
 }
 
-/// A blocking POST of JSON, returning status and parsed body.
-pub(crate) fn http_post(url: &str, body: serde_json::Value) -> (u16, serde_json::Value) {
+/// A blocking POST of JSON with a bearer token (when given), returning status and parsed body.
+pub(crate) fn http_post(url: &str, token: Option<&str>, body: serde_json::Value) -> (u16, serde_json::Value) {
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     rt.block_on(async {
-        match reqwest::Client::new().post(url).json(&body).send().await {
+        let mut request = reqwest::Client::new().post(url).json(&body);
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        match request.send().await {
             Ok(response) => {
                 let status = response.status().as_u16();
                 let text = response.text().await.unwrap_or_default();
@@ -134,10 +141,29 @@ pub(crate) fn http_post(url: &str, body: serde_json::Value) -> (u16, serde_json:
 }
 
 impl Server {
+    /// The admin token the server created in its data directory.
+    pub(crate) fn token(&self) -> String {
+        std::fs::read_to_string(self.data_dir.join("admin-token")).unwrap().trim().to_string()
+    }
+
+    /// POSTs `body` to `path` with the admin token.
+    pub(crate) fn post(&self, path: &str, body: serde_json::Value) -> (u16, serde_json::Value) {
+        http_post(&format!("{}{path}", self.base), Some(&self.token()), body)
+    }
+
+    /// `oriel` pointed at this server: its URL in `ORIEL_URL`, its data directory (where the
+    /// command finds the admin token) in `ORIEL_DATA_DIR`.
+    pub(crate) fn cli(&self) -> Command {
+        let mut command = oriel();
+        command.env("ORIEL_URL", &self.base).env("ORIEL_DATA_DIR", &self.data_dir);
+        command
+    }
+
     /// Rows of a SQL query through the query API; panics on an error answer.
     pub(crate) fn sql(&self, query: &str) -> Vec<serde_json::Value> {
-        let (status, body) = http_post(&format!("{}/api/v1/sql", self.base), serde_json::json!({ "query": query }));
+        let (status, body) = self.post("/api/v1/sql", serde_json::json!({ "query": query }));
         assert_eq!(status, 200, "{query}: {body}");
+        assert!(body.get("error").is_none(), "{query}: {body}");
         body["rows"].as_array().unwrap().clone()
     }
 

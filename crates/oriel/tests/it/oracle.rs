@@ -49,7 +49,7 @@ fn dashboard_queries_match_duckdb() {
         assert!(out.status.success(), "oracle.py {args:?}:\n{text}");
         println!("{text}");
     };
-    run(&["oriel", "--url", &server.base, "--out", answers.to_str().unwrap()]);
+    run(&["oriel", "--url", &server.base, "--token", &server.token(), "--out", answers.to_str().unwrap()]);
     assert_eq!(server.stop_with(libc::SIGTERM), Some(0));
     let dump = oriel().args(["log", "dump", "--data-dir"]).arg(dir.path().join("d")).output().unwrap();
     let events = dir.path().join("events.jsonl");

@@ -54,14 +54,15 @@ fn environment_overrides_apply_to_serve() {
     let mut child = crate::oriel()
         .args(["serve", "--listen", "127.0.0.1:0"])
         .current_dir(cwd.path())
-        .env("ORIEL_LOG__PARTITIONS", "0")
+        .env("ORIEL_LOG__EMBEDDED__PARTITIONS", "0")
         .output()
         .unwrap();
     assert!(!child.status.success());
     let stderr = String::from_utf8(std::mem::take(&mut child.stderr)).unwrap();
     assert_eq!(
         stderr,
-        "error: environment variable ORIEL_LOG__PARTITIONS: key `log.partitions` has invalid value 0: must be between 1 and 1024\n"
+        "error: environment variable ORIEL_LOG__EMBEDDED__PARTITIONS: key `log.embedded.partitions` has invalid value 0: \
+         must be between 1 and 1024\n"
     );
 }
 
@@ -91,6 +92,6 @@ fn a_second_server_on_the_same_data_is_refused_clearly() {
     }
     assert_eq!(status.code(), Some(1));
     let all = lines.join("\n");
-    assert!(all.contains("cannot open the event log") && all.contains("the log is in use"), "{all}");
+    assert!(all.contains("cannot open the event log") && all.contains("held by another process; stop the other oriel first"), "{all}");
     assert_eq!(http_get(&format!("{}/healthz", first.base)).0, 200);
 }

@@ -1,12 +1,11 @@
 //! The store through the running binary: freshness, read-only SQL over HTTP, deletion and
 //! retention from the command line, restarts.
 
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use serde_json::json;
 
-use crate::{Server, config_file, http_post, oriel};
+use crate::{Server, config_file, oriel};
 
 fn send_one(server: &Server, id: &str, party: &str) -> u16 {
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
@@ -50,17 +49,17 @@ fn sql_over_http_is_read_only_and_errors_are_clear() {
     assert_eq!(send_one(&server, "e1", "p1"), 204);
     server.wait_count("SELECT count(*) FROM events", 1);
     for statement in ["DROP TABLE events", "INSERT INTO events SELECT * FROM events", "COPY (SELECT 1) TO '/tmp/oriel-escape.csv'"] {
-        let (status, body) = http_post(&format!("{}/api/v1/sql", server.base), json!({ "query": statement }));
+        let (status, body) = server.post("/api/v1/sql", json!({ "query": statement }));
         assert_eq!(status, 403, "{statement}: {body}");
         assert!(body["error"].as_str().unwrap().contains("not allowed: the SQL interface is read-only"), "{body}");
     }
     assert!(!std::path::Path::new("/tmp/oriel-escape.csv").exists());
-    let (status, body) = http_post(&format!("{}/api/v1/sql", server.base), json!({ "query": "SELECT nope FROM events" }));
+    let (status, body) = server.post("/api/v1/sql", json!({ "query": "SELECT nope FROM events" }));
     assert_eq!(status, 400);
     assert!(body["error"].as_str().unwrap().contains("No field named nope"), "{body}");
 
     // The command-line client prints a table, CSV or JSON, and one clear line on errors.
-    let sql = |args: &[&str]| Command::new(env!("CARGO_BIN_EXE_oriel")).arg("sql").args(args).args(["--url", &server.base]).output().unwrap();
+    let sql = |args: &[&str]| server.cli().arg("sql").args(args).output().unwrap();
     let out = sql(&["SELECT event_id, site FROM events"]);
     assert_eq!(String::from_utf8_lossy(&out.stdout), "event_id | site\n---------+------\ne1       | fresh\n(1 row)\n");
     let out = sql(&["SELECT event_id, site FROM events", "--format", "csv"]);
@@ -70,7 +69,7 @@ fn sql_over_http_is_read_only_and_errors_are_clear() {
     let out = sql(&["DELETE FROM events"]);
     assert!(!out.status.success());
     assert_eq!(String::from_utf8_lossy(&out.stderr), "error: DELETE FROM is not allowed: the SQL interface is read-only (HTTP 403)\n");
-    let out = Command::new(env!("CARGO_BIN_EXE_oriel")).args(["sql", "SELECT 1", "--url", "http://127.0.0.1:9"]).output().unwrap();
+    let out = server.cli().args(["sql", "SELECT 1", "--url", "http://127.0.0.1:9"]).output().unwrap();
     assert!(String::from_utf8_lossy(&out.stderr).starts_with("error: cannot reach oriel at http://127.0.0.1:9 (is oriel serve running?)"));
 }
 
@@ -84,7 +83,7 @@ fn delete_a_visitor_from_the_command_line() {
         assert_eq!(send_one(&server, &format!("e{i}"), if i % 2 == 0 { "gone" } else { "stays" }), 204);
     }
     server.wait_count("SELECT count(*) FROM events", 20);
-    let out = oriel().args(["delete", "--party", "gone", "--url", &server.base]).output().unwrap();
+    let out = server.cli().args(["delete", "--party", "gone"]).output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(String::from_utf8_lossy(&out.stdout), "deleted 10 events of visitor gone\n");
     assert_eq!(server.count("SELECT count(*) FROM events WHERE party_id = 'gone'"), 0);
@@ -97,7 +96,7 @@ fn delete_a_visitor_from_the_command_line() {
         assert_eq!(status.as_u16(), 204);
     }
     server.wait_count("SELECT count(*) FROM events", 13);
-    let out = oriel().args(["delete", "--user", "u-42", "--url", &server.base]).output().unwrap();
+    let out = server.cli().args(["delete", "--user", "u-42"]).output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(String::from_utf8_lossy(&out.stdout), "deleted 3 events of user u-42\n");
     assert_eq!(server.count("SELECT count(*) FROM events WHERE user_id = 'u-42'"), 0);

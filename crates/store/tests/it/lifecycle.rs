@@ -29,7 +29,7 @@ async fn events_are_queryable_at_once_and_exactly_once_across_flushes_and_restar
     f.store.flush().await.unwrap();
     let stats = f.store.stats();
     for (p, offset) in &stats.persisted_offsets {
-        assert_eq!(f.log.consumer_position(oriel_store::CONSUMER, *p), Some(*offset));
+        assert_eq!(f.log.consumer_position(oriel_store::CONSUMER, *p).await.unwrap(), Some(*offset));
     }
 }
 
@@ -95,10 +95,10 @@ async fn deleting_a_visitor_removes_every_event_and_survives_restart() {
     f.send(&events[20..]).await;
     f.wait_for_count(40).await;
     // 5 in a segment, 5 in the live buffer.
-    assert_eq!(f.store.delete(Some("victim".into()), None).await.unwrap(), 10);
+    assert_eq!(f.store.delete(oriel_store::Selector { party_id: Some("victim".into()), user_id: None }).await.unwrap(), 10);
     assert_eq!(f.count("SELECT count(*) FROM events WHERE party_id = 'victim'").await, 0);
     assert_eq!(f.count("SELECT count(*) FROM events").await, 30, "other visitors untouched");
-    assert_eq!(f.store.delete(None, Some("u-9".into())).await.unwrap(), 1);
+    assert_eq!(f.store.delete(oriel_store::Selector { party_id: None, user_id: Some("u-9".into()) }).await.unwrap(), 1);
 
     // The log still holds the events below the deletion: replay must not bring them back.
     let f = f.restart().await;
@@ -114,7 +114,7 @@ async fn deleting_a_visitor_removes_every_event_and_survives_restart() {
 async fn a_second_process_cannot_open_the_store() {
     let f = Fixture::new().await;
     let err = oriel_store::Store::open(crate::options(f.dir.path(), &f.clock), None).await.unwrap_err();
-    assert!(err.to_string().contains("the store is in use"), "{err}");
+    assert!(err.to_string().contains("held by another process; stop the other oriel first"), "{err}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -148,8 +148,8 @@ async fn queries_stay_correct_during_compaction() {
         let mut checked = 0;
         let started = std::time::Instant::now();
         while started.elapsed() < std::time::Duration::from_millis(1500) {
-            let result = store.sql().query("SELECT count(*), count(DISTINCT event_id) FROM events").await.unwrap();
-            let rows = oriel_store::json::rows(&result);
+            let result = store.engine().collect("SELECT count(*), count(DISTINCT event_id) FROM events").await.unwrap();
+            let rows = oriel_store::query::values::rows(&result);
             let (all, distinct) = (rows[0][0].as_i64().unwrap(), rows[0][1].as_i64().unwrap());
             assert_eq!(all, distinct, "a row was seen twice");
             assert!(all >= 600, "rows went missing: {all}");

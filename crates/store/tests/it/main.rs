@@ -32,7 +32,8 @@ pub(crate) fn options(dir: &std::path::Path, clock: &MockClock) -> StoreOptions 
         compaction_min_segments: 3,
         housekeeping_interval: Duration::from_secs(3600),
         retention_days: 30,
-        query_memory_bytes: 1 << 30,
+        live_buffer_bytes: 256 << 20,
+        query: oriel_store::QueryOptions { memory_bytes: 1 << 30, ..oriel_store::QueryOptions::default() },
         clock: Arc::new(clock.clone()),
     }
 }
@@ -47,7 +48,12 @@ impl Fixture {
     }
 
     fn open_log(dir: &std::path::Path) -> Arc<dyn EventLog> {
-        let options = EmbeddedOptions { partitions: 2, preallocate: false, ..EmbeddedOptions::default() };
+        let options = EmbeddedOptions {
+            partitions: 2,
+            preallocate: false,
+            consumers: vec![oriel_store::CONSUMER.into()],
+            ..EmbeddedOptions::default()
+        };
         Arc::new(EmbeddedLog::open(dir.join("log"), options).unwrap())
     }
 
@@ -72,8 +78,8 @@ impl Fixture {
 
     /// Runs SQL and returns rows as JSON arrays.
     pub(crate) async fn sql(&self, query: &str) -> Vec<Vec<Value>> {
-        let result = self.store.sql().query(query).await.unwrap_or_else(|e| panic!("{query}: {e}"));
-        oriel_store::json::rows(&result).into_iter().map(|r| r.as_array().unwrap().clone()).collect()
+        let result = self.store.engine().collect(query).await.unwrap_or_else(|e| panic!("{query}: {e}"));
+        oriel_store::query::values::rows(&result).into_iter().map(|r| r.as_array().unwrap().clone()).collect()
     }
 
     /// The single number a query returns.

@@ -3,8 +3,8 @@
 //! Timestamps become ISO-8601 strings with milliseconds and `Z` (as Druid returns them), integers
 //! and floats JSON numbers (NaN and infinities `null`), everything else its natural form.
 
-use datafusion::arrow::array::{Array, ArrayRef, AsArray};
-use datafusion::arrow::datatypes::{DataType, Field, TimeUnit};
+use datafusion::arrow::array::{Array, ArrayRef, AsArray, RecordBatch};
+use datafusion::arrow::datatypes::{DataType, Field, SchemaRef, TimeUnit};
 use datafusion::arrow::datatypes::{
     Float32Type, Float64Type, Int8Type, Int16Type, Int32Type, Int64Type, TimestampMicrosecondType,
     TimestampMillisecondType, TimestampNanosecondType, TimestampSecondType, UInt8Type, UInt16Type, UInt32Type,
@@ -12,7 +12,7 @@ use datafusion::arrow::datatypes::{
 };
 use serde_json::{Map, Value, json};
 
-use crate::QueryResult;
+use crate::query::QueryResult;
 
 /// The SQL type name of an Arrow type, as Druid reports it.
 pub fn sql_type(data_type: &DataType) -> &'static str {
@@ -72,20 +72,19 @@ pub fn value(array: &ArrayRef, row: usize) -> Value {
     }
 }
 
-/// `{"name", "type"}` for each column.
-pub fn columns(result: &QueryResult) -> Vec<Value> {
-    result.schema.fields().iter().map(|f: &std::sync::Arc<Field>| json!({ "name": f.name(), "type": sql_type(f.data_type()) })).collect()
+/// `{"name", "type"}` for each column of `schema`.
+pub fn columns(schema: &SchemaRef) -> Vec<Value> {
+    schema.fields().iter().map(|f: &std::sync::Arc<Field>| json!({ "name": f.name(), "type": sql_type(f.data_type()) })).collect()
+}
+
+/// The rows of one batch, each an array of values.
+pub fn rows_of(batch: &RecordBatch) -> impl Iterator<Item = Value> + '_ {
+    (0..batch.num_rows()).map(move |row| Value::Array(batch.columns().iter().map(|c| value(c, row)).collect()))
 }
 
 /// Every row as an array of values.
 pub fn rows(result: &QueryResult) -> Vec<Value> {
-    let mut out = Vec::with_capacity(result.rows());
-    for batch in &result.batches {
-        for row in 0..batch.num_rows() {
-            out.push(Value::Array(batch.columns().iter().map(|c| value(c, row)).collect()));
-        }
-    }
-    out
+    result.batches.iter().flat_map(rows_of).collect()
 }
 
 /// Every row as an object keyed by column name.

@@ -5,13 +5,11 @@
 //! this table in `consumers.json`, replaced atomically on every commit.
 
 use std::collections::BTreeMap;
-use std::fs::{self, File};
-use std::io::Write;
+use std::fs;
 use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-use crate::segment::sync_dir;
 use crate::{Error, Result};
 
 #[derive(Debug, Default, Serialize, Deserialize)]
@@ -78,19 +76,17 @@ impl Consumers {
         self.positions.values().map(|p| p[partition as usize]).min()
     }
 
-    /// Writes the table durably: temp file, fsync, rename, directory fsync.
+    /// Writes the table durably and atomically.
     pub(crate) fn save(&self) -> Result<()> {
         let Some(path) = &self.path else { return Ok(()) };
         let file = ConsumersFile { version: 1, consumers: self.positions.clone() };
         let bytes = serde_json::to_vec_pretty(&file)
             .map_err(|e| Error::BadMetadata { path: path.clone(), reason: e.to_string() })?;
-        let tmp = path.with_extension("json.tmp");
-        let mut out = File::create(&tmp).map_err(Error::io("failed to create", &tmp))?;
-        out.write_all(&bytes).and_then(|()| out.sync_all()).map_err(Error::io("failed to write", &tmp))?;
-        fs::rename(&tmp, path).map_err(Error::io("failed to replace", path))?;
-        if let Some(dir) = path.parent() {
-            sync_dir(dir)?;
-        }
-        Ok(())
+        oriel_core::durable::atomic_write(path, &bytes, None).map_err(Error::io("failed to write", path))
+    }
+
+    /// Every registered consumer's name.
+    pub(crate) fn names(&self) -> Vec<String> {
+        self.positions.keys().cloned().collect()
     }
 }

@@ -15,7 +15,8 @@ use oriel_store::schema::{BatchBuilder, events_schema};
 use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::properties::WriterProperties;
-use serde_json::json;
+use oriel_collector::wire::api::{ApiBatch, ApiEvent};
+use oriel_collector::wire::tag::{TagBatch, TagEvent};
 use tokio::sync::Semaphore;
 
 use crate::generate::{Generated, Generator, Plan};
@@ -196,48 +197,75 @@ async fn send(url: &str, key: Option<&str>, generator: Generator, args: &GenArgs
 
 async fn post(client: &reqwest::Client, base: &str, key: Option<&str>, batch: &[Generated]) -> anyhow::Result<usize> {
     let Some(first) = batch.first() else { return Ok(0) };
+    let props = |e: &Event| e.props.as_deref().and_then(|p| serde_json::from_str::<serde_json::Value>(p).ok());
     let request = || match key {
         Some(key) => {
-            let events: Vec<_> = batch
+            let events = batch
                 .iter()
                 .map(|g| {
                     let e = &g.event;
-                    json!({
-                        "event_type": e.event_type, "event_id": e.event_id, "party_id": e.party_id,
-                        "session_id": e.session_id, "page_view_id": e.page_view_id, "user_id": e.user_id,
-                        "client_time": e.client_time, "url": e.url, "referrer": e.referrer, "title": e.title,
-                        "language": e.language, "props": e.props.as_deref().and_then(|p| serde_json::from_str::<serde_json::Value>(p).ok()),
-                        "ip": g.ip.to_string(), "user_agent": g.user_agent,
-                    })
+                    ApiEvent {
+                        event_type: e.event_type.clone(),
+                        event_id: e.event_id.clone(),
+                        party_id: e.party_id.clone(),
+                        session_id: e.session_id.clone(),
+                        page_view_id: e.page_view_id.clone(),
+                        user_id: e.user_id.clone(),
+                        client_time: e.client_time,
+                        url: e.url.clone(),
+                        referrer: e.referrer.clone(),
+                        title: e.title.clone(),
+                        language: e.language.clone(),
+                        props: props(e),
+                        ip: Some(g.ip.to_string()),
+                        user_agent: Some(g.user_agent.to_string()),
+                    }
                 })
                 .collect();
-            client.post(format!("{base}/api/v1/events")).bearer_auth(key).json(&json!({ "events": events }))
+            client.post(format!("{base}/api/v1/events")).bearer_auth(key).json(&ApiBatch { events })
         }
         None => {
             let e = &first.event;
-            let events: Vec<_> = batch
+            let events = batch
                 .iter()
                 .map(|g| {
                     let e = &g.event;
-                    json!({
-                        "id": e.event_id, "t": e.event_type, "ts": e.client_time, "pv": e.page_view_id, "url": e.url,
-                        "ref": e.referrer, "ti": e.title, "nv": e.is_new_party, "fs": e.is_first_in_session,
-                        "p": e.props.as_deref().and_then(|p| serde_json::from_str::<serde_json::Value>(p).ok()),
-                        "em": e.engaged_ms, "sd": e.scroll_depth,
-                    })
+                    TagEvent {
+                        id: e.event_id.clone(),
+                        t: e.event_type.clone(),
+                        ts: e.client_time.map(|t| t as f64),
+                        pv: e.page_view_id.clone(),
+                        url: e.url.clone(),
+                        referrer: e.referrer.clone(),
+                        ti: e.title.clone(),
+                        nv: e.is_new_party,
+                        fs: e.is_first_in_session,
+                        p: props(e),
+                        em: e.engaged_ms.map(|v| v as f64),
+                        sd: e.scroll_depth.map(f64::from),
+                    }
                 })
                 .collect();
-            let body = json!({
-                "site": e.site, "vid": e.party_id, "sid": e.session_id, "uid": e.user_id,
-                "sw": e.screen_width, "sh": e.screen_height, "vw": e.viewport_width, "vh": e.viewport_height,
-                "dpr": e.pixel_ratio, "lang": e.language, "ev": events,
-            });
+            let body = TagBatch {
+                site: e.site.clone(),
+                vid: e.party_id.clone(),
+                sid: e.session_id.clone(),
+                uid: e.user_id.clone(),
+                sw: e.screen_width.map(f64::from),
+                sh: e.screen_height.map(f64::from),
+                vw: e.viewport_width.map(f64::from),
+                vh: e.viewport_height.map(f64::from),
+                dpr: e.pixel_ratio,
+                lang: e.language.clone(),
+                wd: None,
+                ev: events,
+            };
             client
                 .post(format!("{base}/e"))
                 .header("content-type", "text/plain;charset=UTF-8")
                 .header("user-agent", first.user_agent)
                 .header("x-forwarded-for", first.ip.to_string())
-                .body(body.to_string())
+                .body(serde_json::to_string(&body).unwrap_or_default())
         }
     };
     let mut attempt = 0u64;

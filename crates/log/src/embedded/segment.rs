@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use bytes::Bytes;
 use parking_lot::RwLock;
 
-use crate::batch::{self, BatchError, BatchHeader, HEADER_LEN};
+use super::batch::{self, BatchError, BatchHeader, HEADER_LEN};
 use crate::{Error, Result, StoredRecord};
 
 /// A new index entry is recorded once this many bytes passed since the previous one.
@@ -414,9 +414,7 @@ fn find_magic(bytes: &[u8]) -> Option<usize> {
 
 /// `fsync`s a directory so that created, renamed or removed entries survive a crash.
 pub(crate) fn sync_dir(dir: &Path) -> Result<()> {
-    File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(Error::io("failed to sync directory", dir))
+    oriel_core::durable::sync_dir(dir).map_err(Error::io("failed to sync directory", dir))
 }
 
 #[cfg(test)]

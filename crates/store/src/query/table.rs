@@ -25,19 +25,20 @@ use datafusion::physical_plan::ExecutionPlan;
 use datafusion::physical_plan::empty::EmptyExec;
 use datafusion::physical_plan::union::UnionExec;
 
+use crate::query::engine::KeepAlive;
 use crate::schema::{TIME, events_schema};
-use crate::store::{SegmentFile, Shared};
+use crate::snapshot::{SegmentFile, SnapshotSource};
 
 /// The `events` table provider.
 #[derive(Debug)]
 pub struct EventsTable {
-    shared: Arc<Shared>,
+    source: Arc<dyn SnapshotSource>,
 }
 
 impl EventsTable {
-    /// A table over the store's state.
-    pub(crate) fn new(shared: Arc<Shared>) -> Self {
-        Self { shared }
+    /// A table over the snapshots of `source`.
+    pub fn new(source: Arc<dyn SnapshotSource>) -> Self {
+        Self { source }
     }
 }
 
@@ -169,10 +170,10 @@ impl TableProvider for EventsTable {
         filters: &[Expr],
         limit: Option<usize>,
     ) -> DfResult<Arc<dyn ExecutionPlan>> {
-        let snapshot = self.shared.snapshot();
+        let snapshot = self.source.snapshot();
         // The plan runs after this function returns; keep its segment files from being deleted
         // by a compaction until the query is done.
-        if let Some(keep) = state.config().get_extension::<crate::sql::KeepAlive>() {
+        if let Some(keep) = state.config().get_extension::<KeepAlive>() {
             keep.hold(Arc::new(snapshot.clone()));
         }
         let (lo, hi) = time_bounds(filters);

@@ -13,7 +13,8 @@ use oriel_store::schema::{BatchBuilder, events_schema};
 use oriel_store::{Store, StoreOptions};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
-use crate::{ConfigArgs, progress, settings};
+use crate::progress;
+use crate::settings::{self, ConfigArgs};
 
 /// Rows per import chunk: each chunk becomes one segment per time partition it touches.
 const CHUNK_ROWS: usize = 1_000_000;

@@ -1,142 +1,39 @@
-//! SQL over the store with Apache DataFusion, in Druid's dialect and strictly read-only.
+//! SQL statements as Oriel accepts them: one read, of bounded nesting, in Druid's dialect.
 //!
 //! Statements are parsed first and only queries (`SELECT`, `WITH`, `VALUES`, `EXPLAIN` of a
 //! query, `SHOW`/`DESCRIBE` of tables) get through; anything that creates, writes, copies or
-//! sets something is refused with a clear error before planning. Table functions and file or
-//! URL tables are not registered, so a query can read nothing but the store's tables.
-//! `FLOOR(t TO unit)` is rewritten to `date_trunc` (DataFusion's SQL planner lacks it); the
-//! Druid time functions come from [`crate::udf`].
+//! sets something, including `SELECT … INTO`, is refused with a clear error before planning.
+//! Nesting is bounded twice: the parser's recursion limit for parenthesised and subquery
+//! nesting, and [`MAX_DEPTH`] for operator chains such as `1+1+…+1`, which parse without
+//! recursion but build a tree as deep as they are long, and every later pass recurses over it.
+//! `FLOOR(t TO unit)` is rewritten to `date_trunc` (DataFusion's SQL planner lacks it).
 
 use std::ops::ControlFlow;
-use std::sync::Arc;
 
-use datafusion::arrow::array::RecordBatch;
-use datafusion::arrow::datatypes::SchemaRef;
-use datafusion::catalog::TableProvider;
-use datafusion::dataframe::DataFrame;
-use datafusion::error::DataFusionError;
-use datafusion::execution::SessionState;
-use datafusion::execution::memory_pool::{FairSpillPool, TrackConsumersPool};
-use datafusion::execution::runtime_env::RuntimeEnvBuilder;
-use datafusion::functions_aggregate::approx_distinct::approx_distinct_udaf;
-use datafusion::logical_expr::LogicalPlan;
-use datafusion::prelude::{SessionConfig, SessionContext};
-use datafusion::sql::parser::{DFParser, Statement as DfStatement};
+use datafusion::sql::parser::{DFParserBuilder, Statement as DfStatement};
 use datafusion::sql::sqlparser::ast::{
     self, CeilFloorKind, DateTimeField, Expr as SqlExpr, FunctionArg, FunctionArgExpr, FunctionArgumentList,
-    FunctionArguments, Ident, ObjectName, ObjectNamePart, Statement, Value, visit_expressions_mut,
+    FunctionArguments, Ident, ObjectName, ObjectNamePart, SetExpr, Statement, Value, Visit, Visitor,
+    visit_expressions_mut,
 };
 use datafusion::sql::sqlparser::dialect::GenericDialect;
 
-use crate::{Error, Result, udf};
+use crate::{Error, Result};
 
-/// Memory for cached Parquet footers and page indexes.
-const METADATA_CACHE_BYTES: usize = 256 << 20;
-
-/// Things a running query must keep alive until it finishes, such as the snapshot of segment
-/// files a table scan planned with (compaction may replace those files meanwhile; they are
-/// deleted only when the last holder is gone). Attached to each query's session config.
-#[derive(Debug, Default)]
-pub struct KeepAlive(parking_lot::Mutex<Vec<Arc<dyn std::any::Any + Send + Sync>>>);
-
-impl KeepAlive {
-    /// Keeps `value` alive for the rest of the query.
-    pub fn hold(&self, value: Arc<dyn std::any::Any + Send + Sync>) {
-        self.0.lock().push(value);
-    }
-}
-
-/// A query's result: its schema and rows.
-#[derive(Debug, Clone)]
-pub struct QueryResult {
-    /// Column names and types.
-    pub schema: SchemaRef,
-    /// The rows.
-    pub batches: Vec<RecordBatch>,
-}
-
-impl QueryResult {
-    /// Number of rows.
-    pub fn rows(&self) -> usize {
-        self.batches.iter().map(RecordBatch::num_rows).sum()
-    }
-}
-
-/// The SQL engine of one process.
-#[derive(Clone)]
-pub struct SqlEngine {
-    ctx: SessionContext,
-}
-
-impl std::fmt::Debug for SqlEngine {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SqlEngine").field("session", &self.ctx.session_id()).finish()
-    }
-}
-
-impl SqlEngine {
-    /// An engine with `tables` registered by name, whose queries share `memory_bytes`.
-    pub fn new(tables: Vec<(&str, Arc<dyn TableProvider>)>, memory_bytes: usize) -> Result<Self> {
-        let mut config = SessionConfig::new().with_information_schema(true).with_target_partitions(2);
-        let options = config.options_mut();
-        options.execution.parquet.pushdown_filters = false;
-        options.execution.parquet.reorder_filters = true;
-        options.execution.parquet.schema_force_view_types = false;
-        options.sql_parser.enable_ident_normalization = true;
-        // A fair pool: every spilling operator (the sort of each partition of a window query)
-        // gets its share and spills past it. With the default greedy pool one sort took the
-        // whole pool and the other could not even merge: sessions and funnel failed at 100M
-        // events with 4 GiB.
-        let pool = FairSpillPool::new(memory_bytes);
-        let runtime = RuntimeEnvBuilder::new()
-            .with_memory_pool(Arc::new(TrackConsumersPool::new(pool, std::num::NonZeroUsize::MIN.saturating_add(4))))
-            // Keep every segment's footer and page index cached: re-reading them per query
-            // costs more than the query itself on small segments.
-            .with_metadata_cache_limit(METADATA_CACHE_BYTES)
-            .build_arc()?;
-        let ctx = SessionContext::new_with_config_rt(config, runtime);
-        for (name, table) in tables {
-            ctx.register_table(name, table)?;
-        }
-        for f in udf::druid_time_functions() {
-            ctx.register_udf(f);
-        }
-        ctx.register_udaf(approx_distinct_udaf().as_ref().clone().with_aliases(["approx_count_distinct"]));
-        Ok(Self { ctx })
-    }
-
-    /// A session state of its own for one query, carrying a [`KeepAlive`].
-    fn query_state(&self) -> SessionState {
-        let mut state = self.ctx.state();
-        state.config_mut().set_extension(Arc::new(KeepAlive::default()));
-        state
-    }
-
-    /// Parses, checks and plans `sql` without running it.
-    pub async fn plan(&self, sql: &str) -> Result<LogicalPlan> {
-        let statement = read_only_statement(sql)?;
-        self.query_state().statement_to_plan(statement).await.map_err(|e| Error::InvalidQuery(e.to_string()))
-    }
-
-    /// Runs `sql` and collects the result.
-    pub async fn query(&self, sql: &str) -> Result<QueryResult> {
-        let statement = read_only_statement(sql)?;
-        let state = self.query_state();
-        let plan = state.statement_to_plan(statement).await.map_err(|e| Error::InvalidQuery(e.to_string()))?;
-        let frame = DataFrame::new(state, plan);
-        let schema: SchemaRef = Arc::new(frame.schema().as_arrow().clone());
-        let batches = frame.collect().await.map_err(|e| match e.find_root() {
-            DataFusionError::ResourcesExhausted(reason) => Error::TooBig(reason.clone()),
-            _ => Error::DataFusion(e),
-        })?;
-        Ok(QueryResult { schema, batches })
-    }
-}
+/// Deepest nesting of expressions and subqueries a statement may have.
+pub(crate) const MAX_DEPTH: usize = 256;
+/// The parser's own recursion limit (parentheses, subqueries).
+const PARSER_RECURSION_LIMIT: usize = 128;
 
 /// Parses one statement, refuses anything that is not a read, and applies Druid rewrites.
-fn read_only_statement(sql: &str) -> Result<DfStatement> {
+pub(crate) fn read_only_statement(sql: &str) -> Result<DfStatement> {
     let trimmed = sql.trim().trim_end_matches(';');
-    let mut statements = DFParser::parse_sql_with_dialect(trimmed, &GenericDialect {})
+    let dialect = GenericDialect {};
+    let mut statements = DFParserBuilder::new(trimmed)
+        .with_dialect(&dialect)
+        .with_recursion_limit(PARSER_RECURSION_LIMIT)
+        .build()
+        .and_then(|mut parser| parser.parse_statements())
         .map_err(|e| Error::InvalidQuery(format!("SQL parse failed: {e}")))?;
     if statements.len() != 1 {
         return Err(Error::InvalidQuery(format!("expected one statement, found {}", statements.len())));
@@ -154,13 +51,18 @@ fn read_only_statement(sql: &str) -> Result<DfStatement> {
             if explain.options.analyze || !plain_query {
                 return Err(refuse(if explain.options.analyze { "EXPLAIN ANALYZE" } else { "EXPLAIN of a statement that is not a query" }));
             }
+            if let DfStatement::Statement(inner) = explain.statement.as_ref() {
+                check_query(inner)?;
+            }
             return Ok(DfStatement::Explain(explain));
         }
         DfStatement::Reset(_) => return Err(refuse("RESET")),
     };
     match &inner {
-        Statement::Query(_) => {}
-        Statement::Explain { statement, analyze: false, .. } if matches!(statement.as_ref(), Statement::Query(_)) => {}
+        Statement::Query(_) => check_query(&inner)?,
+        Statement::Explain { statement, analyze: false, .. } if matches!(statement.as_ref(), Statement::Query(_)) => {
+            check_query(statement)?;
+        }
         Statement::ShowTables { .. } | Statement::ShowColumns { .. } | Statement::ExplainTable { .. } => {}
         other => {
             let keyword = other.to_string().split_whitespace().take(2).collect::<Vec<_>>().join(" ");
@@ -169,6 +71,55 @@ fn read_only_statement(sql: &str) -> Result<DfStatement> {
     }
     rewrite_floor_to(&mut inner);
     Ok(DfStatement::Statement(Box::new(inner)))
+}
+
+/// Refuses `SELECT … INTO` (it creates a table) and statements nested deeper than [`MAX_DEPTH`].
+fn check_query(statement: &Statement) -> Result<()> {
+    if let Statement::Query(query) = statement {
+        if let SetExpr::Select(select) = query.body.as_ref() {
+            if select.into.is_some() {
+                return Err(Error::Forbidden("SELECT INTO is not allowed: the SQL interface is read-only".into()));
+            }
+        }
+    }
+    let mut depth = Depth::default();
+    if statement.visit(&mut depth).is_break() {
+        return Err(Error::InvalidQuery(format!(
+            "the statement nests expressions deeper than {MAX_DEPTH} levels; write long chains with fewer levels \
+             (for example IN (...) instead of many ORs)"
+        )));
+    }
+    Ok(())
+}
+
+/// Tracks how deep expressions and queries nest while the statement is visited.
+#[derive(Default)]
+struct Depth {
+    current: usize,
+}
+
+impl Visitor for Depth {
+    type Break = ();
+
+    fn pre_visit_expr(&mut self, _: &SqlExpr) -> ControlFlow<()> {
+        self.current += 1;
+        if self.current > MAX_DEPTH { ControlFlow::Break(()) } else { ControlFlow::Continue(()) }
+    }
+
+    fn post_visit_expr(&mut self, _: &SqlExpr) -> ControlFlow<()> {
+        self.current -= 1;
+        ControlFlow::Continue(())
+    }
+
+    fn pre_visit_query(&mut self, _: &ast::Query) -> ControlFlow<()> {
+        self.current += 1;
+        if self.current > MAX_DEPTH { ControlFlow::Break(()) } else { ControlFlow::Continue(()) }
+    }
+
+    fn post_visit_query(&mut self, _: &ast::Query) -> ControlFlow<()> {
+        self.current -= 1;
+        ControlFlow::Continue(())
+    }
 }
 
 /// Rewrites `FLOOR(t TO unit)` to `date_trunc('unit', t)`.
@@ -238,6 +189,22 @@ mod tests {
         }
         assert!(matches!(read_only_statement("SELECT 1; SELECT 2"), Err(Error::InvalidQuery(_))));
         assert!(matches!(read_only_statement("SELEC 1"), Err(Error::InvalidQuery(_))));
+        let into = read_only_statement("SELECT 1 INTO t").unwrap_err();
+        assert_eq!(into.to_string(), "SELECT INTO is not allowed: the SQL interface is read-only");
+    }
+
+    #[test]
+    fn deep_nesting_is_refused_before_planning() {
+        let chain = format!("SELECT {}", vec!["1"; 2000].join("+"));
+        let err = read_only_statement(&chain).unwrap_err();
+        assert!(matches!(err, Error::InvalidQuery(_)), "{err}");
+        assert!(err.to_string().contains("deeper than 256 levels"), "{err}");
+        let explained = read_only_statement(&format!("EXPLAIN {chain}")).unwrap_err();
+        assert!(explained.to_string().contains("deeper than"), "{explained}");
+        let parens = format!("SELECT {}1{}", "(".repeat(1000), ")".repeat(1000));
+        assert!(matches!(read_only_statement(&parens), Err(Error::InvalidQuery(_))));
+        let fine = format!("SELECT {}", vec!["1"; 200].join("+"));
+        assert!(read_only_statement(&fine).is_ok());
     }
 
     #[test]

@@ -3,7 +3,7 @@
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 
-use crate::{CHROME, Harness, WRITE_KEY, post_e};
+use super::{CHROME, Harness, WRITE_KEY, post_e};
 
 fn get(uri: &str) -> Request<Body> {
     Request::get(uri).header("user-agent", CHROME).body(Body::empty()).unwrap()
@@ -96,7 +96,7 @@ async fn bad_requests_are_refused_and_store_nothing() {
 
 #[tokio::test]
 async fn unknown_sites_are_refused_when_configured() {
-    let mut config = crate::config();
+    let mut config = super::config();
     config.collector.allow_unknown_sites = false;
     let h = Harness::with_config(config);
     let (status, _, body) = h.send(post_e(r#"{"site":"blog","ev":[{"t":"x"}]}"#)).await;
@@ -116,6 +116,9 @@ struct GatedLog {
 
 #[async_trait::async_trait]
 impl oriel_log::EventLog for GatedLog {
+    fn kind(&self) -> &'static str {
+        "gated"
+    }
     fn partition_count(&self) -> u32 {
         self.inner.partition_count()
     }
@@ -129,20 +132,20 @@ impl oriel_log::EventLog for GatedLog {
     async fn wait_for(&self, p: u32, o: u64) -> oriel_log::Result<()> {
         self.inner.wait_for(p, o).await
     }
-    fn offsets(&self, p: u32) -> oriel_log::Result<oriel_log::OffsetRange> {
-        self.inner.offsets(p)
-    }
-    async fn register_consumer(&self, c: &str) -> oriel_log::Result<()> {
-        self.inner.register_consumer(c).await
+    async fn offsets(&self, p: u32) -> oriel_log::Result<oriel_log::OffsetRange> {
+        self.inner.offsets(p).await
     }
     async fn commit_consumer(&self, c: &str, p: u32, o: u64) -> oriel_log::Result<()> {
         self.inner.commit_consumer(c, p, o).await
     }
-    fn consumer_position(&self, c: &str, p: u32) -> Option<u64> {
-        self.inner.consumer_position(c, p)
+    async fn consumer_position(&self, c: &str, p: u32) -> oriel_log::Result<Option<u64>> {
+        self.inner.consumer_position(c, p).await
     }
     async fn enforce_retention(&self) -> oriel_log::Result<oriel_log::RetentionReport> {
         self.inner.enforce_retention().await
+    }
+    fn stored_bytes(&self) -> Option<u64> {
+        None
     }
     async fn close(&self) -> oriel_log::Result<()> {
         self.inner.close().await
@@ -151,7 +154,7 @@ impl oriel_log::EventLog for GatedLog {
 
 #[tokio::test]
 async fn a_full_pipeline_answers_503_with_retry_after() {
-    let mut config = crate::config();
+    let mut config = super::config();
     config.collector.max_pending_events = 5;
     config.collector.max_events_per_batch = 5;
     let log = std::sync::Arc::new(GatedLog { inner: oriel_log::MemoryLog::new(1), gate: tokio::sync::Semaphore::new(0) });

@@ -4,7 +4,7 @@
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 
-use crate::{CHROME, Harness};
+use super::{CHROME, Harness};
 
 /// A request exactly as divolte.js sends it (checksum `si9804` is valid for it).
 const REAL: &str = "p=0%3Ai1t84hgy%3A5AF359Zjq5kUy98u4wQjlIZzWGhN~GlG&s=0%3Ai1t84hgy%3A95CbiPCYln_1e0a6rFvuRkDkeNnc6KC8\
@@ -52,7 +52,7 @@ async fn valid_request_is_stored_with_every_field() {
     assert_eq!(e["event_type"], "pageView");
     assert_eq!(e["is_new_party"], false);
     assert_eq!(e["browser"], "Chrome");
-    assert_eq!(e["__time"], crate::NOW);
+    assert_eq!(e["__time"], super::NOW);
 }
 
 #[tokio::test]

@@ -9,7 +9,9 @@
 //! | `MILLIS_TO_TIMESTAMP(ms)`, `TIMESTAMP_TO_MILLIS(t)` | conversions |
 //!
 //! Zones are IANA names (`Europe/Amsterdam`) or fixed offsets (`+02:00`); the default is UTC.
-//! `FLOOR(t TO unit)` is rewritten to `date_trunc` before planning (see [`crate::sql`]).
+//! `FLOOR(t TO unit)` is rewritten to `date_trunc` before planning (see `statement.rs`).
+//! Every computation is checked: an argument out of range gives NULL or a clear error, never a
+//! panic.
 
 use std::sync::Arc;
 
@@ -34,7 +36,8 @@ pub enum Period {
 }
 
 impl Period {
-    /// Parses `PT15M`, `PT1H`, `P1D`, `P1W`, `P3M`, `P1Y`, `P1DT12H`, …
+    /// Parses `PT15M`, `PT1H`, `P1D`, `P1W`, `P3M`, `P1Y`, `P1DT12H`, … Periods longer than
+    /// [`MAX_PERIOD_MS`] are refused: no timestamp is that far from the epoch.
     pub fn parse(text: &str) -> Option<Self> {
         let rest = text.strip_prefix('P').or_else(|| text.strip_prefix('p'))?;
         let (date, time) = match rest.split_once(['T', 't']) {
@@ -55,71 +58,88 @@ impl Period {
                 let n: i64 = number.parse().ok()?;
                 number.clear();
                 any = true;
-                match (c.to_ascii_uppercase(), in_time) {
-                    ('Y', false) => months += 12 * n,
-                    ('M', false) => months += n,
-                    ('W', false) => weeks += n,
-                    ('D', false) => millis += n * 86_400_000,
-                    ('H', true) => millis += n * 3_600_000,
-                    ('M', true) => millis += n * 60_000,
-                    ('S', true) => millis += n * 1000,
+                let (total, unit) = match (c.to_ascii_uppercase(), in_time) {
+                    ('Y', false) => (&mut months, 12),
+                    ('M', false) => (&mut months, 1),
+                    ('W', false) => (&mut weeks, 1),
+                    ('D', false) => (&mut millis, 86_400_000),
+                    ('H', true) => (&mut millis, 3_600_000),
+                    ('M', true) => (&mut millis, 60_000),
+                    ('S', true) => (&mut millis, 1000),
                     _ => return None,
-                }
+                };
+                *total = total.checked_add(n.checked_mul(unit)?)?;
             }
             if !number.is_empty() {
                 return None;
             }
         }
-        match (months, weeks, millis) {
-            _ if !any => None,
-            (m, 0, 0) if m > 0 => Some(Self::Months(m)),
-            (0, w, 0) if w > 0 => Some(Self::Weeks(w)),
-            (0, 0, ms) if ms > 0 => Some(Self::Millis(ms)),
-            _ => None,
+        let period = match (months, weeks, millis) {
+            _ if !any => return None,
+            (m, 0, 0) if m > 0 => Self::Months(m),
+            (0, w, 0) if w > 0 => Self::Weeks(w),
+            (0, 0, ms) if ms > 0 => Self::Millis(ms),
+            _ => return None,
+        };
+        (period.approx_ms()? <= MAX_PERIOD_MS).then_some(period)
+    }
+
+    /// The period's length in milliseconds, months counted as 31 days.
+    fn approx_ms(self) -> Option<i64> {
+        match self {
+            Self::Millis(p) => Some(p),
+            Self::Weeks(w) => w.checked_mul(WEEK_MS),
+            Self::Months(m) => m.checked_mul(31 * 86_400_000),
         }
     }
 
-    /// The start of the period containing `ms`, in zone `zone`.
-    pub fn floor(self, ms: i64, zone: Zone) -> i64 {
+    /// The start of the period containing `ms`, in zone `zone`; `None` when it is out of the
+    /// range of timestamps.
+    pub fn floor(self, ms: i64, zone: Zone) -> Option<i64> {
         let offset = zone.offset_ms(ms);
-        let local = ms + offset;
+        let local = ms.checked_add(offset)?;
         let floored = match self {
-            Self::Millis(p) => local.div_euclid(p) * p,
+            Self::Millis(p) => local.div_euclid(p).checked_mul(p)?,
             // 1970-01-05 was a Monday.
             Self::Weeks(w) => {
-                let p = w * 7 * 86_400_000;
+                let p = w.checked_mul(WEEK_MS)?;
                 let monday = 4 * 86_400_000;
-                (local - monday).div_euclid(p) * p + monday
+                local.checked_sub(monday)?.div_euclid(p).checked_mul(p)?.checked_add(monday)?
             }
             Self::Months(m) => {
-                let date = DateTime::from_timestamp_millis(local).unwrap_or_default().naive_utc();
+                let date = DateTime::from_timestamp_millis(local)?.naive_utc();
                 let index = (i64::from(date.year()) - 1970) * 12 + i64::from(date.month0());
-                let start = index.div_euclid(m) * m;
-                let (year, month) = (1970 + start.div_euclid(12), start.rem_euclid(12) + 1);
-                let first = chrono::NaiveDate::from_ymd_opt(year as i32, month as u32, 1).unwrap_or_default();
-                first.and_hms_opt(0, 0, 0).unwrap_or_default().and_utc().timestamp_millis()
+                let start = index.div_euclid(m).checked_mul(m)?;
+                let (year, month) = (start.div_euclid(12).checked_add(1970)?, start.rem_euclid(12) + 1);
+                let first = chrono::NaiveDate::from_ymd_opt(i32::try_from(year).ok()?, month as u32, 1)?;
+                first.and_hms_opt(0, 0, 0)?.and_utc().timestamp_millis()
             }
         };
-        floored - zone.offset_ms(floored - offset)
+        floored.checked_sub(zone.offset_ms(floored.checked_sub(offset)?))
     }
 
-    /// `ms` moved by `step` periods.
-    pub fn shift(self, ms: i64, step: i64, zone: Zone) -> i64 {
+    /// `ms` moved by `step` periods; `None` when the result is out of the range of timestamps.
+    pub fn shift(self, ms: i64, step: i64, zone: Zone) -> Option<i64> {
         match self {
-            Self::Millis(p) => ms + p * step,
-            Self::Weeks(w) => ms + w * 7 * 86_400_000 * step,
+            Self::Millis(p) => ms.checked_add(p.checked_mul(step)?),
+            Self::Weeks(w) => ms.checked_add(w.checked_mul(WEEK_MS)?.checked_mul(step)?),
             Self::Months(m) => {
                 let offset = zone.offset_ms(ms);
-                let local = DateTime::from_timestamp_millis(ms + offset).unwrap_or_default().naive_utc();
-                let total = i64::from(local.year()) * 12 + i64::from(local.month0()) + m * step;
-                let (year, month) = (total.div_euclid(12) as i32, (total.rem_euclid(12) + 1) as u32);
+                let local = DateTime::from_timestamp_millis(ms.checked_add(offset)?)?.naive_utc();
+                let total = (i64::from(local.year()) * 12 + i64::from(local.month0())).checked_add(m.checked_mul(step)?)?;
+                let (year, month) = (i32::try_from(total.div_euclid(12)).ok()?, (total.rem_euclid(12) + 1) as u32);
                 let day = local.day().min(days_in_month(year, month));
-                let moved = local.with_day(1).and_then(|d| d.with_year(year)).and_then(|d| d.with_month(month)).and_then(|d| d.with_day(day));
-                moved.map_or(ms, |d| d.and_utc().timestamp_millis() - offset)
+                let moved = local.with_day(1)?.with_year(year)?.with_month(month)?.with_day(day)?;
+                moved.and_utc().timestamp_millis().checked_sub(offset)
             }
         }
     }
 }
+
+/// Milliseconds in a week.
+const WEEK_MS: i64 = 7 * 86_400_000;
+/// The longest period accepted: ten thousand years.
+pub const MAX_PERIOD_MS: i64 = 10_000 * 366 * 86_400_000;
 
 fn days_in_month(year: i32, month: u32) -> u32 {
     let next = if month == 12 { (year + 1, 1) } else { (year, month + 1) };
@@ -372,11 +392,9 @@ impl ScalarUDFImpl for DruidTime {
                 let zone = zone_arg(&arrays, 3, name)?;
                 let t = cast(&arrays[0], &TS)?;
                 let t = t.as_primitive::<TimestampMillisecondType>();
-                Arc::new(t.unary_opt::<_, TimestampMillisecondType>(|ms| {
-                    Some(match (origin, period) {
-                        (Some(o), Period::Millis(p)) => (ms - o).div_euclid(p) * p + o,
-                        _ => period.floor(ms, zone),
-                    })
+                Arc::new(t.unary_opt::<_, TimestampMillisecondType>(|ms| match (origin, period) {
+                    (Some(o), Period::Millis(p)) => ms.checked_sub(o)?.div_euclid(p).checked_mul(p)?.checked_add(o),
+                    _ => period.floor(ms, zone),
                 }))
             }
             Kind::Shift => {
@@ -388,7 +406,7 @@ impl ScalarUDFImpl for DruidTime {
                 let shifted: TimestampMillisecondArray = t
                     .iter()
                     .zip(steps.iter())
-                    .map(|(t, s)| Some(period.shift(t?, s?, zone)))
+                    .map(|(t, s)| period.shift(t?, s?, zone))
                     .collect();
                 Arc::new(shifted)
             }
@@ -397,7 +415,7 @@ impl ScalarUDFImpl for DruidTime {
                 let zone = zone_arg(&arrays, 2, name)?;
                 let t = cast(&arrays[0], &TS)?;
                 let t = t.as_primitive::<TimestampMillisecondType>();
-                let formatted: StringArray = t.iter().map(|ms| ms.map(|ms| format_time(ms, format.as_deref(), zone))).collect();
+                let formatted: StringArray = t.iter().map(|ms| format_time(ms?, format.as_deref(), zone)).collect();
                 Arc::new(formatted)
             }
             Kind::Parse => {
@@ -425,19 +443,28 @@ impl ScalarUDFImpl for DruidTime {
     }
 }
 
-fn format_time(ms: i64, format: Option<&str>, zone: Zone) -> String {
-    let utc = DateTime::from_timestamp_millis(ms).unwrap_or_default();
-    match format {
+fn format_time(ms: i64, format: Option<&str>, zone: Zone) -> Option<String> {
+    let utc = DateTime::from_timestamp_millis(ms)?;
+    let text = match format {
         None => match zone {
             Zone::Fixed(f) if f.local_minus_utc() == 0 => utc.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string(),
             Zone::Fixed(f) => utc.with_timezone(&f).format("%Y-%m-%dT%H:%M:%S%.3f%:z").to_string(),
             Zone::Named(tz) => utc.with_timezone(&tz).format("%Y-%m-%dT%H:%M:%S%.3f%:z").to_string(),
         },
-        Some(f) => match zone {
-            Zone::Fixed(o) => utc.with_timezone(&o).format(f).to_string(),
-            Zone::Named(tz) => utc.with_timezone(&tz).format(f).to_string(),
-        },
-    }
+        Some(f) => {
+            use std::fmt::Write;
+            // chrono reports a format it cannot apply as a formatting error, not a panic, only
+            // through `write!`.
+            let mut out = String::new();
+            let written = match zone {
+                Zone::Fixed(o) => write!(out, "{}", utc.with_timezone(&o).format(f)),
+                Zone::Named(tz) => write!(out, "{}", utc.with_timezone(&tz).format(f)),
+            };
+            written.ok()?;
+            out
+        }
+    };
+    Some(text)
 }
 
 /// Parses ISO-8601 (date, date-time, with or without zone) to UTC milliseconds.
@@ -449,7 +476,7 @@ fn parse_time(text: &str, format: Option<&str>, zone: Zone) -> Option<i64> {
     let text = text.trim();
     let local_to_utc = |naive: NaiveDateTime| -> Option<i64> {
         let ms = naive.and_utc().timestamp_millis();
-        Some(ms - zone.offset_ms(ms - zone.offset_ms(ms)))
+        ms.checked_sub(zone.offset_ms(ms.checked_sub(zone.offset_ms(ms))?))
     };
     if let Some(format) = format {
         if let Ok(t) = DateTime::parse_from_str(text, format) {
@@ -490,15 +517,51 @@ mod tests {
         assert_eq!(Period::parse("P1W"), Some(Period::Weeks(1)));
         assert_eq!(Period::parse("P3M"), Some(Period::Months(3)));
         assert_eq!(Period::parse("P1Y"), Some(Period::Months(12)));
-        for bad in ["", "P", "PT", "1H", "PT1X", "P1H", "PT1D", "P1M1D"] {
+        for bad in ["", "P", "PT", "1H", "PT1X", "P1H", "PT1D", "P1M1D", "P18014398509481984W", "P99999999999999999999Y", "P20000Y"] {
             assert_eq!(Period::parse(bad), None, "{bad}");
+        }
+    }
+
+    /// Regression: `TIME_FLOOR(…, 'P18014398509481984W')` multiplied unchecked and then divided
+    /// by zero, which panicked the server.
+    #[test]
+    fn huge_periods_and_instants_never_panic() {
+        let utc = Zone::utc();
+        let week = Period::Weeks(i64::MAX / 2);
+        assert_eq!(week.floor(T, utc), None);
+        assert_eq!(Period::Millis(1).shift(i64::MAX, 1, utc), None);
+        assert_eq!(Period::Months(12).floor(i64::MAX, utc), None);
+        assert_eq!(format_time(i64::MAX, None, utc), None);
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn arbitrary_arguments_never_panic(
+            ms in proptest::prelude::any::<i64>(),
+            step in proptest::prelude::any::<i64>(),
+            amount in proptest::prelude::any::<u64>(),
+            unit in proptest::sample::select(vec!["Y", "M", "W", "D", "TH", "TM", "TS"]),
+            zone in proptest::sample::select(vec!["UTC", "Europe/Amsterdam", "+14:00", "-12:00", "America/St_Johns"]),
+            origin in proptest::prelude::any::<i64>(),
+        ) {
+            let zone = Zone::parse(zone).unwrap();
+            let text = format!("P{amount}{unit}");
+            if let Some(period) = Period::parse(&text) {
+                let _ = period.floor(ms, zone);
+                let _ = period.shift(ms, step, zone);
+                if let Period::Millis(p) = period {
+                    let _ = ms.checked_sub(origin).map(|d| d.div_euclid(p));
+                }
+            }
+            let _ = format_time(ms, None, zone);
+            let _ = format_time(ms, Some("%Y-%m-%d %H:%M:%S%.3f %:z"), zone);
         }
     }
 
     #[test]
     fn floors() {
         let utc = Zone::utc();
-        let iso = |ms| format_time(ms, None, utc);
+        let iso = |ms: Option<i64>| format_time(ms.unwrap(), None, utc).unwrap();
         assert_eq!(iso(Period::parse("PT1H").unwrap().floor(T, utc)), "2026-11-27T06:00:00.000Z");
         assert_eq!(iso(Period::parse("PT15M").unwrap().floor(T, utc)), "2026-11-27T06:15:00.000Z");
         assert_eq!(iso(Period::parse("P1D").unwrap().floor(T, utc)), "2026-11-27T00:00:00.000Z");
@@ -515,7 +578,7 @@ mod tests {
     #[test]
     fn shifts() {
         let utc = Zone::utc();
-        let iso = |ms| format_time(ms, None, utc);
+        let iso = |ms: Option<i64>| format_time(ms.unwrap(), None, utc).unwrap();
         assert_eq!(iso(Period::parse("PT1H").unwrap().shift(T, -2, utc)), "2026-11-27T04:23:45.123Z");
         assert_eq!(iso(Period::parse("P1M").unwrap().shift(parse_iso("2026-01-31T00:00:00Z").unwrap(), 1, utc)), "2026-02-28T00:00:00.000Z");
         assert_eq!(iso(Period::parse("P1Y").unwrap().shift(T, 1, utc)), "2027-11-27T06:23:45.123Z");
@@ -524,11 +587,11 @@ mod tests {
     #[test]
     fn formats_and_parses() {
         let utc = Zone::utc();
-        assert_eq!(format_time(T, None, utc), "2026-11-27T06:23:45.123Z");
+        assert_eq!(format_time(T, None, utc).unwrap(), "2026-11-27T06:23:45.123Z");
         let f = joda_to_chrono("yyyy-MM-dd HH:mm:ss.SSS").unwrap();
-        assert_eq!(format_time(T, Some(&f), utc), "2026-11-27 06:23:45.123");
-        assert_eq!(format_time(T, Some(&joda_to_chrono("dd MMM yyyy 'at' H'h'").unwrap()), utc), "27 Nov 2026 at 6h");
-        assert_eq!(format_time(T, None, Zone::parse("Europe/Amsterdam").unwrap()), "2026-11-27T07:23:45.123+01:00");
+        assert_eq!(format_time(T, Some(&f), utc).unwrap(), "2026-11-27 06:23:45.123");
+        assert_eq!(format_time(T, Some(&joda_to_chrono("dd MMM yyyy 'at' H'h'").unwrap()), utc).unwrap(), "27 Nov 2026 at 6h");
+        assert_eq!(format_time(T, None, Zone::parse("Europe/Amsterdam").unwrap()).unwrap(), "2026-11-27T07:23:45.123+01:00");
         assert!(joda_to_chrono("yyyy QQ").is_err());
         assert_eq!(parse_iso("2026-11-27T06:23:45.123Z"), Some(T));
         assert_eq!(parse_iso("2026-11-27T07:23:45.123+01:00"), Some(T));

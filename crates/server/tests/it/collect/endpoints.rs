@@ -3,7 +3,7 @@
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 
-use crate::{CHROME, Harness, WRITE_KEY, post_e};
+use super::{CHROME, Harness, WRITE_KEY, post_e};
 
 const BATCH: &str = r#"{"site":"shop","vid":"V1","sid":"S1","uid":"u-7","sw":1920,"sh":1080,"vw":1280,"vh":700,"dpr":2,"lang":"en-GB",
   "ev":[{"id":"e1","t":"pageView","ts":1795769999000,"pv":"P1","url":"https://shop.example.com/sale?utm_source=news&utm_medium=email&utm_campaign=nov",
@@ -45,7 +45,7 @@ async fn tag_batch_is_stored_enriched() {
     assert_eq!(pv["language"], "en-GB");
     assert_eq!(pv["pixel_ratio"], 2.0);
     assert_eq!(pv["client_time"], 1_795_769_999_000i64);
-    assert_eq!(pv["__time"], crate::NOW);
+    assert_eq!(pv["__time"], super::NOW);
     assert_eq!(pv["source"], "tag");
     let cart = stored.iter().find(|e| e["event_id"] == "e2").unwrap();
     assert_eq!(cart["props"], r#"{"qty":2,"sku":"A-1","tags":["x"]}"#);
@@ -99,7 +99,7 @@ async fn bots_and_duplicates_are_flagged_or_dropped() {
     let repeat = stored.iter().find(|e| e["is_bot"] == false).unwrap();
     assert_eq!(repeat["is_duplicate"], true);
 
-    let mut config = crate::config();
+    let mut config = super::config();
     config.collector.drop_bots = true;
     config.collector.drop_duplicates = true;
     let dropping = Harness::with_config(config);

@@ -1,0 +1,11 @@
+//! One module per command of the `oriel` binary.
+
+pub(crate) mod check_config;
+pub(crate) mod delete;
+pub(crate) mod generate;
+pub(crate) mod import;
+pub(crate) mod log;
+pub(crate) mod serve;
+pub(crate) mod signin;
+pub(crate) mod sql;
+pub(crate) mod version;

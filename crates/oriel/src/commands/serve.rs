@@ -1,0 +1,195 @@
+//! `oriel serve`: bind, recover, serve, and shut down cleanly.
+//!
+//! The port is bound first so `/healthz` answers during recovery; `/readyz` turns 200 once the
+//! event log is recovered, the collector built and the store open, and `/readyz/query` once the
+//! store has caught up with the log. SIGTERM or Ctrl-C stops accepting connections, lets
+//! in-flight requests finish (up to `server.shutdown_timeout_ms`), persists the live buffer,
+//! closes the log (which syncs what is queued) and exits 0.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use oriel_core::Config;
+use oriel_core::config::Role;
+use oriel_log::EventLog;
+use oriel_server::{AppState, Auth, ConnectionLimits, HttpLimits};
+use tokio::sync::watch;
+
+use crate::settings::{self, ConfigArgs};
+use crate::telemetry;
+
+/// Options of `oriel serve`; each overrides the configuration file and environment.
+#[derive(Debug, clap::Args)]
+pub(crate) struct ServeArgs {
+    #[command(flatten)]
+    base: ConfigArgs,
+    /// Address to listen on, e.g. 127.0.0.1:8080 (overrides server.listen).
+    #[arg(long)]
+    listen: Option<String>,
+}
+
+pub(crate) fn run(args: ServeArgs) -> anyhow::Result<()> {
+    let flags = args.listen.map(|listen| ("server.listen", "--listen", listen)).into_iter().collect();
+    let config = settings::load_for(&args.base, flags)?;
+    telemetry::init_logging();
+    raise_open_file_limit();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("oriel")
+        .build()
+        .context("failed to start the async runtime")?;
+    runtime.block_on(serve(config))
+}
+
+/// Every connection and segment file is a descriptor: use the hard limit the system allows,
+/// not the 1024 many shells default to, so `server.max_connections` can be reached.
+fn raise_open_file_limit() {
+    let mut limit = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    // SAFETY: getrlimit/setrlimit on this process with a valid pointer to a local struct.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) == 0 && limit.rlim_cur < limit.rlim_max {
+            limit.rlim_cur = limit.rlim_max;
+            libc::setrlimit(libc::RLIMIT_NOFILE, &limit);
+        }
+    }
+}
+
+/// The address a browser on this machine reaches a listener at (a wildcard becomes loopback).
+fn browser_address(bound: SocketAddr) -> SocketAddr {
+    match bound.ip() {
+        IpAddr::V4(ip) if ip.is_unspecified() => SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), bound.port()),
+        IpAddr::V6(ip) if ip.is_unspecified() => SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), bound.port()),
+        _ => bound,
+    }
+}
+
+async fn serve(config: Config) -> anyhow::Result<()> {
+    let metrics = telemetry::install_metrics()?;
+    std::fs::create_dir_all(&config.data_dir)
+        .with_context(|| format!("cannot create data directory {} (set data_dir or --data-dir)", config.data_dir.display()))?;
+    let auth = Auth::load_or_create(&config.data_dir, &config.server)
+        .with_context(|| format!("cannot set up the credentials in {}", config.data_dir.display()))?;
+    let addr = config.server.listen_addr().context("server.listen")?;
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("cannot listen on {addr}; is another process using it? (set server.listen or --listen)"))?;
+    let bound = listener.local_addr().context("listener address")?;
+    tracing::info!(data_dir = %config.data_dir.display(), "listening on http://{bound}");
+    let link = format!("http://{}/signin?code={}", browser_address(bound), auth.signin_code(Role::Admin));
+    tracing::info!("sign in to this server within an hour (the link works once; `oriel signin` makes another): {link}");
+
+    let renderer = {
+        let metrics = metrics.clone();
+        Arc::new(move || {
+            metrics.run_upkeep();
+            metrics.render()
+        })
+    };
+    let divolte = config.collector.divolte.enabled.then(|| config.collector.divolte.json_path.clone());
+    let limits = HttpLimits { body_read_timeout: Duration::from_millis(config.server.body_read_timeout_ms) };
+    let state = AppState::new(renderer, divolte, auth, limits);
+    let (stop_tx, stop_rx) = watch::channel(None::<String>);
+
+    let startup = tokio::spawn(start_services(config.clone(), state.clone(), stop_tx.clone()));
+    let signals = tokio::spawn(wait_for_signal(stop_tx.clone()));
+
+    let connection_limits = ConnectionLimits {
+        max_connections: config.server.max_connections as usize,
+        header_read_timeout: Duration::from_millis(config.server.header_read_timeout_ms),
+        idle_timeout: Duration::from_millis(config.server.idle_timeout_ms),
+        shutdown_timeout: Duration::from_millis(config.server.shutdown_timeout_ms),
+    };
+    let mut server_stop = stop_rx.clone();
+    let router = oriel_server::router(state.clone());
+    let server = tokio::spawn(oriel_server::serve(listener, router, connection_limits, async move {
+        let _ = server_stop.wait_for(Option::is_some).await;
+    }));
+
+    let mut stopping = stop_rx.clone();
+    let _ = stopping.wait_for(Option::is_some).await;
+    let reason = stopping.borrow().clone().unwrap_or_default();
+    tracing::info!(%reason, "shutting down");
+    signals.abort();
+    server.await.context("server task")?;
+    let started = startup.await.context("start-up task")?;
+    if let Some(store) = state.store().get() {
+        store.close().await.context("failed to close the store")?;
+        tracing::info!("store flushed and closed");
+    }
+    if let Some(log) = state.log().get() {
+        log.close().await.context("failed to close the event log")?;
+        tracing::info!("event log closed and synced");
+    }
+    started
+}
+
+/// Opens (and so recovers) the event log, builds the collector and opens the store, publishing
+/// each as it comes up; then runs the log's retention until shutdown. A failure stops the
+/// process.
+async fn start_services(config: Config, state: AppState, stop: watch::Sender<Option<String>>) -> anyhow::Result<()> {
+    let log = match open_services(&config, &state).await {
+        Ok(log) => log,
+        Err(error) => {
+            let _ = stop.send(Some("start-up failed".into()));
+            return Err(error);
+        }
+    };
+    run_log_retention(&config, log.as_ref(), stop.subscribe()).await;
+    Ok(())
+}
+
+async fn open_services(config: &Config, state: &AppState) -> anyhow::Result<Arc<dyn EventLog>> {
+    let log = oriel_log::open(&config.log, &config.data_dir, &[oriel_store::CONSUMER]).await.context("cannot open the event log")?;
+    state.log().set(Arc::clone(&log));
+    let collector_config = config.clone();
+    let collector_log = Arc::clone(&log);
+    let collector = tokio::task::spawn_blocking(move || {
+        oriel_collector::Collector::new(&collector_config, collector_log, Arc::new(oriel_core::SystemClock))
+    })
+    .await
+    .context("collector start-up task")?
+    .context("cannot start the collector")?;
+    state.collector().set(Arc::new(collector));
+    let store = oriel_store::Store::open(oriel_store::StoreOptions::from_config(config), Some(Arc::clone(&log)))
+        .await
+        .context("cannot open the store")?;
+    let stats = store.stats();
+    tracing::info!(segments = stats.segments, rows = stats.segment_rows, "store opened");
+    state.store().set(store);
+    Ok(log)
+}
+
+/// Deletes log data past the retention policy, now and then, until shutdown.
+async fn run_log_retention(config: &Config, log: &dyn EventLog, mut stop: watch::Receiver<Option<String>>) {
+    let Some(seconds) = config.log.retention_check_seconds() else { return };
+    let mut ticker = tokio::time::interval(Duration::from_secs(seconds));
+    loop {
+        tokio::select! {
+            _ = stop.changed() => return,
+            _ = ticker.tick() => match log.enforce_retention().await {
+                Ok(report) if report.records_removed > 0 => {
+                    tracing::info!(records = report.records_removed, bytes = report.bytes_removed, "log retention");
+                }
+                Ok(_) => {}
+                Err(error) => tracing::warn!(%error, "log retention failed"),
+            },
+        }
+    }
+}
+
+async fn wait_for_signal(stop: watch::Sender<Option<String>>) {
+    let ctrl_c = tokio::signal::ctrl_c();
+    let reason = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(mut term) => tokio::select! {
+            _ = ctrl_c => "interrupt",
+            _ = term.recv() => "terminate",
+        },
+        Err(_) => {
+            let _ = ctrl_c.await;
+            "interrupt"
+        }
+    };
+    let _ = stop.send(Some(format!("received {reason} signal")));
+}

@@ -1,0 +1,127 @@
+//! `POST /api/v1/sql`: a read-only query, its result streamed as JSON.
+//!
+//! The answer is `{"ingest_lag_events": N, "caught_up": true, "columns": [...], "rows": [...]}`:
+//! how far the store was behind the event log when the query started (also in the
+//! `Oriel-Ingest-Lag-Events` and `Oriel-Caught-Up` headers, so a UI can say "catching up"),
+//! then the rows as they are produced. An error before the first row is an HTTP error; one
+//! after (a limit reached, the time limit, a failure while executing) ends the rows and adds an
+//! `"error"` member, since the status line is already sent.
+
+use std::sync::Arc;
+
+use axum::body::{Body, Bytes};
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use futures::stream::{self, StreamExt};
+use oriel_core::ErrorCode;
+use oriel_store::QueryStream;
+use oriel_store::arrow::array::RecordBatch;
+use oriel_store::query::values;
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::{ApiError, AppState};
+
+/// Largest SQL text accepted.
+const MAX_QUERY_BYTES: usize = 256 * 1024;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SqlRequest {
+    query: String,
+}
+
+pub(super) async fn sql(State(state): State<AppState>, headers: HeaderMap, body: Body) -> Result<Response, ApiError> {
+    let bytes = crate::body::read(&headers, body, MAX_QUERY_BYTES + 1024, state.limits().body_read_timeout).await?;
+    let request: SqlRequest = serde_json::from_slice(&bytes)
+        .map_err(|e| ApiError::new(ErrorCode::InvalidInput, format!("the body must be {{\"query\": \"SELECT …\"}}: {e}")))?;
+    if request.query.len() > MAX_QUERY_BYTES {
+        return Err(ApiError::new(ErrorCode::PayloadTooLarge, format!("queries are limited to {MAX_QUERY_BYTES} bytes")));
+    }
+    let store = Arc::clone(state.store().ready()?);
+    let lag = store.ingest_lag().await?;
+    let mut stream = store.engine().query(&request.query).await?;
+    // Wait for the first batch, so an error that shows at once still gets its own status.
+    let first = match stream.next().await {
+        Some(Ok(batch)) => Some(batch),
+        Some(Err(error)) => return Err(error.into()),
+        None => None,
+    };
+    let head = json!({
+        "ingest_lag_events": lag.events,
+        "caught_up": lag.caught_up,
+        "columns": values::columns(stream.schema()),
+    });
+    let head = head.to_string();
+    // `{"…":…,"columns":[…]` then `,"rows":[` …
+    let open = format!("{},\"rows\":[", &head[..head.len() - 1]);
+    let body = encode(open, first, stream);
+    let mut response = (StatusCode::OK, Body::from_stream(body)).into_response();
+    let h = response.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    if let Ok(v) = HeaderValue::from_str(&lag.events.to_string()) {
+        h.insert("oriel-ingest-lag-events", v);
+    }
+    h.insert("oriel-caught-up", HeaderValue::from_static(if lag.caught_up { "true" } else { "false" }));
+    Ok(response)
+}
+
+/// The rows of `first` and then of `rest`, as JSON text chunks, within the result byte limit.
+fn encode(
+    open: String,
+    first: Option<RecordBatch>,
+    rest: QueryStream,
+) -> impl futures::Stream<Item = Result<Bytes, std::io::Error>> + Send {
+    struct Encoder {
+        rest: QueryStream,
+        pending: Option<RecordBatch>,
+        written: u64,
+        rows: u64,
+        done: bool,
+    }
+    let limit = rest.max_result_bytes();
+    let start = Encoder { rest, pending: first, written: open.len() as u64, rows: 0, done: false };
+    stream::once(async move { Ok::<_, std::io::Error>(Bytes::from(open)) }).chain(stream::unfold(start, move |mut e| async move {
+        if e.done {
+            return None;
+        }
+        let batch = match e.pending.take() {
+            Some(batch) => Ok(batch),
+            None => match e.rest.next().await {
+                Some(batch) => batch,
+                None => {
+                    e.done = true;
+                    return Some((Ok(Bytes::from_static(b"]}")), e));
+                }
+            },
+        };
+        let chunk = match batch {
+            Ok(batch) => {
+                let mut out = String::new();
+                for row in values::rows_of(&batch) {
+                    if e.rows > 0 || !out.is_empty() {
+                        out.push(',');
+                    }
+                    out.push_str(&row.to_string());
+                }
+                e.rows += batch.num_rows() as u64;
+                e.written += out.len() as u64;
+                if e.written > limit {
+                    e.done = true;
+                    let message = format!("the result is larger than {limit} bytes (store.max_result_mb); add a LIMIT or aggregate");
+                    tracing::debug!(%message, "query result cut off");
+                    format!("],\"error\":{}}}", serde_json::Value::String(message))
+                } else {
+                    out
+                }
+            }
+            Err(error) => {
+                e.done = true;
+                let error = ApiError::from(error);
+                format!("],\"error\":{}}}", serde_json::Value::String(error.public_message()))
+            }
+        };
+        Some((Ok(Bytes::from(chunk)), e))
+    }))
+}

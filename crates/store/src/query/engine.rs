@@ -1,0 +1,340 @@
+//! The SQL engine: DataFusion over a snapshot source, bounded in every dimension.
+//!
+//! A query waits for one of `max_concurrent_queries` slots (or is refused after the queue
+//! wait), is parsed and planned on the [`QueryRuntime`], and streams its batches back through
+//! a small channel, so a result is never held whole and a slow reader slows the query instead
+//! of growing memory. The query is cancelled when its time limit passes, when it returns more
+//! than the row limit, or when the reader goes away (a client that disconnected).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use datafusion::arrow::array::RecordBatch;
+use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::catalog::TableProvider;
+use datafusion::error::DataFusionError;
+use datafusion::execution::SessionState;
+use datafusion::execution::memory_pool::{FairSpillPool, TrackConsumersPool};
+use datafusion::execution::runtime_env::RuntimeEnvBuilder;
+use datafusion::functions_aggregate::approx_distinct::approx_distinct_udaf;
+use datafusion::prelude::{SessionConfig, SessionContext};
+use futures::StreamExt;
+use oriel_core::config::StoreConfig;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
+
+use crate::metrics as m;
+use crate::query::runtime::QueryRuntime;
+use crate::query::{functions, guards, statement};
+use crate::{Error, Result};
+
+/// Memory for cached Parquet footers and page indexes.
+const METADATA_CACHE_BYTES: usize = 256 << 20;
+/// Batches buffered between a running query and its reader.
+const CHANNEL_BATCHES: usize = 2;
+
+/// Limits of queries.
+#[derive(Debug, Clone)]
+pub struct QueryOptions {
+    /// Memory all running queries may use together; sorts and joins spill beyond it.
+    pub memory_bytes: usize,
+    /// A query running longer is cancelled.
+    pub timeout: Duration,
+    /// Queries that may run at once.
+    pub max_concurrent: usize,
+    /// How long a query waits for a slot.
+    pub queue_wait: Duration,
+    /// Most rows a query may return.
+    pub max_rows: u64,
+    /// Most bytes a query's encoded result may take (checked by whoever encodes it).
+    pub max_result_bytes: u64,
+    /// Threads of the query runtime.
+    pub threads: usize,
+}
+
+impl QueryOptions {
+    /// Limits from the `[store]` section.
+    pub fn from_config(s: &StoreConfig) -> Self {
+        Self {
+            memory_bytes: usize::try_from(s.query_memory_mb.saturating_mul(1 << 20)).unwrap_or(usize::MAX),
+            timeout: Duration::from_secs(s.query_timeout_seconds),
+            max_concurrent: s.max_concurrent_queries as usize,
+            queue_wait: Duration::from_secs(s.query_queue_seconds),
+            max_rows: s.max_result_rows,
+            max_result_bytes: s.max_result_mb.saturating_mul(1 << 20),
+            threads: std::thread::available_parallelism().map_or(2, usize::from),
+        }
+    }
+}
+
+impl Default for QueryOptions {
+    fn default() -> Self {
+        Self::from_config(&StoreConfig::default())
+    }
+}
+
+/// Things a running query must keep alive until it finishes, such as the snapshot of segment
+/// files a table scan planned with (compaction may replace those files meanwhile; they are
+/// deleted only when the last holder is gone). Attached to each query's session config.
+#[derive(Debug, Default)]
+pub(crate) struct KeepAlive(parking_lot::Mutex<Vec<Arc<dyn std::any::Any + Send + Sync>>>);
+
+impl KeepAlive {
+    /// Keeps `value` alive for the rest of the query.
+    pub(crate) fn hold(&self, value: Arc<dyn std::any::Any + Send + Sync>) {
+        self.0.lock().push(value);
+    }
+}
+
+/// A query's whole result: its schema and rows.
+#[derive(Debug, Clone)]
+pub struct QueryResult {
+    /// Column names and types.
+    pub schema: SchemaRef,
+    /// The rows.
+    pub batches: Vec<RecordBatch>,
+}
+
+impl QueryResult {
+    /// Number of rows.
+    pub fn rows(&self) -> usize {
+        self.batches.iter().map(RecordBatch::num_rows).sum()
+    }
+}
+
+/// A running query: its schema now, its batches as they come.
+#[derive(Debug)]
+pub struct QueryStream {
+    schema: SchemaRef,
+    batches: mpsc::Receiver<Result<RecordBatch>>,
+    max_result_bytes: u64,
+}
+
+impl QueryStream {
+    /// Column names and types.
+    pub fn schema(&self) -> &SchemaRef {
+        &self.schema
+    }
+
+    /// The next batch; `None` at the end. Errors (the time or row limit, a failure while
+    /// executing) end the stream.
+    pub async fn next(&mut self) -> Option<Result<RecordBatch>> {
+        self.batches.recv().await
+    }
+
+    /// Most bytes the encoded result may take.
+    pub fn max_result_bytes(&self) -> u64 {
+        self.max_result_bytes
+    }
+
+    /// Reads everything (for small results: tests and tools).
+    pub async fn collect(mut self) -> Result<QueryResult> {
+        let mut batches = Vec::new();
+        while let Some(batch) = self.next().await {
+            batches.push(batch?);
+        }
+        Ok(QueryResult { schema: self.schema, batches })
+    }
+}
+
+/// The SQL engine of one process.
+pub struct QueryEngine {
+    ctx: SessionContext,
+    runtime: Arc<QueryRuntime>,
+    slots: Arc<Semaphore>,
+    options: QueryOptions,
+}
+
+impl std::fmt::Debug for QueryEngine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("QueryEngine").field("session", &self.ctx.session_id()).field("options", &self.options).finish()
+    }
+}
+
+impl QueryEngine {
+    /// An engine over `events`, with `options`' limits.
+    pub fn new(events: Arc<dyn TableProvider>, options: QueryOptions) -> Result<Self> {
+        let mut config = SessionConfig::new().with_information_schema(true).with_target_partitions(2);
+        let o = config.options_mut();
+        o.execution.parquet.pushdown_filters = false;
+        o.execution.parquet.reorder_filters = true;
+        o.execution.parquet.schema_force_view_types = false;
+        o.execution.enable_recursive_ctes = false;
+        o.sql_parser.enable_ident_normalization = true;
+        // A fair pool: every spilling operator (the sort of each partition of a window query)
+        // gets its share and spills past it. With the default greedy pool one sort took the
+        // whole pool and the other could not even merge: sessions and funnel failed at 100M
+        // events with 4 GiB.
+        let pool = FairSpillPool::new(options.memory_bytes);
+        let runtime = RuntimeEnvBuilder::new()
+            .with_memory_pool(Arc::new(TrackConsumersPool::new(pool, std::num::NonZeroUsize::MIN.saturating_add(4))))
+            // Keep every segment's footer and page index cached: re-reading them per query
+            // costs more than the query itself on small segments.
+            .with_metadata_cache_limit(METADATA_CACHE_BYTES)
+            .build_arc()?;
+        let ctx = SessionContext::new_with_config_rt(config, runtime);
+        ctx.register_table("events", events)?;
+        for name in guards::UNREGISTERED_FUNCTIONS {
+            ctx.deregister_udf(name);
+        }
+        for name in ["range", "generate_series"] {
+            ctx.deregister_udtf(name);
+        }
+        for f in guards::guarded_functions() {
+            ctx.register_udf(f);
+        }
+        ctx.add_analyzer_rule(Arc::new(guards::GuardStringConcat::new()));
+        for f in functions::druid_time_functions() {
+            ctx.register_udf(f);
+        }
+        ctx.register_udaf(approx_distinct_udaf().as_ref().clone().with_aliases(["approx_count_distinct"]));
+        let slots = Arc::new(Semaphore::new(options.max_concurrent.max(1)));
+        Ok(Self { ctx, runtime: Arc::new(QueryRuntime::new(options.threads)?), slots, options })
+    }
+
+    /// The limits queries run under.
+    pub fn options(&self) -> &QueryOptions {
+        &self.options
+    }
+
+    /// A session state of its own for one query, carrying a [`KeepAlive`].
+    fn query_state(&self) -> SessionState {
+        let mut state = self.ctx.state();
+        state.config_mut().set_extension(Arc::new(KeepAlive::default()));
+        state
+    }
+
+    /// Starts `sql`: waits for a slot, plans it on the query runtime, and returns the stream of
+    /// its results once planning succeeded.
+    pub async fn query(&self, sql: &str) -> Result<QueryStream> {
+        let permit = match tokio::time::timeout(self.options.queue_wait, Arc::clone(&self.slots).acquire_owned()).await {
+            Ok(Ok(permit)) => permit,
+            Ok(Err(_)) => return Err(Error::Closed),
+            Err(_) => {
+                metrics::counter!(m::QUERIES_REFUSED).increment(1);
+                return Err(Error::Busy(format!(
+                    "{} queries are running and none finished within {} s; retry shortly",
+                    self.options.max_concurrent,
+                    self.options.queue_wait.as_secs()
+                )));
+            }
+        };
+        let (schema_tx, schema_rx) = tokio::sync::oneshot::channel();
+        let (tx, rx) = mpsc::channel(CHANNEL_BATCHES);
+        let state = self.query_state();
+        let sql = sql.to_string();
+        let options = self.options.clone();
+        self.runtime.spawn(run(state, sql, options, permit, schema_tx, tx))?;
+        let schema = schema_rx.await.map_err(|_| Error::Internal("the query task ended before planning".into()))??;
+        Ok(QueryStream { schema, batches: rx, max_result_bytes: self.options.max_result_bytes })
+    }
+
+    /// Runs `sql` and collects the whole result.
+    pub async fn collect(&self, sql: &str) -> Result<QueryResult> {
+        self.query(sql).await?.collect().await
+    }
+}
+
+/// Plans and runs one query on the query runtime, sending the schema once planned and then
+/// the batches, within the time and row limits.
+async fn run(
+    state: SessionState,
+    sql: String,
+    options: QueryOptions,
+    _permit: OwnedSemaphorePermit,
+    schema_tx: tokio::sync::oneshot::Sender<Result<SchemaRef>>,
+    tx: mpsc::Sender<Result<RecordBatch>>,
+) {
+    let started = std::time::Instant::now();
+    metrics::gauge!(m::QUERIES_RUNNING).increment(1.0);
+    let deadline = tokio::time::Instant::now() + options.timeout;
+    let planned = tokio::time::timeout_at(deadline, plan(&state, &sql)).await;
+    let stream = match planned {
+        Ok(Ok(stream)) => stream,
+        Ok(Err(error)) => {
+            let _ = schema_tx.send(Err(error));
+            metrics::gauge!(m::QUERIES_RUNNING).decrement(1.0);
+            return;
+        }
+        Err(_) => {
+            let _ = schema_tx.send(Err(timed_out(&options)));
+            metrics::gauge!(m::QUERIES_RUNNING).decrement(1.0);
+            return;
+        }
+    };
+    if schema_tx.send(Ok(stream.schema())).is_err() {
+        metrics::gauge!(m::QUERIES_RUNNING).decrement(1.0);
+        return;
+    }
+    let forward = async {
+        let mut stream = stream;
+        let mut rows = 0u64;
+        while let Some(batch) = stream.next().await {
+            let batch = batch.map_err(classify);
+            if let Ok(batch) = &batch {
+                rows += batch.num_rows() as u64;
+                if rows > options.max_rows {
+                    let _ = tx
+                        .send(Err(Error::TooBig(format!(
+                            "the result has more than {} rows (store.max_result_rows); add a LIMIT or aggregate",
+                            options.max_rows
+                        ))))
+                        .await;
+                    return;
+                }
+            }
+            let failed = batch.is_err();
+            // A closed channel means the reader is gone: stop, which cancels the plan.
+            if tx.send(batch).await.is_err() || failed {
+                return;
+            }
+        }
+    };
+    if tokio::time::timeout_at(deadline, forward).await.is_err() {
+        let _ = tx.send(Err(timed_out(&options))).await;
+    }
+    metrics::gauge!(m::QUERIES_RUNNING).decrement(1.0);
+    metrics::histogram!(m::QUERY_SECONDS).record(started.elapsed().as_secs_f64());
+}
+
+fn timed_out(options: &QueryOptions) -> Error {
+    metrics::counter!(m::QUERIES_TIMED_OUT).increment(1);
+    Error::Timeout(format!("the query ran longer than {} s (store.query_timeout_seconds)", options.timeout.as_secs()))
+}
+
+async fn plan(state: &SessionState, sql: &str) -> Result<datafusion::physical_plan::SendableRecordBatchStream> {
+    let statement = statement::read_only_statement(sql)?;
+    let logical = state.statement_to_plan(statement).await.map_err(classify)?;
+    datafusion::execution::context::SQLOptions::new()
+        .with_allow_ddl(false)
+        .with_allow_dml(false)
+        .with_allow_statements(false)
+        .verify_plan(&logical)
+        .map_err(|e| Error::Forbidden(format!("{e}: the SQL interface is read-only")))?;
+    let physical = state.create_physical_plan(&logical).await.map_err(classify)?;
+    datafusion::physical_plan::execute_stream(physical, state.task_ctx()).map_err(classify)
+}
+
+/// Sorts DataFusion's errors into the user's mistakes (400), limits (400 with the limit named)
+/// and failures on our side (500).
+pub(crate) fn classify(error: DataFusionError) -> Error {
+    use datafusion::arrow::error::ArrowError;
+    match error.find_root() {
+        DataFusionError::ResourcesExhausted(reason) => Error::TooBig(reason.clone()),
+        DataFusionError::SQL(..)
+        | DataFusionError::Plan(_)
+        | DataFusionError::SchemaError(..)
+        | DataFusionError::NotImplemented(_)
+        | DataFusionError::Configuration(_)
+        | DataFusionError::Execution(_) => Error::InvalidQuery(error.find_root().to_string()),
+        DataFusionError::ArrowError(arrow, _) => match arrow.as_ref() {
+            ArrowError::DivideByZero
+            | ArrowError::CastError(_)
+            | ArrowError::ComputeError(_)
+            | ArrowError::InvalidArgumentError(_)
+            | ArrowError::ParseError(_)
+            | ArrowError::ArithmeticOverflow(_) => Error::InvalidQuery(arrow.to_string()),
+            _ => Error::DataFusion(error),
+        },
+        _ => Error::DataFusion(error),
+    }
+}

@@ -1,0 +1,64 @@
+//! What a query reads: a consistent set of segment files and live batches.
+//!
+//! The store publishes its state through [`SnapshotSource`]; the query engine and the table
+//! provider depend on this module only, never on the store itself, so the engine can be built
+//! over any source (the store of this process today, live buffers fetched from ingest nodes
+//! later).
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use datafusion::arrow::array::RecordBatch;
+
+use crate::manifest::SegmentMeta;
+
+/// A segment file in use. When a newer manifest no longer lists it, it is marked obsolete and
+/// deleted once the last snapshot holding it is gone, so compaction never removes a file a
+/// running query still reads.
+#[derive(Debug)]
+pub struct SegmentFile {
+    /// What the manifest says about it.
+    pub meta: SegmentMeta,
+    /// Its absolute path.
+    pub path: PathBuf,
+    obsolete: AtomicBool,
+}
+
+impl SegmentFile {
+    /// The file of `meta` in the store directory `dir`.
+    pub(crate) fn new(dir: &Path, meta: SegmentMeta) -> Arc<Self> {
+        let path = dir.join(&meta.file);
+        Arc::new(Self { meta, path, obsolete: AtomicBool::new(false) })
+    }
+
+    /// Marks the file for deletion once nothing holds it any more.
+    pub(crate) fn retire(&self) {
+        self.obsolete.store(true, Ordering::SeqCst);
+    }
+}
+
+impl Drop for SegmentFile {
+    fn drop(&mut self) {
+        if self.obsolete.load(Ordering::SeqCst) {
+            if let Err(error) = std::fs::remove_file(&self.path) {
+                tracing::warn!(path = %self.path.display(), %error, "failed to delete an obsolete segment");
+            }
+        }
+    }
+}
+
+/// A consistent view: the segments and live batches at one moment.
+#[derive(Debug, Clone, Default)]
+pub struct Snapshot {
+    /// Persisted segments.
+    pub segments: Vec<Arc<SegmentFile>>,
+    /// Live batches, not yet persisted.
+    pub live: Vec<RecordBatch>,
+}
+
+/// Something that can hand out snapshots of the `events` datasource.
+pub trait SnapshotSource: Send + Sync + std::fmt::Debug {
+    /// The current snapshot; cheap (reference counts only).
+    fn snapshot(&self) -> Snapshot;
+}
