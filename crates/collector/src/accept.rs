@@ -139,8 +139,10 @@ impl Collector {
         let now = self.now_ms();
         let mut events = Vec::with_capacity(items.len());
         for item in items {
-            let end_user =
-                Client { ip: item.ip.unwrap_or(caller.ip), user_agent: item.user_agent.unwrap_or_else(|| caller.user_agent.clone()) };
+            let end_user = Client {
+                ip: item.ip.unwrap_or(caller.ip),
+                user_agent: item.user_agent.unwrap_or_else(|| caller.user_agent.clone()),
+            };
             let mut one = vec![item.event];
             self.prepare(&mut one, &site, &end_user, now);
             events.extend(one);

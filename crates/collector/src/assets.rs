@@ -95,7 +95,7 @@ pub struct Negotiated<'a> {
 
 /// The tags this collector serves.
 #[derive(Debug)]
-pub struct Assets {
+pub(crate) struct Assets {
     public_url: Option<String>,
     oriel: Mutex<HashMap<String, Arc<Asset>>>,
     divolte: Arc<Asset>,
@@ -103,7 +103,7 @@ pub struct Assets {
 
 impl Assets {
     /// Prepares `divolte.js`; `oriel.js` variants are made on first request.
-    pub fn new(config: &CollectorConfig) -> Result<Self> {
+    pub(crate) fn new(config: &CollectorConfig) -> Result<Self> {
         let d = &config.divolte;
         let settings = json!({
             "partyCookie": d.party_cookie,
@@ -123,7 +123,7 @@ impl Assets {
     }
 
     /// `oriel.js` for `site` (its settings baked in) or for the defaults (`named` = false).
-    pub fn oriel(&self, site: &Site, named: bool) -> Result<Arc<Asset>> {
+    pub(crate) fn oriel(&self, site: &Site, named: bool) -> Result<Arc<Asset>> {
         let key = if named { site.id.clone() } else { String::new() };
         if let Some(asset) = self.oriel.lock().get(&key) {
             return Ok(Arc::clone(asset));
@@ -136,14 +136,16 @@ impl Assets {
     }
 
     /// `divolte.js`.
-    pub fn divolte(&self) -> &Asset {
+    pub(crate) fn divolte(&self) -> &Asset {
         &self.divolte
     }
 }
 
 fn bake(script: &str, placeholder: &str, settings: &str) -> Result<String> {
     if !script.contains(placeholder) {
-        return Err(Error::Setup(format!("the built tag lacks its {placeholder} placeholder; rebuild it with node tag/build.mjs")));
+        return Err(Error::Setup(format!(
+            "the built tag lacks its {placeholder} placeholder; rebuild it with node tag/build.mjs"
+        )));
     }
     // JSON is valid JavaScript except for U+2028/U+2029 inside strings in old engines; escape them.
     let settings = settings.replace('\u{2028}', "\\u2028").replace('\u{2029}', "\\u2029");

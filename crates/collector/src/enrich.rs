@@ -7,13 +7,13 @@
 //! - [`cookieless`]: server-derived visitor and session ids.
 //! - [`dedup`]: recently seen event ids, to flag duplicates.
 
-pub mod channels;
-pub mod cookieless;
-pub mod dedup;
-pub mod geo;
-pub mod ip;
-pub mod page;
-pub mod useragent;
+pub(crate) mod channels;
+pub(crate) mod cookieless;
+pub(crate) mod dedup;
+pub(crate) mod geo;
+pub(crate) mod ip;
+pub(crate) mod page;
+pub(crate) mod useragent;
 
 use std::net::IpAddr;
 

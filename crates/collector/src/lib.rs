@@ -17,8 +17,8 @@ mod error;
 pub mod limits;
 pub mod metrics;
 pub mod pipeline;
-pub mod policy;
-pub mod sites;
+mod policy;
+pub(crate) mod sites;
 pub mod timestamp;
 pub mod wire;
 

@@ -49,7 +49,7 @@ impl Limits {
     }
 
     /// The same limits for the Mincode decoder.
-    pub fn mincode(&self) -> mincode::Limits {
+    pub(crate) fn mincode(&self) -> mincode::Limits {
         mincode::Limits { max_depth: self.max_props_depth, max_entries: self.max_props_entries }
     }
 
@@ -109,11 +109,7 @@ impl Limits {
 }
 
 fn check_len(name: &str, value: &str, limit: usize) -> Result<(), String> {
-    if value.len() > limit {
-        Err(format!("{name} is {} bytes, more than the limit of {limit}", value.len()))
-    } else {
-        Ok(())
-    }
+    if value.len() > limit { Err(format!("{name} is {} bytes, more than the limit of {limit}", value.len())) } else { Ok(()) }
 }
 
 /// `text` cut to at most `max` bytes, at a character boundary.

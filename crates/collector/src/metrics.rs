@@ -4,15 +4,15 @@
 pub const EVENTS: &str = "oriel_collector_events_total";
 /// Counter, labels `source` and `reason`: requests or events refused (4xx, or counted only where
 /// the Divolte protocol requires a 200).
-pub const REJECTED: &str = "oriel_collector_rejected_total";
+pub(crate) const REJECTED: &str = "oriel_collector_rejected_total";
 /// Counter, label `flag` (`bot`, `duplicate`, `corrupt`): events flagged.
-pub const FLAGGED: &str = "oriel_collector_flagged_total";
+pub(crate) const FLAGGED: &str = "oriel_collector_flagged_total";
 /// Counter, label `flag`: flagged events dropped by configuration.
-pub const DROPPED: &str = "oriel_collector_dropped_total";
+pub(crate) const DROPPED: &str = "oriel_collector_dropped_total";
 /// Counter: requests answered 503 because the pipeline was full.
-pub const UNAVAILABLE: &str = "oriel_collector_unavailable_total";
+pub(crate) const UNAVAILABLE: &str = "oriel_collector_unavailable_total";
 /// Gauge: events accepted and not yet durable.
-pub const PENDING: &str = "oriel_collector_pending_events";
+pub(crate) const PENDING: &str = "oriel_collector_pending_events";
 
 /// Describes the collector's metrics and registers the counters at zero.
 pub fn describe() {

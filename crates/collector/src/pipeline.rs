@@ -100,7 +100,9 @@ impl Collector {
     /// The settings for events of site `id`, or 403 when the site is not accepted.
     pub(crate) fn site(&self, id: Option<&str>) -> Result<Site> {
         self.sites.get(id).ok_or_else(|| match id {
-            Some(id) => Error::Forbidden(format!("unknown site {id:?}; add it to [[sites]] or set collector.allow_unknown_sites")),
+            Some(id) => {
+                Error::Forbidden(format!("unknown site {id:?}; add it to [[sites]] or set collector.allow_unknown_sites"))
+            }
             None => Error::Forbidden("the event names no site and collector.allow_unknown_sites is off".into()),
         })
     }
@@ -112,8 +114,8 @@ impl Collector {
         for event in events.iter_mut() {
             event.time = received_ms;
             event.site = (!site.id.is_empty()).then(|| site.id.clone());
-            let derive = matches!(event.source, EventSource::Tag | EventSource::Pixel)
-                && (site.cookieless || event.party_id.is_none());
+            let derive =
+                matches!(event.source, EventSource::Tag | EventSource::Pixel) && (site.cookieless || event.party_id.is_none());
             if derive {
                 let timeout = i64::from(site.session_timeout_minutes) * 60_000;
                 let ids = self.enricher.cookieless.ids(received_ms, &site.id, &client_ip, &client.user_agent, timeout);

@@ -17,7 +17,7 @@ pub struct Privacy<'a> {
 
 /// What the policy decided for one request.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Verdict {
+pub(crate) enum Verdict {
     /// Store the events.
     Accept,
     /// Answer as if stored, store nothing: the user opted out and the site honours it.
@@ -29,7 +29,7 @@ pub enum Verdict {
 /// Applies `site`'s policy to a request. A request without `Origin` is judged by the origin of
 /// its `Referer`; one with neither (curl, an e-mail client) is not a cross-origin browser
 /// request and passes the origin check.
-pub fn judge(site: &Site, privacy: &Privacy<'_>) -> Verdict {
+pub(crate) fn judge(site: &Site, privacy: &Privacy<'_>) -> Verdict {
     if !site.origins.is_empty() {
         let origin = privacy.origin.map(str::to_string).or_else(|| {
             // Parsing the Referer costs per request: only for sites that restrict their origins.
@@ -70,7 +70,8 @@ mod tests {
     #[test]
     fn origins_referers_and_opt_outs() {
         let shop = site(&["https://shop.example.com"], true);
-        let from = |origin: Option<&'static str>, referer: Option<&'static str>, opted_out| Privacy { origin, referer, opted_out };
+        let from =
+            |origin: Option<&'static str>, referer: Option<&'static str>, opted_out| Privacy { origin, referer, opted_out };
         assert_eq!(judge(&shop, &from(Some("https://shop.example.com"), None, false)), Verdict::Accept);
         assert!(matches!(judge(&shop, &from(Some("https://evil.example"), None, false)), Verdict::WrongOrigin(_)));
         assert!(matches!(judge(&shop, &from(None, Some("https://evil.example/page"), false)), Verdict::WrongOrigin(_)));

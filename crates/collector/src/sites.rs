@@ -8,7 +8,7 @@ use serde::Serialize;
 
 /// One site's effective settings.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Site {
+pub(crate) struct Site {
     /// The id.
     pub id: String,
     /// Allowed origins; empty = any.
@@ -30,7 +30,7 @@ pub struct Site {
 /// The settings baked into `oriel.js` (names as the tag reads them).
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct TagSettings<'a> {
+pub(crate) struct TagSettings<'a> {
     site: Option<&'a str>,
     endpoint: Option<&'a str>,
     cookieless: bool,
@@ -42,7 +42,7 @@ pub struct TagSettings<'a> {
 
 impl Site {
     /// The settings of this site as `oriel.js` bakes them.
-    pub fn tag_settings<'a>(&'a self, endpoint: Option<&'a str>, named: bool) -> TagSettings<'a> {
+    pub(crate) fn tag_settings<'a>(&'a self, endpoint: Option<&'a str>, named: bool) -> TagSettings<'a> {
         TagSettings {
             site: named.then_some(self.id.as_str()),
             endpoint,
@@ -55,7 +55,7 @@ impl Site {
     }
 
     /// Whether a request from `origin` may send events for this site.
-    pub fn allows_origin(&self, origin: Option<&str>) -> bool {
+    pub(crate) fn allows_origin(&self, origin: Option<&str>) -> bool {
         match origin {
             _ if self.origins.is_empty() => true,
             Some(origin) => self.origins.iter().any(|o| o.eq_ignore_ascii_case(origin)),
@@ -67,7 +67,7 @@ impl Site {
 
 /// All configured sites, plus the defaults for unknown ones.
 #[derive(Debug, Clone)]
-pub struct Sites {
+pub(crate) struct Sites {
     known: HashMap<String, Site>,
     defaults: Site,
     allow_unknown: bool,
@@ -75,7 +75,7 @@ pub struct Sites {
 
 impl Sites {
     /// Resolves `[[sites]]` against `[collector]`.
-    pub fn new(collector: &CollectorConfig, sites: &[SiteConfig]) -> Self {
+    pub(crate) fn new(collector: &CollectorConfig, sites: &[SiteConfig]) -> Self {
         let defaults = Site {
             id: String::new(),
             origins: Vec::new(),
@@ -107,7 +107,7 @@ impl Sites {
 
     /// The settings for events of `id`: the site's own, the defaults for an unknown site when
     /// those are allowed, or `None` when the site is refused.
-    pub fn get(&self, id: Option<&str>) -> Option<Site> {
+    pub(crate) fn get(&self, id: Option<&str>) -> Option<Site> {
         match id.filter(|id| !id.is_empty()) {
             Some(id) => match self.known.get(id) {
                 Some(site) => Some(site.clone()),
@@ -120,18 +120,18 @@ impl Sites {
     }
 
     /// A site that has a `[[sites]]` entry.
-    pub fn configured(&self, id: &str) -> Option<&Site> {
+    pub(crate) fn configured(&self, id: &str) -> Option<&Site> {
         self.known.get(id)
     }
 
     /// The site a write key belongs to.
-    pub fn by_write_key(&self, key: &str) -> Option<&Site> {
+    pub(crate) fn by_write_key(&self, key: &str) -> Option<&Site> {
         // Compare every key in full, so the time taken does not reveal how much of a key matched.
         self.known.values().find(|site| site.write_keys.iter().any(|k| constant_time_eq(k.as_bytes(), key.as_bytes())))
     }
 
     /// The defaults for pages that name no site.
-    pub fn defaults(&self) -> &Site {
+    pub(crate) fn defaults(&self) -> &Site {
         &self.defaults
     }
 }

@@ -29,7 +29,7 @@ pub use server::{ApiToken, Role, ServerConfig};
 pub use store::{Partitioning, StoreConfig};
 
 /// Environment variables with this prefix override configuration keys.
-pub const ENV_PREFIX: &str = "ORIEL_";
+pub(crate) const ENV_PREFIX: &str = "ORIEL_";
 
 /// A configuration problem, reported before Oriel starts.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -122,10 +122,7 @@ impl Origins {
 impl Config {
     /// Loads the configuration: defaults, then the file text (named `origin` in errors), then the
     /// `ORIEL_*` variables among `env`, then validation.
-    pub fn load(
-        file: Option<(&str, &str)>,
-        env: impl IntoIterator<Item = (String, String)>,
-    ) -> Result<Self, ConfigError> {
+    pub fn load(file: Option<(&str, &str)>, env: impl IntoIterator<Item = (String, String)>) -> Result<Self, ConfigError> {
         Self::load_with_flags(file, env, Vec::new())
     }
 
@@ -160,8 +157,10 @@ impl Config {
             if !top_level.iter().any(|k| k == first) && !name.contains("__") {
                 continue;
             }
-            set_path(&mut table, &path, parse_env_value(&value)).map_err(|message| {
-                ConfigError::Shape { origin: format!("environment variable {var}"), key: path.clone(), message }
+            set_path(&mut table, &path, parse_env_value(&value)).map_err(|message| ConfigError::Shape {
+                origin: format!("environment variable {var}"),
+                key: path.clone(),
+                message,
             })?;
             origins.overrides.insert(path, format!("environment variable {var}"));
         }
@@ -197,14 +196,14 @@ impl Config {
         self.log.validate(&invalid)?;
         self.collector.validate(&self.sites, &invalid)?;
         self.store.validate(&invalid)?;
-        if let Some(max_append) = self.log.max_append_bytes() {
-            if self.collector.max_body_bytes > max_append {
-                return Err(invalid(
-                    "collector.max_body_bytes",
-                    self.collector.max_body_bytes.to_string(),
-                    "at most log.embedded.max_append_bytes, so one accepted request always fits one append",
-                ));
-            }
+        if let Some(max_append) = self.log.max_append_bytes()
+            && self.collector.max_body_bytes > max_append
+        {
+            return Err(invalid(
+                "collector.max_body_bytes",
+                self.collector.max_body_bytes.to_string(),
+                "at most log.embedded.max_append_bytes, so one accepted request always fits one append",
+            ));
         }
         Ok(())
     }
@@ -295,10 +294,14 @@ mod tests {
 
     #[test]
     fn other_oriel_variables_are_not_configuration() {
-        let config = Config::load(None, env(&[("ORIEL_CONFIG", "x.toml"), ("ORIEL_URL", "http://a"), ("ORIEL_PYTHON", "/p")])).unwrap();
+        let config =
+            Config::load(None, env(&[("ORIEL_CONFIG", "x.toml"), ("ORIEL_URL", "http://a"), ("ORIEL_PYTHON", "/p")])).unwrap();
         assert_eq!(config, Config::default());
         let err = Config::load(None, env(&[("ORIEL_LOGG__PARTITIONS", "2")])).unwrap_err();
-        assert!(err.to_string().starts_with("environment variable ORIEL_LOGG__PARTITIONS: key `logg`: unknown field `logg`"), "{err}");
+        assert!(
+            err.to_string().starts_with("environment variable ORIEL_LOGG__PARTITIONS: key `logg`: unknown field `logg`"),
+            "{err}"
+        );
     }
 
     #[test]

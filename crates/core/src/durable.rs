@@ -74,7 +74,7 @@ impl DirLock {
     }
 
     /// [`DirLock::acquire`] with a chosen wait.
-    pub fn acquire_within(dir: &Path, wait: Duration) -> io::Result<Self> {
+    pub(crate) fn acquire_within(dir: &Path, wait: Duration) -> io::Result<Self> {
         fs::create_dir_all(dir)?;
         let path = dir.join("LOCK");
         let file = OpenOptions::new().read(true).write(true).create(true).truncate(false).open(&path)?;

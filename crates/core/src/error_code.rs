@@ -12,18 +12,12 @@ pub enum ErrorCode {
     Unauthorized,
     /// Credentials are valid but do not allow this (403).
     Forbidden,
-    /// The thing asked for does not exist (404).
-    NotFound,
-    /// The method is not allowed on this path (405).
-    MethodNotAllowed,
     /// The body is larger than allowed (413).
     PayloadTooLarge,
     /// The content type is not accepted (415).
     UnsupportedMediaType,
     /// The client sent too many requests, or failed too often; it should wait (429).
     TooManyRequests,
-    /// The operation is valid but not supported by Oriel (501).
-    Unsupported,
     /// The pipeline is full or shutting down; the client should retry later (503).
     Unavailable,
     /// The operation took too long (504).
@@ -39,13 +33,10 @@ impl ErrorCode {
             Self::InvalidInput => 400,
             Self::Unauthorized => 401,
             Self::Forbidden => 403,
-            Self::NotFound => 404,
-            Self::MethodNotAllowed => 405,
             Self::PayloadTooLarge => 413,
             Self::UnsupportedMediaType => 415,
             Self::TooManyRequests => 429,
             Self::Internal => 500,
-            Self::Unsupported => 501,
             Self::Unavailable => 503,
             Self::Timeout => 504,
         }

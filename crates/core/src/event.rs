@@ -262,13 +262,6 @@ pub const COLUMNS: &[Column] = {
     ]
 };
 
-impl Event {
-    /// The key the event log partitions by: the visitor id, so one visitor's events stay in order.
-    pub fn partition_key(&self) -> &[u8] {
-        self.party_id.as_deref().unwrap_or_default().as_bytes()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

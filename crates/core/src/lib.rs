@@ -12,7 +12,7 @@
 pub mod clock;
 pub mod config;
 pub mod durable;
-pub mod error_code;
+mod error_code;
 pub mod event;
 pub mod secret;
 

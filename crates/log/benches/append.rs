@@ -63,7 +63,9 @@ fn main() {
     ];
 
     println!("durable appends of {EVENT_BYTES}-byte events, {seconds} s per scenario, dir {}\n", dir.display());
-    println!("| partitions | writers | events/append | linger | events/s | appends/s | events/fsync | mean fsync | raw disk events/s | log/raw |");
+    println!(
+        "| partitions | writers | events/append | linger | events/s | appends/s | events/fsync | mean fsync | raw disk events/s | log/raw |"
+    );
     println!("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
     for s in &scenarios {
         let name = format!("p{}-w{}-e{}-l{}", s.partitions, s.writers, s.per_append, s.linger_ms);
@@ -150,7 +152,7 @@ async fn run_log(dir: &Path, s: &Scenario, run: Duration) -> Outcome {
 fn raw_disk(path: &Path, events: usize, run: Duration) -> (f64, Vec<f64>) {
     const FILE_BYTES: u64 = 256 << 20;
     let _ = std::fs::remove_file(path);
-    let file = OpenOptions::new().create(true).read(true).write(true).open(path).unwrap();
+    let file = OpenOptions::new().create(true).truncate(false).read(true).write(true).open(path).unwrap();
     let zeros = vec![0u8; 1 << 20];
     for i in 0..FILE_BYTES / zeros.len() as u64 {
         file.write_all_at(&zeros, i * zeros.len() as u64).unwrap();

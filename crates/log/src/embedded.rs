@@ -39,7 +39,9 @@ use self::consumers::Consumers;
 use self::partition::Partition;
 use self::writer::{Request, start_preallocator};
 use crate::metrics as m;
-use crate::{Error, EventLog, OffsetRange, Position, Record, Result, RetentionPolicy, RetentionReport, StoredRecord, partition_for};
+use crate::{
+    Error, EventLog, OffsetRange, Position, Record, Result, RetentionPolicy, RetentionReport, StoredRecord, partition_for,
+};
 
 /// Settings of an [`EmbeddedLog`].
 #[derive(Debug, Clone)]
@@ -221,9 +223,7 @@ impl EmbeddedLog {
     }
 
     fn partition(&self, partition: u32) -> Result<&Arc<Partition>> {
-        self.partitions
-            .get(partition as usize)
-            .ok_or(Error::NoSuchPartition { partition, count: self.options.partitions })
+        self.partitions.get(partition as usize).ok_or(Error::NoSuchPartition { partition, count: self.options.partitions })
     }
 
     fn offsets_now(&self, partition: u32) -> Result<OffsetRange> {
@@ -366,4 +366,3 @@ impl EventLog for EmbeddedLog {
         Ok(())
     }
 }
-

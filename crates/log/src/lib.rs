@@ -34,7 +34,7 @@ pub use embedded::{EmbeddedLog, EmbeddedOptions, LogStats, RecoveryReport};
 pub use error::{Error, Result};
 pub use memory::MemoryLog;
 pub use open::{open, open_existing};
-pub use partitioner::{murmur2, partition_for};
+pub use partitioner::partition_for;
 
 /// One record to append: a key that picks the partition, a value, and a timestamp.
 #[derive(Debug, Clone, PartialEq, Eq)]

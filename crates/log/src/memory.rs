@@ -10,8 +10,7 @@ use tokio::sync::watch;
 
 use crate::embedded::consumers::Consumers;
 use crate::{
-    Error, EventLog, OffsetRange, Position, Record, Result, RetentionPolicy, RetentionReport, StoredRecord,
-    partition_for,
+    Error, EventLog, OffsetRange, Position, Record, Result, RetentionPolicy, RetentionReport, StoredRecord, partition_for,
 };
 
 #[derive(Debug, Default)]

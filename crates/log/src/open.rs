@@ -19,9 +19,7 @@ pub async fn open(config: &LogConfig, data_dir: &Path, consumers: &[&str]) -> Re
                 ..EmbeddedOptions::from_config(embedded)
             };
             let dir = data_dir.join("log");
-            let log = tokio::task::spawn_blocking(move || EmbeddedLog::open(dir, options))
-                .await
-                .map_err(|_| Error::Closed)??;
+            let log = tokio::task::spawn_blocking(move || EmbeddedLog::open(dir, options)).await.map_err(|_| Error::Closed)??;
             Ok(Arc::new(log))
         }
     }
@@ -38,9 +36,7 @@ pub async fn open_existing(config: &LogConfig, data_dir: &Path) -> Result<Arc<dy
             }
             // An inspection must not leave a spare segment behind.
             let options = EmbeddedOptions { preallocate: false, ..EmbeddedOptions::from_config(embedded) };
-            let log = tokio::task::spawn_blocking(move || EmbeddedLog::open(dir, options))
-                .await
-                .map_err(|_| Error::Closed)??;
+            let log = tokio::task::spawn_blocking(move || EmbeddedLog::open(dir, options)).await.map_err(|_| Error::Closed)??;
             Ok(Arc::new(log))
         }
     }

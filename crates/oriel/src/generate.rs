@@ -10,8 +10,8 @@
 //! Events come out in time order; the last few percent of the span may stay empty, as the
 //! number of sessions is estimated from the requested number of events.
 
-use std::collections::{BinaryHeap, VecDeque};
 use std::cmp::Reverse;
+use std::collections::{BinaryHeap, VecDeque};
 use std::net::{IpAddr, Ipv4Addr};
 
 use oriel_core::{Event, EventSource};
@@ -50,13 +50,22 @@ pub(crate) struct Generated {
 const USER_AGENTS: &[(&str, u32)] = &[
     ("Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0.0.0 Safari/537.36", 30),
     ("Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.4 Safari/605.1.15", 9),
-    ("Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0.0.0 Safari/537.36 Edg/124.0.0.0", 7),
+    (
+        "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0.0.0 Safari/537.36 Edg/124.0.0.0",
+        7,
+    ),
     ("Mozilla/5.0 (X11; Linux x86_64; rv:125.0) Gecko/20100101 Firefox/125.0", 4),
     ("Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:125.0) Gecko/20100101 Firefox/125.0", 4),
-    ("Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.4 Mobile/15E148 Safari/604.1", 20),
+    (
+        "Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.4 Mobile/15E148 Safari/604.1",
+        20,
+    ),
     ("Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0.0.0 Mobile Safari/537.36", 14),
     ("Mozilla/5.0 (Linux; Android 13; SM-S918B) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/123.0.0.0 Mobile Safari/537.36", 6),
-    ("Mozilla/5.0 (iPad; CPU OS 16_6 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/16.6 Mobile/15E148 Safari/604.1", 4),
+    (
+        "Mozilla/5.0 (iPad; CPU OS 16_6 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/16.6 Mobile/15E148 Safari/604.1",
+        4,
+    ),
     ("Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)", 2),
 ];
 
@@ -79,9 +88,21 @@ const COUNTRIES: &[(&str, u32, &str, u8)] = &[
 const SITE_NAMES: &[&str] = &["shop", "blog", "docs", "news", "app", "forum", "careers", "status"];
 
 /// Landing traffic: channel, weight, referrer choices, utm (source, medium) choices.
-const SEARCH_REFERRERS: &[&str] = &["https://www.google.com/", "https://www.bing.com/", "https://duckduckgo.com/", "https://www.ecosia.org/"];
-const SOCIAL_REFERRERS: &[&str] = &["https://t.co/", "https://l.facebook.com/", "https://www.linkedin.com/", "https://www.reddit.com/r/webdev/", "https://news.ycombinator.com/"];
-const REFERRAL_REFERRERS: &[&str] = &["https://blog.partner.org/review", "https://github.com/awesome/list", "https://stackoverflow.com/questions/1", "https://medium.com/@writer/post"];
+const SEARCH_REFERRERS: &[&str] =
+    &["https://www.google.com/", "https://www.bing.com/", "https://duckduckgo.com/", "https://www.ecosia.org/"];
+const SOCIAL_REFERRERS: &[&str] = &[
+    "https://t.co/",
+    "https://l.facebook.com/",
+    "https://www.linkedin.com/",
+    "https://www.reddit.com/r/webdev/",
+    "https://news.ycombinator.com/",
+];
+const REFERRAL_REFERRERS: &[&str] = &[
+    "https://blog.partner.org/review",
+    "https://github.com/awesome/list",
+    "https://stackoverflow.com/questions/1",
+    "https://medium.com/@writer/post",
+];
 const CAMPAIGNS: &[&str] = &["spring_sale", "black_friday", "newsletter_weekly", "retargeting_q4", "launch_v2", "webinar_invite"];
 
 struct Visitor {
@@ -154,9 +175,14 @@ impl Generator {
             .collect();
         let sites = plan.sites.clamp(1, SITE_NAMES.len());
         Self {
-            site_zipf: Zipf::new(sites as f64, 1.2).unwrap_or_else(|_| Zipf::new(1.0, 1.0).expect("valid")),
+            // Constant, valid parameters: these cannot fail.
+            #[allow(clippy::expect_used)]
+            site_zipf: Zipf::new(sites as f64, 1.2).expect("sites is at least 1"),
+            #[allow(clippy::expect_used)]
             page_zipf: Zipf::new(PAGES as f64, 1.07).expect("valid Zipf parameters"),
+            #[allow(clippy::expect_used)]
             pages_per_session: Geometric::new(0.33).expect("valid probability"),
+            #[allow(clippy::expect_used)]
             dwell: Exp::new(1.0 / 45_000.0).expect("valid rate"),
             ua_weights: USER_AGENTS.iter().map(|u| u.1).collect(),
             country_weights: COUNTRIES.iter().map(|c| c.1).collect(),
@@ -204,7 +230,8 @@ impl Generator {
         let country = &COUNTRIES[Self::pick(&mut self.rng, &self.country_weights)];
         let ip = IpAddr::V4(Ipv4Addr::new(country.3, self.rng.random(), self.rng.random(), self.rng.random_range(1..255)));
         let mobile = USER_AGENTS[ua].0.contains("Mobile");
-        let screen = if mobile { (390, 844) } else { [(1920, 1080), (1536, 864), (2560, 1440), (1440, 900)][self.rng.random_range(0..4)] };
+        let screen =
+            if mobile { (390, 844) } else { [(1920, 1080), (1536, 864), (2560, 1440), (1440, 900)][self.rng.random_range(0..4)] };
         let user_id = (self.rng.random::<f64>() < 0.15).then(|| format!("user-{}", self.rng.random_range(0..1_000_000)));
         let visitor = Visitor {
             party_id: Self::id(&mut self.rng),
@@ -234,7 +261,7 @@ impl Generator {
             r if r % 3 == 1 => format!("/products/item-{r}"),
             r => format!("/docs/guide-{r}"),
         };
-        let title = format!("{} | {host}", path.trim_start_matches('/').replace('/', " ").replace('-', " "));
+        let title = format!("{} | {host}", path.trim_start_matches('/').replace(['/', '-'], " "));
         (path, title)
     }
 
@@ -270,10 +297,10 @@ impl Generator {
         for n in 0..pages {
             let (path, title) = self.page(&host);
             let mut url = format!("https://{host}{path}");
-            if n == 0 {
-                if let Some((s, m, c)) = &utm {
-                    url.push_str(&format!("?utm_source={s}&utm_medium={m}&utm_campaign={c}"));
-                }
+            if n == 0
+                && let Some((s, m, c)) = &utm
+            {
+                url.push_str(&format!("?utm_source={s}&utm_medium={m}&utm_campaign={c}"));
             }
             let page_view_id = Self::id(&mut self.rng);
             let base = Event {
@@ -312,8 +339,16 @@ impl Generator {
                     custom.event_id = Some(format!("{page_view_id}.{counter}"));
                     counter += 1;
                     custom.props = Some(match kind {
-                        "purchase" => format!(r#"{{"amount":{:.2},"currency":"EUR","items":{}}}"#, self.rng.random_range(5.0..400.0), self.rng.random_range(1..5)),
-                        "addToCart" => format!(r#"{{"sku":"SKU-{}","qty":{}}}"#, self.rng.random_range(100..999), self.rng.random_range(1..3)),
+                        "purchase" => format!(
+                            r#"{{"amount":{:.2},"currency":"EUR","items":{}}}"#,
+                            self.rng.random_range(5.0..400.0),
+                            self.rng.random_range(1..5)
+                        ),
+                        "addToCart" => format!(
+                            r#"{{"sku":"SKU-{}","qty":{}}}"#,
+                            self.rng.random_range(100..999),
+                            self.rng.random_range(1..3)
+                        ),
                         "signup" => format!(r#"{{"plan":"{}"}}"#, ["free", "pro", "team"][self.rng.random_range(0..3)]),
                         _ => format!(r#"{{"file":"report-{}.pdf"}}"#, self.rng.random_range(1..50)),
                     });
@@ -437,7 +472,10 @@ mod tests {
         assert!(views > 15_000 && views < 30_000, "{views}");
         assert!(count("purchase") > 50);
         // A few pages get most views.
-        let home = events.iter().filter(|g| g.event.event_type == "pageView" && g.event.url.as_deref().is_some_and(|u| u.ends_with(".com/"))).count();
+        let home = events
+            .iter()
+            .filter(|g| g.event.event_type == "pageView" && g.event.url.as_deref().is_some_and(|u| u.ends_with(".com/")))
+            .count();
         assert!(home * 10 > views, "the home page is the top page: {home} of {views}");
         let sessions: std::collections::HashSet<_> = events.iter().map(|g| g.event.session_id.clone()).collect();
         let visitors: std::collections::HashSet<_> = events.iter().map(|g| g.event.party_id.clone()).collect();

@@ -22,10 +22,9 @@ pub(crate) struct ConfigArgs {
 /// command line, applied last and named in errors.
 pub(crate) fn load(file: Option<&Path>, flags: Vec<(&str, &str, String)>) -> anyhow::Result<Config> {
     let text = match file {
-        Some(path) => Some(
-            std::fs::read_to_string(path)
-                .with_context(|| format!("cannot read configuration file {}", path.display()))?,
-        ),
+        Some(path) => {
+            Some(std::fs::read_to_string(path).with_context(|| format!("cannot read configuration file {}", path.display()))?)
+        }
         None => None,
     };
     let origin = file.map(|p| p.display().to_string()).unwrap_or_default();

@@ -22,7 +22,7 @@ use crate::AppState;
 use crate::auth::Principal;
 
 /// The routes that need a credential.
-pub fn protected() -> Router<AppState> {
+pub(crate) fn protected() -> Router<AppState> {
     Router::new()
         .route("/api/v1/sql", post(sql::sql))
         .route("/api/v1/delete", post(delete::delete))
@@ -31,7 +31,7 @@ pub fn protected() -> Router<AppState> {
 }
 
 /// The public routes of signing in.
-pub fn public() -> Router<AppState> {
+pub(crate) fn public() -> Router<AppState> {
     Router::new().route("/signin", get(signin::signin)).route("/", get(signin::home))
 }
 

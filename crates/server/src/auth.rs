@@ -48,7 +48,7 @@ pub struct Principal {
 
 impl Principal {
     /// Refuses unless the principal is an administrator.
-    pub fn require_admin(&self) -> Result<(), ApiError> {
+    pub(crate) fn require_admin(&self) -> Result<(), ApiError> {
         if self.role == Role::Admin {
             Ok(())
         } else {
@@ -124,7 +124,7 @@ impl Auth {
     }
 
     /// Whether `headers` name a host the query APIs answer to.
-    pub fn host_allowed(&self, headers: &HeaderMap, uri_host: Option<&str>) -> bool {
+    pub(crate) fn host_allowed(&self, headers: &HeaderMap, uri_host: Option<&str>) -> bool {
         host_allowed(headers, uri_host, &self.public_hosts)
     }
 
@@ -187,10 +187,12 @@ fn host_allowed(headers: &HeaderMap, uri_host: Option<&str>, public: &[String]) 
 fn one_host_allowed(host: &str, public: &[String]) -> bool {
     let name = match host.strip_prefix('[') {
         Some(v6) => return v6.split(']').next().is_some_and(|ip| ip.parse::<IpAddr>().is_ok()),
-        None => host.rsplit_once(':').map_or(host, |(name, port)| if port.bytes().all(|b| b.is_ascii_digit()) { name } else { host }),
+        None => {
+            host.rsplit_once(':').map_or(host, |(name, port)| if port.bytes().all(|b| b.is_ascii_digit()) { name } else { host })
+        }
     };
     let name = name.trim_end_matches('.').to_ascii_lowercase();
-    name.parse::<IpAddr>().is_ok() || name == "localhost" || public.iter().any(|p| *p == name)
+    name.parse::<IpAddr>().is_ok() || name == "localhost" || public.contains(&name)
 }
 
 /// Whether the `Origin` of a request matches its `Host` (browsers send `Origin` on writes).
@@ -212,7 +214,12 @@ fn same_origin(headers: &HeaderMap) -> bool {
 /// Middleware of every query endpoint: the host must be one Oriel answers to and the request
 /// must carry a valid credential; the [`Principal`] is attached for the handler. A client that
 /// keeps presenting bad credentials is refused for a while.
-pub async fn require_credential(State(state): State<AppState>, Peer(peer): Peer, mut request: Request, next: Next) -> Response {
+pub(crate) async fn require_credential(
+    State(state): State<AppState>,
+    Peer(peer): Peer,
+    mut request: Request,
+    next: Next,
+) -> Response {
     let auth = state.auth();
     if !auth.host_allowed(request.headers(), request.uri().host()) {
         return ApiError::new(
@@ -222,7 +229,8 @@ pub async fn require_credential(State(state): State<AppState>, Peer(peer): Peer,
         .into_response();
     }
     if auth.failures.is_blocked(peer) {
-        return ApiError::new(ErrorCode::TooManyRequests, "too many failed sign-ins from this address; wait a minute").into_response();
+        return ApiError::new(ErrorCode::TooManyRequests, "too many failed sign-ins from this address; wait a minute")
+            .into_response();
     }
     match auth.authenticate(request.method(), request.headers()) {
         Ok(principal) => {
@@ -230,7 +238,9 @@ pub async fn require_credential(State(state): State<AppState>, Peer(peer): Peer,
             next.run(request).await
         }
         Err(error) => {
-            if error.code == ErrorCode::Unauthorized && (bearer(request.headers()).is_some() || session::cookie(request.headers()).is_some()) {
+            if error.code == ErrorCode::Unauthorized
+                && (bearer(request.headers()).is_some() || session::cookie(request.headers()).is_some())
+            {
                 // Never the credential itself.
                 tracing::warn!(%peer, path = %request.uri().path(), "refused an invalid credential");
                 auth.failures.fail(peer);
@@ -254,7 +264,15 @@ mod tests {
     #[test]
     fn hosts_oriel_answers_to() {
         let public = vec!["analytics.example.com".to_string()];
-        for ok in ["127.0.0.1:8080", "localhost:8080", "LOCALHOST", "[::1]:8080", "10.0.0.5", "analytics.example.com", "analytics.example.com:443"] {
+        for ok in [
+            "127.0.0.1:8080",
+            "localhost:8080",
+            "LOCALHOST",
+            "[::1]:8080",
+            "10.0.0.5",
+            "analytics.example.com",
+            "analytics.example.com:443",
+        ] {
             assert!(host_allowed(&with_host(ok), None, &public), "{ok}");
         }
         for bad in ["evil.example", "evil.example:8080", "localhost.evil.example", "[nope]:80", "127.0.0.1.evil.example"] {

@@ -20,7 +20,11 @@ pub(crate) async fn read(headers: &HeaderMap, body: Body, limit: usize, timeout:
         Ok(Ok(bytes)) => Ok(bytes),
         Ok(Err(e)) => {
             let over = std::error::Error::source(&e).is_some_and(|s| s.is::<http_body_util::LengthLimitError>());
-            if over { Err(too_large()) } else { Err(ApiError::new(ErrorCode::InvalidInput, format!("cannot read the body: {e}"))) }
+            if over {
+                Err(too_large())
+            } else {
+                Err(ApiError::new(ErrorCode::InvalidInput, format!("cannot read the body: {e}")))
+            }
         }
         Err(_) => Err(ApiError::new(
             ErrorCode::Timeout,

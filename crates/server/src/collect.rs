@@ -52,8 +52,7 @@ fn collector(state: &AppState) -> Result<&Arc<Collector>, ApiError> {
 
 /// The request as the collector needs it. `forwarded` holds the joined `X-Forwarded-For`.
 fn request<'a>(peer: IpAddr, headers: &'a HeaderMap, forwarded: &'a Option<String>) -> Request<'a> {
-    let opted_out =
-        header_str(headers, header::DNT) == Some("1") || headers.get("sec-gpc").is_some_and(|v| v.as_bytes() == b"1");
+    let opted_out = header_str(headers, header::DNT) == Some("1") || headers.get("sec-gpc").is_some_and(|v| v.as_bytes() == b"1");
     Request {
         peer,
         forwarded_for: forwarded.as_deref(),

@@ -31,10 +31,10 @@ impl ApiError {
     }
 
     /// The message the client may see.
-    pub fn public_message(&self) -> String {
+    pub(crate) fn public_message(&self) -> String {
         match self.code {
             code if code.is_client_error() => self.message.clone(),
-            ErrorCode::Unavailable | ErrorCode::Timeout | ErrorCode::Unsupported => self.message.clone(),
+            ErrorCode::Unavailable | ErrorCode::Timeout => self.message.clone(),
             _ => "internal error".to_string(),
         }
     }

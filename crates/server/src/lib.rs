@@ -30,12 +30,6 @@ pub use state::{AppState, HttpLimits};
 
 /// The complete router for one `oriel serve` process.
 pub fn router(state: AppState) -> Router {
-    let protected =
-        api::protected().route_layer(axum::middleware::from_fn_with_state(state.clone(), auth::require_credential));
-    Router::new()
-        .merge(health::routes())
-        .merge(api::public())
-        .merge(protected)
-        .merge(collect::routes(&state))
-        .with_state(state)
+    let protected = api::protected().route_layer(axum::middleware::from_fn_with_state(state.clone(), auth::require_credential));
+    Router::new().merge(health::routes()).merge(api::public()).merge(protected).merge(collect::routes(&state)).with_state(state)
 }

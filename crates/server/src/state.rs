@@ -121,7 +121,7 @@ impl AppState {
     }
 
     /// The path of the Divolte JSON endpoint, when Divolte compatibility is on.
-    pub fn divolte_json_path(&self) -> Option<&str> {
+    pub(crate) fn divolte_json_path(&self) -> Option<&str> {
         self.inner.divolte_json_path.as_deref()
     }
 
@@ -132,7 +132,7 @@ impl AppState {
     }
 
     /// The metrics text.
-    pub fn render_metrics(&self) -> String {
+    pub(crate) fn render_metrics(&self) -> String {
         (self.inner.metrics)()
     }
 }

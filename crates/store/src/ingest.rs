@@ -14,10 +14,10 @@ use std::time::Duration;
 use datafusion::arrow::array::RecordBatch;
 use oriel_log::EventLog;
 
+use crate::Result;
 use crate::metrics as m;
 use crate::schema::BatchBuilder;
 use crate::store::Store;
-use crate::Result;
 
 /// Payload bytes one ingest read asks the log for.
 const READ_BYTES: usize = 4 << 20;
@@ -48,7 +48,12 @@ impl Store {
                 Ok(records) => records,
                 Err(oriel_log::Error::OffsetRemoved { start, .. }) => {
                     // Only possible if the consumer registration was lost; say how much is gone.
-                    tracing::error!(partition, from = next, to = start, "log retention removed events the store had not ingested");
+                    tracing::error!(
+                        partition,
+                        from = next,
+                        to = start,
+                        "log retention removed events the store had not ingested"
+                    );
                     next = start;
                     continue;
                 }

@@ -13,7 +13,7 @@ mod error;
 pub(crate) mod ingest;
 pub(crate) mod maintenance;
 pub mod manifest;
-pub mod metrics;
+pub(crate) mod metrics;
 pub mod query;
 pub mod schema;
 pub mod segment;

@@ -47,10 +47,10 @@ impl Store {
                 () = self.flush_wanted.notified() => {}
                 () = tokio::time::sleep(TICK) => {}
             }
-            if self.flush_due() {
-                if let Err(error) = self.flush().await {
-                    tracing::error!(%error, "flush failed; the events stay in the log and the live buffer");
-                }
+            if self.flush_due()
+                && let Err(error) = self.flush().await
+            {
+                tracing::error!(%error, "flush failed; the events stay in the log and the live buffer");
             }
             if clock.now_ms().saturating_sub(last_housekeeping) >= housekeeping_ms {
                 last_housekeeping = clock.now_ms();
@@ -102,7 +102,12 @@ impl Store {
 
 /// Writes `batches` as sorted segments, a run of at most [`RUN_BYTES`] at a time, one segment
 /// per time partition of each run, and lists them in `manifest`.
-fn write_runs(dir: &Path, manifest: &mut Manifest, batches: &[RecordBatch], granularity: Granularity) -> Result<Vec<SegmentMeta>> {
+fn write_runs(
+    dir: &Path,
+    manifest: &mut Manifest,
+    batches: &[RecordBatch],
+    granularity: Granularity,
+) -> Result<Vec<SegmentMeta>> {
     let mut metas = Vec::new();
     let mut start = 0;
     while start < batches.len() {

@@ -58,7 +58,7 @@ impl Tombstone {
     }
 
     /// Whether every event it covers has been persisted past, so replay can no longer see one.
-    pub fn is_spent(&self, persisted: &BTreeMap<u32, u64>) -> bool {
+    pub(crate) fn is_spent(&self, persisted: &BTreeMap<u32, u64>) -> bool {
         self.until.iter().all(|(p, &until)| persisted.get(p).is_some_and(|&o| o >= until))
     }
 }

@@ -1,38 +1,38 @@
 //! Metric names of the store.
 
 /// Counter: events ingested from the log into the live buffer.
-pub const INGESTED: &str = "oriel_store_ingested_events_total";
+pub(crate) const INGESTED: &str = "oriel_store_ingested_events_total";
 /// Counter: log records that were not events and were skipped.
-pub const BAD_EVENTS: &str = "oriel_store_bad_events_total";
+pub(crate) const BAD_EVENTS: &str = "oriel_store_bad_events_total";
 /// Gauge: rows in the live buffer.
-pub const LIVE_ROWS: &str = "oriel_store_live_rows";
+pub(crate) const LIVE_ROWS: &str = "oriel_store_live_rows";
 /// Gauge: segments.
-pub const SEGMENTS: &str = "oriel_store_segments";
+pub(crate) const SEGMENTS: &str = "oriel_store_segments";
 /// Gauge: bytes of segment files.
-pub const SEGMENT_BYTES: &str = "oriel_store_segment_bytes";
+pub(crate) const SEGMENT_BYTES: &str = "oriel_store_segment_bytes";
 /// Histogram: seconds one flush took.
-pub const FLUSH_SECONDS: &str = "oriel_store_flush_seconds";
+pub(crate) const FLUSH_SECONDS: &str = "oriel_store_flush_seconds";
 /// Counter: time partitions compacted.
-pub const COMPACTIONS: &str = "oriel_store_compactions_total";
+pub(crate) const COMPACTIONS: &str = "oriel_store_compactions_total";
 /// Counter: rows dropped by retention.
-pub const RETENTION_ROWS: &str = "oriel_store_retention_removed_rows_total";
+pub(crate) const RETENTION_ROWS: &str = "oriel_store_retention_removed_rows_total";
 /// Counter: rows deleted on request.
-pub const DELETED: &str = "oriel_store_deleted_rows_total";
+pub(crate) const DELETED: &str = "oriel_store_deleted_rows_total";
 /// Histogram: seconds one SQL query took.
-pub const QUERY_SECONDS: &str = "oriel_store_query_seconds";
+pub(crate) const QUERY_SECONDS: &str = "oriel_store_query_seconds";
 /// Gauge: bytes of memory the live buffer holds.
-pub const LIVE_BYTES: &str = "oriel_store_live_bytes";
+pub(crate) const LIVE_BYTES: &str = "oriel_store_live_bytes";
 /// Counter: times ingestion paused because the live buffer was full.
-pub const INGEST_PAUSES: &str = "oriel_store_ingest_pauses_total";
+pub(crate) const INGEST_PAUSES: &str = "oriel_store_ingest_pauses_total";
 /// Gauge: queries running now.
-pub const QUERIES_RUNNING: &str = "oriel_store_queries_running";
+pub(crate) const QUERIES_RUNNING: &str = "oriel_store_queries_running";
 /// Counter: queries refused because every slot stayed taken.
-pub const QUERIES_REFUSED: &str = "oriel_store_queries_refused_total";
+pub(crate) const QUERIES_REFUSED: &str = "oriel_store_queries_refused_total";
 /// Counter: queries cancelled at their time limit.
-pub const QUERIES_TIMED_OUT: &str = "oriel_store_queries_timed_out_total";
+pub(crate) const QUERIES_TIMED_OUT: &str = "oriel_store_queries_timed_out_total";
 
 /// Describes the store's metrics.
-pub fn describe() {
+pub(crate) fn describe() {
     use ::metrics::{Unit, counter, describe_counter, describe_gauge, describe_histogram};
     describe_counter!(INGESTED, Unit::Count, "events ingested from the log into the live buffer");
     describe_counter!(BAD_EVENTS, Unit::Count, "log records that were not events and were skipped");

@@ -7,14 +7,13 @@ use std::borrow::Cow;
 use std::collections::HashMap;
 
 use datafusion::arrow::array::{
-    ArrayRef, BooleanBuilder, Float64Builder, Int32Builder, Int64Builder, RecordBatch, StringBuilder,
-    TimestampMillisecondBuilder,
+    ArrayRef, BooleanBuilder, Float64Builder, Int32Builder, Int64Builder, RecordBatch, StringBuilder, TimestampMillisecondBuilder,
 };
-use serde::de::{MapAccess, Visitor};
-use serde::{Deserialize, Deserializer};
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use oriel_core::Event;
 use oriel_core::event::{COLUMNS, ColumnType};
+use serde::de::{MapAccess, Visitor};
+use serde::{Deserialize, Deserializer};
 
 use crate::{Error, Result};
 
@@ -22,7 +21,7 @@ use crate::{Error, Result};
 /// which is what Druid's `__time` is and what SQL literals compare against. Strings are plain
 /// UTF-8 arrays: string views made grouping about 1.8 times faster but window functions over
 /// millions of rows up to 12 times slower in DataFusion 55 (bench/README.md).
-pub fn arrow_type(kind: ColumnType) -> DataType {
+pub(crate) fn arrow_type(kind: ColumnType) -> DataType {
     match kind {
         ColumnType::TimestampMs => DataType::Timestamp(TimeUnit::Millisecond, None),
         ColumnType::String => DataType::Utf8,
@@ -34,9 +33,7 @@ pub fn arrow_type(kind: ColumnType) -> DataType {
 }
 
 static SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
-    Arc::new(Schema::new(
-        COLUMNS.iter().map(|c| Field::new(c.name, arrow_type(c.kind), c.nullable)).collect::<Vec<_>>(),
-    ))
+    Arc::new(Schema::new(COLUMNS.iter().map(|c| Field::new(c.name, arrow_type(c.kind), c.nullable)).collect::<Vec<_>>()))
 });
 
 /// The schema of the `events` table.
@@ -283,7 +280,8 @@ mod tests {
         };
         let mut b = BatchBuilder::new();
         b.push(&event).unwrap();
-        b.push_json(br#"{"__time":2000,"event_type":"x","is_bot":true,"is_duplicate":false,"is_corrupt":false,"source":"tag"}"#).unwrap();
+        b.push_json(br#"{"__time":2000,"event_type":"x","is_bot":true,"is_duplicate":false,"is_corrupt":false,"source":"tag"}"#)
+            .unwrap();
         let batch = b.finish().unwrap();
         let col = |name: &str| batch.column(batch.schema().index_of(name).unwrap()).clone();
         let s = |name: &str, row: usize| col(name).as_string::<i32>().value(row).to_string();
@@ -308,7 +306,13 @@ mod tests {
     fn bad_records_leave_no_partial_row() {
         let mut b = BatchBuilder::new();
         b.push_json(br#"{"__time":1,"event_type":"a"}"#).unwrap();
-        for bad in [&b"{\"__time\":2,\"event_type\":\"b\",\"site\":5}"[..], b"not json", b"{\"event_type\":\"no time\"}", b"[1]", b"{\"__time\":3,\"event_type\":\"x\",\"__time\":4}"] {
+        for bad in [
+            &b"{\"__time\":2,\"event_type\":\"b\",\"site\":5}"[..],
+            b"not json",
+            b"{\"event_type\":\"no time\"}",
+            b"[1]",
+            b"{\"__time\":3,\"event_type\":\"x\",\"__time\":4}",
+        ] {
             assert!(b.push_json(bad).is_err(), "{}", String::from_utf8_lossy(bad));
         }
         b.push_json(br#"{"__time":5,"event_type":"c","future_field":{"x":1}}"#).unwrap();

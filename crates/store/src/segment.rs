@@ -76,7 +76,7 @@ fn site_index() -> usize {
 }
 
 /// Splits `batches` into one batch per time partition.
-pub fn split_by_partition(batches: &[RecordBatch], granularity: Granularity) -> Result<Vec<(String, RecordBatch)>> {
+pub(crate) fn split_by_partition(batches: &[RecordBatch], granularity: Granularity) -> Result<Vec<(String, RecordBatch)>> {
     let mut out: Vec<(String, Vec<RecordBatch>)> = Vec::new();
     for batch in batches {
         let times = batch.column(TIME).as_primitive::<TimestampMillisecondType>();
@@ -89,11 +89,8 @@ pub fn split_by_partition(batches: &[RecordBatch], granularity: Granularity) -> 
             }
         }
         for (key, rows) in groups {
-            let part = if rows.len() == batch.num_rows() {
-                batch.clone()
-            } else {
-                take_record_batch(batch, &UInt32Array::from(rows))?
-            };
+            let part =
+                if rows.len() == batch.num_rows() { batch.clone() } else { take_record_batch(batch, &UInt32Array::from(rows))? };
             match out.iter_mut().find(|(k, _)| *k == key) {
                 Some((_, parts)) => parts.push(part),
                 None => out.push((key, vec![part])),
@@ -101,9 +98,7 @@ pub fn split_by_partition(batches: &[RecordBatch], granularity: Granularity) -> 
         }
     }
     out.sort_by(|a, b| a.0.cmp(&b.0));
-    out.into_iter()
-        .map(|(key, parts)| Ok((key, concat_batches(&events_schema(), &parts)?)))
-        .collect()
+    out.into_iter().map(|(key, parts)| Ok((key, concat_batches(&events_schema(), &parts)?))).collect()
 }
 
 /// Sorts rows by (`site`, `__time`).
@@ -220,9 +215,8 @@ pub fn read(path: &Path) -> Result<Vec<RecordBatch>> {
 /// its row groups without reading any data. A segment written without filters may.
 pub(crate) fn may_contain(path: &Path, selector: &Selector) -> Result<bool> {
     let file = File::open(path).map_err(Error::io("failed to open segment", path))?;
-    let options = ReadOptionsBuilder::new()
-        .with_reader_properties(ReaderProperties::builder().set_read_bloom_filter(true).build())
-        .build();
+    let options =
+        ReadOptionsBuilder::new().with_reader_properties(ReaderProperties::builder().set_read_bloom_filter(true).build()).build();
     let reader = SerializedFileReader::new_with_options(file, options)?;
     let schema = events_schema();
     let wanted: Vec<(usize, &str)> = [("party_id", &selector.party_id), ("user_id", &selector.user_id)]
@@ -261,7 +255,10 @@ mod tests {
         assert_eq!(Granularity::Day.key(1_795_770_000_000), "2026-11-27");
         let b = batch(&[("a", 1_795_770_000_000), ("a", 1_795_770_000_000 + 3_600_000), ("b", 1_795_770_000_001)]);
         let parts = split_by_partition(&[b], Granularity::Hour).unwrap();
-        assert_eq!(parts.iter().map(|(k, b)| (k.as_str(), b.num_rows())).collect::<Vec<_>>(), vec![("2026-11-27T09", 2), ("2026-11-27T10", 1)]);
+        assert_eq!(
+            parts.iter().map(|(k, b)| (k.as_str(), b.num_rows())).collect::<Vec<_>>(),
+            vec![("2026-11-27T09", 2), ("2026-11-27T10", 1)]
+        );
     }
 
     #[test]
@@ -285,7 +282,13 @@ mod tests {
         let path = dir.path().join("1.parquet");
         let mut b = BatchBuilder::new();
         for i in 0..2000 {
-            let event = Event { time: i, party_id: Some(format!("p{i}")), user_id: Some(format!("u{}", i % 7)), event_type: "x".into(), ..Event::default() };
+            let event = Event {
+                time: i,
+                party_id: Some(format!("p{i}")),
+                user_id: Some(format!("u{}", i % 7)),
+                event_type: "x".into(),
+                ..Event::default()
+            };
             b.push(&event).unwrap();
         }
         write(&path, &b.finish().unwrap()).unwrap();

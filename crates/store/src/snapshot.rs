@@ -40,10 +40,10 @@ impl SegmentFile {
 
 impl Drop for SegmentFile {
     fn drop(&mut self) {
-        if self.obsolete.load(Ordering::SeqCst) {
-            if let Err(error) = std::fs::remove_file(&self.path) {
-                tracing::warn!(path = %self.path.display(), %error, "failed to delete an obsolete segment");
-            }
+        if self.obsolete.load(Ordering::SeqCst)
+            && let Err(error) = std::fs::remove_file(&self.path)
+        {
+            tracing::warn!(path = %self.path.display(), %error, "failed to delete an obsolete segment");
         }
     }
 }

@@ -2,7 +2,7 @@
 
 /// Parses a signed base-36 integer like Java's `Long.parseLong(text, 36)`: optional `+` or `-`,
 /// digits and letters of either case, no overflow.
-pub fn parse_i64(text: &str) -> Option<i64> {
+pub(crate) fn parse_i64(text: &str) -> Option<i64> {
     let (negative, digits) = match text.as_bytes().first()? {
         b'-' => (true, &text[1..]),
         b'+' => (false, &text[1..]),
@@ -21,12 +21,12 @@ pub fn parse_i64(text: &str) -> Option<i64> {
 }
 
 /// Parses a base-36 `int` (Java `Integer.parseInt(text, 36)`).
-pub fn parse_i32(text: &str) -> Option<i32> {
+pub(crate) fn parse_i32(text: &str) -> Option<i32> {
     parse_i64(text).and_then(|v| i32::try_from(v).ok())
 }
 
 /// Writes `value` in lowercase base 36 with a leading `-` when negative.
-pub fn encode_i64(value: i64) -> String {
+pub(crate) fn encode_i64(value: i64) -> String {
     if value == 0 {
         return "0".into();
     }

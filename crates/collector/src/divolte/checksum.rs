@@ -5,7 +5,7 @@
 //! exists to catch URLs truncated or rewritten on the way, not tampering.
 
 /// MurmurHash3, x86 32-bit variant.
-pub fn murmur3_x86_32(data: &[u8], seed: u32) -> u32 {
+pub(crate) fn murmur3_x86_32(data: &[u8], seed: u32) -> u32 {
     const C1: u32 = 0xcc9e_2d51;
     const C2: u32 = 0x1b87_3593;
     let mut h = seed;
@@ -34,7 +34,7 @@ pub fn murmur3_x86_32(data: &[u8], seed: u32) -> u32 {
 }
 
 /// The checksum of decoded parameters (`x` excluded by the caller), as the signed 32-bit value.
-pub fn checksum<'a>(params: impl IntoIterator<Item = (&'a str, &'a str)>) -> i32 {
+pub(crate) fn checksum<'a>(params: impl IntoIterator<Item = (&'a str, &'a str)>) -> i32 {
     // Keys sort by UTF-16 code units in Java and JavaScript; for the ASCII keys Divolte uses, and
     // in general outside the astral planes, that is byte order of UTF-8 too... except for code
     // points above U+FFFF, so sort by UTF-16 explicitly.

@@ -5,7 +5,7 @@ use crate::divolte::base36;
 /// Parses an identifier as Divolte's server does and returns its normal form: version `0`,
 /// the timestamp re-rendered in lowercase base 36 (no sign, no leading zeros), the unique part
 /// unchanged. `None` when it is not an identifier.
-pub fn normalize(text: &str) -> Option<String> {
+pub(crate) fn normalize(text: &str) -> Option<String> {
     let mut parts = text.splitn(4, ':');
     let (version, timestamp, unique) = (parts.next()?, parts.next()?, parts.next()?);
     if parts.next().is_some() || version != "0" {
@@ -21,7 +21,10 @@ mod tests {
 
     #[test]
     fn normal_forms() {
-        assert_eq!(normalize("0:mwz7zu1h:l2OxiladWq1SR_HsBrN5jMbCaPNbC7IG").as_deref(), Some("0:mwz7zu1h:l2OxiladWq1SR_HsBrN5jMbCaPNbC7IG"));
+        assert_eq!(
+            normalize("0:mwz7zu1h:l2OxiladWq1SR_HsBrN5jMbCaPNbC7IG").as_deref(),
+            Some("0:mwz7zu1h:l2OxiladWq1SR_HsBrN5jMbCaPNbC7IG")
+        );
         assert_eq!(normalize("0:+00MWZ7ZU1H:x").as_deref(), Some("0:mwz7zu1h:x"));
         assert_eq!(normalize("0:k:").as_deref(), Some("0:k:"));
         assert_eq!(normalize("1:k:x"), None);

@@ -25,13 +25,13 @@ struct Body {
 
 /// Checks and normalises the party id of `POST /json?p=`: a Divolte identifier within the
 /// identifier length limit.
-pub fn party(p: Option<&str>, limits: &Limits) -> Option<String> {
+pub(crate) fn party(p: Option<&str>, limits: &Limits) -> Option<String> {
     p.filter(|p| p.len() <= limits.max_id_bytes).and_then(ids::normalize)
 }
 
 /// Decodes a JSON-source body for `party` (already normalised). Divolte drops such events after
 /// answering 204; the error says why, for the metric and the debug log.
-pub fn parse_event(party: String, body: &[u8], limits: &Limits) -> Result<Event, String> {
+pub(crate) fn parse_event(party: String, body: &[u8], limits: &Limits) -> Result<Event, String> {
     let body: Body = serde_json::from_slice(body).map_err(|e| format!("invalid body: {e}"))?;
     let session_id = ids::normalize(&body.session_id).ok_or("invalid session_id")?;
     let client_time = timestamp::parse_rfc3339_ms(&body.client_timestamp_iso)

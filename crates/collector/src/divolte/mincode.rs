@@ -11,7 +11,7 @@ use crate::divolte::base36;
 
 /// Limits applied while decoding, so hostile input cannot make deep or huge values.
 #[derive(Debug, Clone, Copy)]
-pub struct Limits {
+pub(crate) struct Limits {
     /// Deepest nesting of objects and arrays.
     pub max_depth: usize,
     /// Most object members and array elements, counted at every level.
@@ -20,7 +20,7 @@ pub struct Limits {
 
 /// Why a Mincode text does not decode.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum MincodeError {
+pub(crate) enum MincodeError {
     /// The text ended inside a value.
     #[error("unexpected end of input")]
     UnexpectedEnd,
@@ -45,7 +45,7 @@ pub enum MincodeError {
 }
 
 /// Decodes one Mincode value.
-pub fn decode(text: &str, limits: Limits) -> Result<Value, MincodeError> {
+pub(crate) fn decode(text: &str, limits: Limits) -> Result<Value, MincodeError> {
     let mut parser = Parser { chars: text.chars().collect(), pos: 0, limits, entries: 0 };
     let value = parser.value(0)?;
     if parser.pos != parser.chars.len() {

@@ -8,7 +8,7 @@ use crate::limits::Limits;
 /// Why a Divolte browser request carries no usable event. Divolte answers these with the pixel
 /// anyway; Oriel counts them by reason.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-pub enum Rejected {
+pub(crate) enum Rejected {
     /// A required parameter is absent.
     #[error("missing parameter {0}")]
     Missing(&'static str),
@@ -28,7 +28,7 @@ pub enum Rejected {
 
 impl Rejected {
     /// Short label for the rejection metric.
-    pub fn reason(self) -> &'static str {
+    pub(crate) fn reason(self) -> &'static str {
         match self {
             Self::Missing(_) => "missing_parameter",
             Self::BadIdentifier(_) => "bad_identifier",
@@ -47,7 +47,7 @@ const MAX_PARAMETERS: usize = 64;
 
 /// Splits a query string into decoded pairs as Undertow does: `%xx` as UTF-8 (invalid sequences
 /// replaced), `+` as space, a key without `=` gets the value `""`.
-pub fn decode_pairs(query: &str) -> Vec<(String, String)> {
+pub(crate) fn decode_pairs(query: &str) -> Vec<(String, String)> {
     query
         .split('&')
         .filter(|part| !part.is_empty())
@@ -65,15 +65,13 @@ fn percent_decode(text: &str) -> String {
     while i < bytes.len() {
         match bytes[i] {
             b'+' => out.push(b' '),
-            b'%' if i + 2 < bytes.len() => {
-                match (hex(bytes[i + 1]), hex(bytes[i + 2])) {
-                    (Some(h), Some(l)) => {
-                        out.push(h << 4 | l);
-                        i += 2;
-                    }
-                    _ => out.push(b'%'),
+            b'%' if i + 2 < bytes.len() => match (hex(bytes[i + 1]), hex(bytes[i + 2])) {
+                (Some(h), Some(l)) => {
+                    out.push(h << 4 | l);
+                    i += 2;
                 }
-            }
+                _ => out.push(b'%'),
+            },
             b => out.push(b),
         }
         i += 1;
@@ -87,7 +85,7 @@ fn hex(b: u8) -> Option<u8> {
 
 /// Decodes the query of a `/csc-event` request into an event with `source = divolte`. The
 /// checksum decides `is_corrupt`; bad custom parameters leave `props` empty, as in Divolte.
-pub fn parse_event(query: &str, limits: &Limits) -> Result<Event, Rejected> {
+pub(crate) fn parse_event(query: &str, limits: &Limits) -> Result<Event, Rejected> {
     let pairs = decode_pairs(query);
     if pairs.len() > MAX_PARAMETERS {
         return Err(Rejected::TooManyParameters);

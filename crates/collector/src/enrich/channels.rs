@@ -6,8 +6,25 @@
 
 /// `utm_medium` values that mean paid traffic.
 const PAID_MEDIUMS: &[&str] = &[
-    "cpc", "ppc", "paid", "paidsearch", "paid_search", "paid-search", "cpm", "cpv", "cpa", "cpp", "display",
-    "banner", "retargeting", "paid_social", "paid-social", "paidsocial", "affiliate", "affiliates", "ads",
+    "cpc",
+    "ppc",
+    "paid",
+    "paidsearch",
+    "paid_search",
+    "paid-search",
+    "cpm",
+    "cpv",
+    "cpa",
+    "cpp",
+    "display",
+    "banner",
+    "retargeting",
+    "paid_social",
+    "paid-social",
+    "paidsocial",
+    "affiliate",
+    "affiliates",
+    "ads",
 ];
 /// `utm_medium` values that mean e-mail.
 const EMAIL_MEDIUMS: &[&str] = &["email", "e-mail", "e_mail", "mail", "newsletter"];
@@ -19,29 +36,102 @@ const CLICK_IDS: &[&str] = &["gclid", "gbraid", "wbraid", "dclid", "msclkid", "f
 /// Search engines, matched against the referrer host and its parent domains. `google.` style
 /// entries match any top-level domain.
 const SEARCH: &[&str] = &[
-    "google.", "bing.com", "duckduckgo.com", "search.yahoo.com", "yahoo.co.jp", "baidu.com", "yandex.", "ya.ru",
-    "ecosia.org", "search.brave.com", "startpage.com", "qwant.com", "naver.com", "seznam.cz", "ask.com",
-    "search.aol.com", "so.com", "sogou.com", "daum.net", "kagi.com", "perplexity.ai", "you.com", "mojeek.com",
-    "yep.com", "presearch.com", "metager.de", "search.lilo.org", "dogpile.com", "webcrawler.com", "petalsearch.com",
+    "google.",
+    "bing.com",
+    "duckduckgo.com",
+    "search.yahoo.com",
+    "yahoo.co.jp",
+    "baidu.com",
+    "yandex.",
+    "ya.ru",
+    "ecosia.org",
+    "search.brave.com",
+    "startpage.com",
+    "qwant.com",
+    "naver.com",
+    "seznam.cz",
+    "ask.com",
+    "search.aol.com",
+    "so.com",
+    "sogou.com",
+    "daum.net",
+    "kagi.com",
+    "perplexity.ai",
+    "you.com",
+    "mojeek.com",
+    "yep.com",
+    "presearch.com",
+    "metager.de",
+    "search.lilo.org",
+    "dogpile.com",
+    "webcrawler.com",
+    "petalsearch.com",
 ];
 /// Social networks and link shorteners they use.
 const SOCIAL: &[&str] = &[
-    "facebook.com", "fb.com", "fb.me", "messenger.com", "instagram.com", "threads.net", "t.co", "twitter.com",
-    "x.com", "linkedin.com", "lnkd.in", "reddit.com", "redd.it", "pinterest.", "pin.it", "youtube.com",
-    "youtu.be", "tiktok.com", "vk.com", "ok.ru", "weibo.com", "snapchat.com", "tumblr.com", "quora.com",
-    "news.ycombinator.com", "mastodon.social", "bsky.app", "discord.com", "discord.gg", "telegram.org", "t.me",
-    "whatsapp.com", "wa.me", "line.me", "xing.com", "medium.com", "flipboard.com", "twitch.tv", "stackoverflow.com",
+    "facebook.com",
+    "fb.com",
+    "fb.me",
+    "messenger.com",
+    "instagram.com",
+    "threads.net",
+    "t.co",
+    "twitter.com",
+    "x.com",
+    "linkedin.com",
+    "lnkd.in",
+    "reddit.com",
+    "redd.it",
+    "pinterest.",
+    "pin.it",
+    "youtube.com",
+    "youtu.be",
+    "tiktok.com",
+    "vk.com",
+    "ok.ru",
+    "weibo.com",
+    "snapchat.com",
+    "tumblr.com",
+    "quora.com",
+    "news.ycombinator.com",
+    "mastodon.social",
+    "bsky.app",
+    "discord.com",
+    "discord.gg",
+    "telegram.org",
+    "t.me",
+    "whatsapp.com",
+    "wa.me",
+    "line.me",
+    "xing.com",
+    "medium.com",
+    "flipboard.com",
+    "twitch.tv",
+    "stackoverflow.com",
 ];
 /// Webmail front ends: a click in a mail read there arrives with them as referrer.
 const WEBMAIL: &[&str] = &[
-    "mail.google.com", "outlook.live.com", "outlook.office.com", "outlook.office365.com", "mail.yahoo.com",
-    "mail.aol.com", "mail.proton.me", "mail.protonmail.com", "webmail.", "mail.yandex.ru", "mail.ru", "gmx.net",
-    "web.de", "fastmail.com", "mail.zoho.com", "icloud.com",
+    "mail.google.com",
+    "outlook.live.com",
+    "outlook.office.com",
+    "outlook.office365.com",
+    "mail.yahoo.com",
+    "mail.aol.com",
+    "mail.proton.me",
+    "mail.protonmail.com",
+    "webmail.",
+    "mail.yandex.ru",
+    "mail.ru",
+    "gmx.net",
+    "web.de",
+    "fastmail.com",
+    "mail.zoho.com",
+    "icloud.com",
 ];
 
 /// What the channel decision looks at.
 #[derive(Debug, Default, Clone, Copy)]
-pub struct Signals<'a> {
+pub(crate) struct Signals<'a> {
     /// Host of the page.
     pub page_host: Option<&'a str>,
     /// Host of the referrer.
@@ -55,12 +145,12 @@ pub struct Signals<'a> {
 }
 
 /// Whether a query parameter name is an ad-network click id.
-pub fn is_click_id(name: &str) -> bool {
+pub(crate) fn is_click_id(name: &str) -> bool {
     CLICK_IDS.contains(&name)
 }
 
 /// The channel: direct, search, social, email, paid, referral or internal.
-pub fn classify(s: Signals<'_>) -> &'static str {
+pub(crate) fn classify(s: Signals<'_>) -> &'static str {
     if let Some(medium) = s.utm_medium {
         if PAID_MEDIUMS.contains(&medium) {
             return "paid";
@@ -123,7 +213,13 @@ mod tests {
     use super::*;
 
     fn ch(page: &str, referrer: Option<&str>, medium: Option<&str>, source: Option<&str>, click: bool) -> &'static str {
-        classify(Signals { page_host: Some(page), referrer_host: referrer, utm_medium: medium, utm_source: source, has_click_id: click })
+        classify(Signals {
+            page_host: Some(page),
+            referrer_host: referrer,
+            utm_medium: medium,
+            utm_source: source,
+            has_click_id: click,
+        })
     }
 
     #[test]

@@ -9,19 +9,19 @@ use std::hash::{BuildHasher, Hasher};
 
 /// The slot table.
 #[derive(Debug)]
-pub struct Dedup {
+pub(crate) struct Dedup {
     slots: Vec<u64>,
     hasher: std::collections::hash_map::RandomState,
 }
 
 impl Dedup {
     /// A table of `slots` slots.
-    pub fn new(slots: usize) -> Self {
+    pub(crate) fn new(slots: usize) -> Self {
         Self { slots: vec![0; slots.max(1)], hasher: std::collections::hash_map::RandomState::new() }
     }
 
     /// Records `(site, event_id)` and returns whether it was seen recently.
-    pub fn seen(&mut self, site: &str, event_id: &str) -> bool {
+    pub(crate) fn seen(&mut self, site: &str, event_id: &str) -> bool {
         let mut h = self.hasher.build_hasher();
         h.write(site.as_bytes());
         h.write_u8(0xff);

@@ -12,7 +12,7 @@ use serde::Deserialize;
 
 /// Where an IP address is.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Location {
+pub(crate) struct Location {
     /// ISO 3166 alpha-2 country code.
     pub country: Option<String>,
     /// Region: the first subdivision's ISO code, or its English name.
@@ -42,7 +42,7 @@ impl Named {
 }
 
 /// An open GeoIP database.
-pub struct Geo {
+pub(crate) struct Geo {
     reader: maxminddb::Reader<Vec<u8>>,
 }
 
@@ -54,26 +54,19 @@ impl std::fmt::Debug for Geo {
 
 impl Geo {
     /// Opens the database at `path`.
-    pub fn open(path: &Path) -> Result<Self, String> {
+    pub(crate) fn open(path: &Path) -> Result<Self, String> {
         let reader = maxminddb::Reader::open_readfile(path)
             .map_err(|e| format!("cannot open GeoIP database {}: {e} (set collector.geoip_database)", path.display()))?;
         Ok(Self { reader })
     }
 
-    /// Reads a database from bytes.
-    pub fn from_bytes(bytes: Vec<u8>) -> Result<Self, String> {
-        Ok(Self { reader: maxminddb::Reader::from_source(bytes).map_err(|e| format!("invalid GeoIP database: {e}"))? })
-    }
-
     /// Where `ip` is; empty when the database does not know.
-    pub fn locate(&self, ip: IpAddr) -> Location {
+    pub(crate) fn locate(&self, ip: IpAddr) -> Location {
         let record: Option<Record> = self.reader.lookup(ip).ok().and_then(|r| r.decode().ok().flatten());
         let Some(record) = record else { return Location::default() };
         let country = record.country_code.or_else(|| record.country.and_then(|c| c.iso_code));
-        let region = record
-            .subdivisions
-            .and_then(|s| s.into_iter().next())
-            .and_then(|s| s.iso_code.clone().or_else(|| s.english()));
+        let region =
+            record.subdivisions.and_then(|s| s.into_iter().next()).and_then(|s| s.iso_code.clone().or_else(|| s.english()));
         let city = record.city.and_then(|c| c.english());
         Location { country: country.filter(|c| c.len() == 2), region, city }
     }

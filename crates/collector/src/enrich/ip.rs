@@ -8,7 +8,7 @@ use oriel_core::config::Cidr;
 /// The address of the client behind at most the configured proxies. `X-Forwarded-For` is read
 /// right to left, skipping trusted proxies: the first untrusted address is the client, since
 /// anything left of it could have been written by the client itself.
-pub fn client_ip(peer: IpAddr, forwarded_for: Option<&str>, trusted: &[Cidr]) -> IpAddr {
+pub(crate) fn client_ip(peer: IpAddr, forwarded_for: Option<&str>, trusted: &[Cidr]) -> IpAddr {
     let trusted_ip = |ip: IpAddr| trusted.iter().any(|c| c.contains(ip));
     if !trusted_ip(peer) {
         return peer;
@@ -26,7 +26,7 @@ pub fn client_ip(peer: IpAddr, forwarded_for: Option<&str>, trusted: &[Cidr]) ->
 }
 
 /// Zeroes the host part: IPv4 to /24, IPv6 to /48.
-pub fn anonymize(ip: IpAddr) -> IpAddr {
+pub(crate) fn anonymize(ip: IpAddr) -> IpAddr {
     match ip {
         IpAddr::V4(v4) => {
             let [a, b, c, _] = v4.octets();
@@ -55,7 +55,11 @@ mod tests {
         let proxies = [Cidr::parse("10.0.0.0/8").unwrap()];
         assert_eq!(client_ip(ip("203.0.113.9"), Some("1.2.3.4"), &proxies), ip("203.0.113.9"), "untrusted peer");
         assert_eq!(client_ip(ip("10.0.0.2"), Some("1.2.3.4"), &proxies), ip("1.2.3.4"));
-        assert_eq!(client_ip(ip("10.0.0.2"), Some("6.6.6.6, 1.2.3.4, 10.0.0.7"), &proxies), ip("1.2.3.4"), "spoofed left part ignored");
+        assert_eq!(
+            client_ip(ip("10.0.0.2"), Some("6.6.6.6, 1.2.3.4, 10.0.0.7"), &proxies),
+            ip("1.2.3.4"),
+            "spoofed left part ignored"
+        );
         assert_eq!(client_ip(ip("10.0.0.2"), Some("garbage"), &proxies), ip("10.0.0.2"));
         assert_eq!(client_ip(ip("10.0.0.2"), None, &proxies), ip("10.0.0.2"));
         assert_eq!(client_ip(ip("10.0.0.2"), Some("1.2.3.4"), &[]), ip("10.0.0.2"), "no trusted proxies configured");

@@ -7,7 +7,7 @@ use crate::enrich::channels;
 
 /// Fills `host`, `path`, `query`, the `utm_*` columns, `referrer_host` and `channel` from the
 /// event's `url` and `referrer`.
-pub fn enrich(event: &mut Event) {
+pub(crate) fn enrich(event: &mut Event) {
     let page = event.url.as_deref().and_then(|u| Url::parse(u).ok());
     let mut has_click_id = false;
     if let Some(page) = &page {
@@ -31,11 +31,8 @@ pub fn enrich(event: &mut Event) {
             }
         }
     }
-    event.referrer_host = event
-        .referrer
-        .as_deref()
-        .and_then(|r| Url::parse(r).ok())
-        .and_then(|r| r.host_str().map(str::to_ascii_lowercase));
+    event.referrer_host =
+        event.referrer.as_deref().and_then(|r| Url::parse(r).ok()).and_then(|r| r.host_str().map(str::to_ascii_lowercase));
     let medium = event.utm_medium.as_deref().map(str::to_ascii_lowercase);
     let source = event.utm_source.as_deref().map(str::to_ascii_lowercase);
     event.channel = Some(
@@ -57,7 +54,10 @@ mod tests {
     #[test]
     fn splits_the_page_url_and_finds_the_campaign() {
         let mut e = Event {
-            url: Some("https://Shop.Example.com/p/%C3%A4?utm_source=Newsletter&utm_medium=email&utm_campaign=Black%20Friday&x=1#top".into()),
+            url: Some(
+                "https://Shop.Example.com/p/%C3%A4?utm_source=Newsletter&utm_medium=email&utm_campaign=Black%20Friday&x=1#top"
+                    .into(),
+            ),
             referrer: Some("https://mail.google.com/mail/u/0/".into()),
             ..Event::default()
         };
@@ -77,7 +77,11 @@ mod tests {
         enrich(&mut e);
         assert_eq!(e.host, None);
         assert_eq!(e.channel.as_deref(), Some("direct"));
-        let mut paid = Event { url: Some("https://a.com/?gclid=x".into()), referrer: Some("https://www.google.com/".into()), ..Event::default() };
+        let mut paid = Event {
+            url: Some("https://a.com/?gclid=x".into()),
+            referrer: Some("https://www.google.com/".into()),
+            ..Event::default()
+        };
         enrich(&mut paid);
         assert_eq!(paid.channel.as_deref(), Some("paid"));
     }

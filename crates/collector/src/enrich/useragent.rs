@@ -13,7 +13,7 @@ static RULES: &str = include_str!(concat!(env!("OUT_DIR"), "/uap-regexes.json"))
 
 /// What a user agent says about the client.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct UserAgentInfo {
+pub(crate) struct UserAgentInfo {
     /// Browser family, e.g. `Chrome`.
     pub browser: Option<String>,
     /// Browser major version.
@@ -29,7 +29,7 @@ pub struct UserAgentInfo {
 }
 
 /// Parses user agents with a cache bounded in bytes.
-pub struct UserAgents {
+pub(crate) struct UserAgents {
     extractor: ua_parser::Extractor<'static>,
     cache: Mutex<Cache>,
 }
@@ -76,16 +76,48 @@ impl std::fmt::Debug for UserAgents {
 
 /// Words that only crawlers, scripts and automation put in a user agent.
 const BOT_WORDS: &[&str] = &[
-    "bot", "crawl", "spider", "slurp", "curl/", "wget/", "python-requests", "python-urllib", "httpclient", "okhttp",
-    "go-http-client", "java/", "libwww", "headlesschrome", "phantomjs", "puppeteer", "playwright", "selenium",
-    "lighthouse", "pingdom", "uptimerobot", "monitor", "facebookexternalhit", "embedly", "preview", "scrapy",
-    "node-fetch", "axios/", "httpie", "postman", "insomnia", "wrk", "apachebench", "k6/", "gatling", "jmeter",
+    "bot",
+    "crawl",
+    "spider",
+    "slurp",
+    "curl/",
+    "wget/",
+    "python-requests",
+    "python-urllib",
+    "httpclient",
+    "okhttp",
+    "go-http-client",
+    "java/",
+    "libwww",
+    "headlesschrome",
+    "phantomjs",
+    "puppeteer",
+    "playwright",
+    "selenium",
+    "lighthouse",
+    "pingdom",
+    "uptimerobot",
+    "monitor",
+    "facebookexternalhit",
+    "embedly",
+    "preview",
+    "scrapy",
+    "node-fetch",
+    "axios/",
+    "httpie",
+    "postman",
+    "insomnia",
+    "wrk",
+    "apachebench",
+    "k6/",
+    "gatling",
+    "jmeter",
 ];
 
 impl UserAgents {
     /// Compiles the rules, with a cache of at most `cache_bytes`. Takes a while (hundreds of
     /// regexes), so start-up does it off the async threads.
-    pub fn new(cache_bytes: usize) -> Result<Self, String> {
+    pub(crate) fn new(cache_bytes: usize) -> Result<Self, String> {
         let regexes: ua_parser::Regexes<'static> =
             serde_json::from_str(RULES).map_err(|e| format!("invalid user agent rules: {e}"))?;
         let extractor = ua_parser::Extractor::try_from(regexes).map_err(|e| format!("invalid user agent rules: {e}"))?;
@@ -94,7 +126,7 @@ impl UserAgents {
     }
 
     /// What `ua` says; cached.
-    pub fn parse(&self, ua: &str) -> Arc<UserAgentInfo> {
+    pub(crate) fn parse(&self, ua: &str) -> Arc<UserAgentInfo> {
         if let Some(hit) = self.cache.lock().entries.get(ua) {
             return Arc::clone(hit);
         }
@@ -104,7 +136,8 @@ impl UserAgents {
     }
 
     /// Bytes the cache holds now.
-    pub fn cached_bytes(&self) -> usize {
+    #[cfg(test)]
+    pub(crate) fn cached_bytes(&self) -> usize {
         self.cache.lock().bytes
     }
 
@@ -124,11 +157,15 @@ impl UserAgents {
         let is_bot = device_family == "Spider" || ua.is_empty() || BOT_WORDS.iter().any(|w| lower.contains(w));
         let device_type = if is_bot {
             "bot"
-        } else if device_family == "iPad" || lower.contains("tablet") || (lower.contains("android") && !lower.contains("mobile")) {
+        } else if device_family == "iPad" || lower.contains("tablet") || (lower.contains("android") && !lower.contains("mobile"))
+        {
             "tablet"
         } else if lower.contains("mobi") || lower.contains("iphone") || device_family.contains("Phone") {
             "mobile"
-        } else if matches!(os_family.as_deref(), Some("Windows" | "Mac OS X" | "macOS" | "Linux" | "Ubuntu" | "Chrome OS" | "Fedora" | "FreeBSD")) {
+        } else if matches!(
+            os_family.as_deref(),
+            Some("Windows" | "Mac OS X" | "macOS" | "Linux" | "Ubuntu" | "Chrome OS" | "Fedora" | "FreeBSD")
+        ) {
             "desktop"
         } else {
             "other"
@@ -153,7 +190,9 @@ mod tests {
 
     #[test]
     fn common_browsers() {
-        let chrome = UA.parse("Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0.0.0 Safari/537.36");
+        let chrome = UA.parse(
+            "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0.0.0 Safari/537.36",
+        );
         assert_eq!(chrome.browser.as_deref(), Some("Chrome"));
         assert_eq!(chrome.browser_version.as_deref(), Some("124"));
         assert_eq!(chrome.os.as_deref(), Some("Windows"));

@@ -66,7 +66,7 @@ pub struct ApiEvent {
 
 /// An event with the end user's address and user agent, when the caller gave them.
 #[derive(Debug)]
-pub struct ApiItem {
+pub(crate) struct ApiItem {
     /// The event, not yet enriched.
     pub event: Event,
     /// The end user's IP address.
@@ -76,7 +76,7 @@ pub struct ApiItem {
 }
 
 /// Decodes a request body.
-pub fn decode(body: &[u8], limits: &Limits) -> Result<Vec<ApiItem>, String> {
+pub(crate) fn decode(body: &[u8], limits: &Limits) -> Result<Vec<ApiItem>, String> {
     let body: ApiBatch = serde_json::from_slice(body).map_err(|e| format!("invalid body: {e}"))?;
     if body.events.is_empty() {
         return Err("events must hold at least one event".into());
@@ -138,8 +138,16 @@ mod tests {
         assert_eq!(items[0].ip, Some("203.0.113.7".parse().unwrap()));
         assert_eq!(items[0].event.props.as_deref(), Some(r#"{"amount":42.5}"#));
         assert_eq!(items[0].event.source, EventSource::Api);
-        assert!(decode(br#"{"events":[{"event_type":"x","colour":"red"}]}"#, &Limits::default()).unwrap_err().contains("unknown field `colour`"));
-        assert!(decode(br#"{"events":[{"event_type":"x","ip":"nope"}]}"#, &Limits::default()).unwrap_err().contains("not an IP address"));
+        assert!(
+            decode(br#"{"events":[{"event_type":"x","colour":"red"}]}"#, &Limits::default())
+                .unwrap_err()
+                .contains("unknown field `colour`")
+        );
+        assert!(
+            decode(br#"{"events":[{"event_type":"x","ip":"nope"}]}"#, &Limits::default())
+                .unwrap_err()
+                .contains("not an IP address")
+        );
         assert!(decode(br#"{"events":[]}"#, &Limits::default()).is_err());
     }
 

@@ -104,7 +104,7 @@ impl PixelQuery {
 
 /// A decoded pixel request.
 #[derive(Debug)]
-pub struct Decoded {
+pub(crate) struct Decoded {
     /// The `site` parameter.
     pub site: Option<String>,
     /// The event, not yet enriched.
@@ -115,7 +115,7 @@ pub struct Decoded {
 const MAX_PARAMETERS: usize = 32;
 
 /// Decodes the query; `referer` stands in for a missing `url`.
-pub fn decode(query: &str, referer: Option<&str>, limits: &Limits) -> Result<Decoded, String> {
+pub(crate) fn decode(query: &str, referer: Option<&str>, limits: &Limits) -> Result<Decoded, String> {
     let q = PixelQuery::parse(query)?;
     let site = id(limits, "site", q.site)?;
     let event_type = id(limits, "t", q.t)?.unwrap_or_else(|| "pageView".into());
@@ -156,7 +156,12 @@ mod tests {
 
     #[test]
     fn decodes_and_defaults() {
-        let d = decode("site=news&t=open&vid=V&p=%7B%22campaign%22%3A%22nov%22%7D&ti=Hello+world", Some("https://a.com/mail"), &Limits::default()).unwrap();
+        let d = decode(
+            "site=news&t=open&vid=V&p=%7B%22campaign%22%3A%22nov%22%7D&ti=Hello+world",
+            Some("https://a.com/mail"),
+            &Limits::default(),
+        )
+        .unwrap();
         assert_eq!(d.site.as_deref(), Some("news"));
         assert_eq!(d.event.event_type, "open");
         assert_eq!(d.event.title.as_deref(), Some("Hello world"));
@@ -168,7 +173,12 @@ mod tests {
 
     #[test]
     fn the_query_type_writes_what_the_decoder_reads() {
-        let q = PixelQuery { site: Some("s".into()), ti: Some("a & b".into()), referrer: Some("https://r/".into()), ..PixelQuery::default() };
+        let q = PixelQuery {
+            site: Some("s".into()),
+            ti: Some("a & b".into()),
+            referrer: Some("https://r/".into()),
+            ..PixelQuery::default()
+        };
         assert_eq!(q.to_query(), "site=s&ref=https%3A%2F%2Fr%2F&ti=a+%26+b");
         let d = decode(&q.to_query(), None, &Limits::default()).unwrap();
         assert_eq!(d.event.title.as_deref(), Some("a & b"));

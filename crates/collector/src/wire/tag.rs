@@ -89,7 +89,7 @@ pub struct TagEvent {
 
 /// A decoded batch: the site it names and its events.
 #[derive(Debug)]
-pub struct Decoded {
+pub(crate) struct Decoded {
     /// The `site` field.
     pub site: Option<String>,
     /// The events, in order, not yet enriched.
@@ -104,7 +104,7 @@ const MAX_TIME_MS: f64 = 7_258_118_400_000.0;
 const MAX_ENGAGED_MS: f64 = 7.0 * 86_400_000.0;
 
 /// Decodes a batch body.
-pub fn decode(body: &[u8], limits: &Limits) -> Result<Decoded, String> {
+pub(crate) fn decode(body: &[u8], limits: &Limits) -> Result<Decoded, String> {
     let batch: TagBatch = serde_json::from_slice(body).map_err(|e| format!("invalid batch: {e}"))?;
     if batch.ev.is_empty() {
         return Err("the batch holds no events".into());
@@ -220,7 +220,9 @@ mod tests {
         let long = format!(r#"{{"ev":[{{"t":"a","url":"{}"}}]}}"#, "x".repeat(5000));
         assert!(decode(long.as_bytes(), &Limits::default()).unwrap_err().contains("ev[0].url is 5000 bytes"));
         let long_id = format!(r#"{{"vid":"{}","ev":[{{"t":"a"}}]}}"#, "v".repeat(300));
-        assert!(decode(long_id.as_bytes(), &Limits::default()).unwrap_err().contains("vid is 300 bytes, more than the limit of 256"));
+        assert!(
+            decode(long_id.as_bytes(), &Limits::default()).unwrap_err().contains("vid is 300 bytes, more than the limit of 256")
+        );
     }
 
     #[test]
@@ -228,11 +230,19 @@ mod tests {
         let batch = TagBatch {
             site: Some("s".into()),
             vid: Some("v".into()),
-            ev: vec![TagEvent { t: "pageView".into(), referrer: Some("https://r/".into()), sd: Some(50.0), ..TagEvent::default() }],
+            ev: vec![TagEvent {
+                t: "pageView".into(),
+                referrer: Some("https://r/".into()),
+                sd: Some(50.0),
+                ..TagEvent::default()
+            }],
             ..TagBatch::default()
         };
         let body = serde_json::to_vec(&batch).unwrap();
-        assert_eq!(String::from_utf8_lossy(&body), r#"{"site":"s","vid":"v","ev":[{"t":"pageView","ref":"https://r/","sd":50.0}]}"#);
+        assert_eq!(
+            String::from_utf8_lossy(&body),
+            r#"{"site":"s","vid":"v","ev":[{"t":"pageView","ref":"https://r/","sd":50.0}]}"#
+        );
         let d = decode(&body, &Limits::default()).unwrap();
         assert_eq!(d.events[0].referrer.as_deref(), Some("https://r/"));
         assert_eq!(d.events[0].scroll_depth, Some(50));

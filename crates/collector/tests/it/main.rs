@@ -2,6 +2,8 @@
 //! passes, and the caps on what one request may store. (The HTTP endpoints are tested in
 //! `oriel-server`.)
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)] // Tests may unwrap and print (STYLE.md 5).
+
 use std::net::IpAddr;
 use std::sync::Arc;
 
@@ -22,9 +24,11 @@ struct Fixture {
 
 fn fixture(adjust: impl FnOnce(&mut Config)) -> Fixture {
     let dir = tempfile::tempdir().unwrap();
-    let mut config = Config::default();
-    config.data_dir = dir.path().to_path_buf();
-    config.sites = vec![SiteConfig { id: "shop".into(), origins: vec!["https://shop.example.com".into()], ..SiteConfig::default() }];
+    let mut config = Config {
+        data_dir: dir.path().to_path_buf(),
+        sites: vec![SiteConfig { id: "shop".into(), origins: vec!["https://shop.example.com".into()], ..SiteConfig::default() }],
+        ..Config::default()
+    };
     config.collector.divolte.site = "shop".into();
     adjust(&mut config);
     let log: Arc<dyn EventLog> = Arc::new(MemoryLog::new(1));

@@ -185,9 +185,7 @@ impl Cidr {
             (IpAddr::V4(n), IpAddr::V4(i)) => mask_eq(&n.octets(), &i.octets(), self.prefix),
             (IpAddr::V6(n), IpAddr::V6(i)) => mask_eq(&n.octets(), &i.octets(), self.prefix),
             (IpAddr::V6(n), IpAddr::V4(i)) => mask_eq(&n.octets(), &i.to_ipv6_mapped().octets(), self.prefix),
-            (IpAddr::V4(n), IpAddr::V6(i)) => {
-                i.to_ipv4_mapped().is_some_and(|i| mask_eq(&n.octets(), &i.octets(), self.prefix))
-            }
+            (IpAddr::V4(n), IpAddr::V6(i)) => i.to_ipv4_mapped().is_some_and(|i| mask_eq(&n.octets(), &i.octets(), self.prefix)),
         }
     }
 }
@@ -248,7 +246,7 @@ impl CollectorConfig {
                 "empty (no location columns) or the path of an existing MaxMind .mmdb file",
             ));
         }
-        if !c.public_url.is_empty() && !(c.public_url.starts_with("http://") || c.public_url.starts_with("https://")) {
+        if !(c.public_url.is_empty() || c.public_url.starts_with("http://") || c.public_url.starts_with("https://")) {
             return Err(invalid("collector.public_url", format!("{:?}", c.public_url), "empty or an http(s) URL"));
         }
         let d = &c.divolte;

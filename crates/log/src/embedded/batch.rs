@@ -233,7 +233,7 @@ fn put_varint(out: &mut Vec<u8>, mut value: u64) {
 }
 
 fn varint_len(value: u64) -> usize {
-    ((64 - (value | 1).leading_zeros() as usize) + 6) / 7
+    (64 - (value | 1).leading_zeros() as usize).div_ceil(7)
 }
 
 fn get_varint(bytes: &[u8], pos: &mut usize) -> Option<u64> {
@@ -274,15 +274,29 @@ mod tests {
         let mut out = Vec::new();
         encode(42, &refs, &mut out);
         let expected = concat!(
-            "4f524c47", "01", "00", "0000", // magic, version, flags, reserved
-            "40000000", "8e9aea44", // length 64, crc32c
-            "2a00000000000000", "02000000", "00000000", // base offset 42, count 2, reserved
-            "f667e5cf8b010000", "0068e5cf8b010000", // min and max timestamp
-            "02", "7031", "07", "7b2261223a317d", "14", // record 0: key p1, value, +10 ms
-            "00", "01", "78", "00", // record 1: empty key, value x, +0 ms
+            "4f524c47",
+            "01",
+            "00",
+            "0000", // magic, version, flags, reserved
+            "40000000",
+            "8e9aea44", // length 64, crc32c
+            "2a00000000000000",
+            "02000000",
+            "00000000", // base offset 42, count 2, reserved
+            "f667e5cf8b010000",
+            "0068e5cf8b010000", // min and max timestamp
+            "02",
+            "7031",
+            "07",
+            "7b2261223a317d",
+            "14", // record 0: key p1, value, +10 ms
+            "00",
+            "01",
+            "78",
+            "00", // record 1: empty key, value x, +0 ms
         );
         assert_eq!(hex(&out), expected);
-        assert_eq!(encoded_len(&refs) >= out.len(), true);
+        assert!(encoded_len(&refs) >= out.len());
         let (header, decoded) = decode(&Bytes::from(out)).unwrap();
         assert_eq!(header.base_offset, 42);
         assert_eq!(header.next_offset(), 44);

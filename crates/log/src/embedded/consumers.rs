@@ -80,8 +80,8 @@ impl Consumers {
     pub(crate) fn save(&self) -> Result<()> {
         let Some(path) = &self.path else { return Ok(()) };
         let file = ConsumersFile { version: 1, consumers: self.positions.clone() };
-        let bytes = serde_json::to_vec_pretty(&file)
-            .map_err(|e| Error::BadMetadata { path: path.clone(), reason: e.to_string() })?;
+        let bytes =
+            serde_json::to_vec_pretty(&file).map_err(|e| Error::BadMetadata { path: path.clone(), reason: e.to_string() })?;
         oriel_core::durable::atomic_write(path, &bytes, None).map_err(Error::io("failed to write", path))
     }
 

@@ -24,8 +24,8 @@ pub(crate) fn check_or_create(dir: &Path, partitions: u32) -> Result<()> {
     let path = dir.join("meta.json");
     match fs::read(&path) {
         Ok(bytes) => {
-            let meta: Meta = serde_json::from_slice(&bytes)
-                .map_err(|e| Error::BadMetadata { path: path.clone(), reason: e.to_string() })?;
+            let meta: Meta =
+                serde_json::from_slice(&bytes).map_err(|e| Error::BadMetadata { path: path.clone(), reason: e.to_string() })?;
             if meta.version != VERSION {
                 return Err(Error::BadMetadata { path, reason: format!("unsupported version {}", meta.version) });
             }
@@ -52,8 +52,7 @@ pub(crate) fn partitions(dir: &Path) -> Result<Option<u32>> {
     let path = dir.join("meta.json");
     match fs::read(&path) {
         Ok(bytes) => {
-            let meta: Meta =
-                serde_json::from_slice(&bytes).map_err(|e| Error::BadMetadata { path, reason: e.to_string() })?;
+            let meta: Meta = serde_json::from_slice(&bytes).map_err(|e| Error::BadMetadata { path, reason: e.to_string() })?;
             Ok(Some(meta.partitions))
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),

@@ -34,7 +34,6 @@ pub(crate) struct Partition {
     pub(crate) writer: Mutex<Option<JoinHandle<()>>>,
 }
 
-
 impl Partition {
     pub(crate) fn open(root: &Path, id: u32) -> Result<(Self, RecoveryReport)> {
         let dir = root.join(format!("partition-{id:04}"));
@@ -78,7 +77,11 @@ impl Partition {
         Ok((partition, report))
     }
 
-    pub(crate) fn start_writer(self: &Arc<Self>, options: &EmbeddedOptions, spares: Option<flume::Sender<PathBuf>>) -> Result<()> {
+    pub(crate) fn start_writer(
+        self: &Arc<Self>,
+        options: &EmbeddedOptions,
+        spares: Option<flume::Sender<PathBuf>>,
+    ) -> Result<()> {
         let (tx, rx) = flume::bounded(QUEUE_CAPACITY);
         let partition = Arc::clone(self);
         let writer = Writer::new(options, spares);
@@ -121,7 +124,12 @@ impl Partition {
         Ok(out)
     }
 
-    pub(crate) fn enforce_retention(&self, policy: RetentionPolicy, now_ms: i64, protect: Option<u64>) -> Result<RetentionReport> {
+    pub(crate) fn enforce_retention(
+        &self,
+        policy: RetentionPolicy,
+        now_ms: i64,
+        protect: Option<u64>,
+    ) -> Result<RetentionReport> {
         let mut report = RetentionReport::default();
         let mut segments = self.segments.write();
         let mut total: u64 = segments.iter().map(|s| s.durable_len()).sum();
@@ -153,7 +161,6 @@ impl Partition {
     }
 
     pub(crate) fn publish_disk_bytes(&self) {
-        metrics::gauge!(m::DISK_BYTES, "partition" => self.id.to_string())
-            .set(self.disk_bytes.load(Ordering::Relaxed) as f64);
+        metrics::gauge!(m::DISK_BYTES, "partition" => self.id.to_string()).set(self.disk_bytes.load(Ordering::Relaxed) as f64);
     }
 }

@@ -114,11 +114,7 @@ impl Segment {
             Err(e) => return Err(Error::io("failed to take spare segment", &spare)(e)),
         }
         sync_dir(dir)?;
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .open(&path)
-            .map_err(Error::io("failed to open segment", &path))?;
+        let file = OpenOptions::new().read(true).write(true).open(&path).map_err(Error::io("failed to open segment", &path))?;
         Ok(Some(Self::from_parts(path, partition, file, base_offset, empty_state(base_offset))))
     }
 
@@ -126,11 +122,7 @@ impl Segment {
     /// (`verify = true`) is fully checked, and a torn or corrupt tail is truncated. A tail of
     /// zeros is unused preallocated space: the active segment keeps it, a sealed one drops it.
     pub(crate) fn open(path: PathBuf, partition: u32, base_offset: u64, verify: bool) -> Result<(Self, Recovery)> {
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .open(&path)
-            .map_err(Error::io("failed to open segment", &path))?;
+        let file = OpenOptions::new().read(true).write(true).open(&path).map_err(Error::io("failed to open segment", &path))?;
         let file_len = file.metadata().map_err(Error::io("failed to stat segment", &path))?.len();
         let mut state = empty_state(base_offset);
         let mut recovery = Recovery::default();

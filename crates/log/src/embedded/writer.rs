@@ -12,10 +12,10 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::oneshot;
 
+use super::EmbeddedOptions;
 use super::batch::{self, HEADER_LEN};
 use super::partition::Partition;
 use super::segment::{self, Segment};
-use super::EmbeddedOptions;
 use crate::metrics as m;
 use crate::{Error, Record, Result};
 

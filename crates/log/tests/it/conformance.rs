@@ -72,7 +72,8 @@ async fn appends_read_back_in_order(make: Factory) {
     assert!(log.append(Vec::new()).await.unwrap().is_empty());
     let mut expected: BTreeMap<u32, Vec<(u64, String)>> = BTreeMap::new();
     for round in 0..20 {
-        let records: Vec<Record> = (0..7).map(|i| rec(&format!("k{}", (round + i) % 5), format!("v{round}-{i}"), round)).collect();
+        let records: Vec<Record> =
+            (0..7).map(|i| rec(&format!("k{}", (round + i) % 5), format!("v{round}-{i}"), round)).collect();
         let values: Vec<String> = (0..7).map(|i| format!("v{round}-{i}")).collect();
         let positions = log.append(records).await.unwrap();
         assert_eq!(positions.len(), 7);

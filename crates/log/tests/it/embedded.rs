@@ -191,10 +191,7 @@ async fn second_open_is_refused_and_partition_count_is_fixed() {
     let err = EmbeddedLog::open(dir.path(), small_options(3, RetentionPolicy::default(), MockClock::new(0))).unwrap_err();
     assert_eq!(
         err.to_string(),
-        format!(
-            "log at {} has 2 partitions but 3 are configured; the partition count cannot change",
-            dir.path().display()
-        )
+        format!("log at {} has 2 partitions but 3 are configured; the partition count cannot change", dir.path().display())
     );
 }
 

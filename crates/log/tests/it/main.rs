@@ -1,5 +1,7 @@
 //! Integration tests of the event log: one binary, as for every crate.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)] // Tests may unwrap and print (STYLE.md 5).
+
 mod conformance;
 mod crash;
 mod embedded;

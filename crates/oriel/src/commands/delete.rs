@@ -23,7 +23,8 @@ pub(crate) fn run(args: DeleteArgs) -> anyhow::Result<()> {
     if party.is_none() && user.is_none() {
         bail!("name the visitor with --party ID or the user with --user ID");
     }
-    let who = party.as_ref().map(|p| format!("visitor {p}")).or_else(|| user.as_ref().map(|u| format!("user {u}"))).unwrap_or_default();
+    let who =
+        party.as_ref().map(|p| format!("visitor {p}")).or_else(|| user.as_ref().map(|u| format!("user {u}"))).unwrap_or_default();
     let answer = connection.call("/api/v1/delete", json!({ "party_id": party, "user_id": user }))?;
     let n = answer["deleted"].as_u64().unwrap_or(0);
     #[allow(clippy::print_stdout)]

@@ -9,14 +9,14 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use oriel_collector::enrich::{Client, Enricher};
+use oriel_collector::wire::api::{ApiBatch, ApiEvent};
+use oriel_collector::wire::tag::{TagBatch, TagEvent};
 use oriel_core::config::CollectorConfig;
 use oriel_core::{Clock, Event, SystemClock};
 use oriel_store::schema::{BatchBuilder, events_schema};
 use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::properties::WriterProperties;
-use oriel_collector::wire::api::{ApiBatch, ApiEvent};
-use oriel_collector::wire::tag::{TagBatch, TagEvent};
 use tokio::sync::Semaphore;
 
 use crate::generate::{Generated, Generator, Plan};
@@ -124,7 +124,7 @@ fn write_file(path: &Path, generator: Generator, total: u64) -> anyhow::Result<u
             serde_json::to_writer(&mut out, &enrich(&enricher, generated))?;
             out.write_all(b"\n")?;
             count += 1;
-            if count % 65_536 == 0 {
+            if count.is_multiple_of(65_536) {
                 bar.set_position(count);
             }
         }

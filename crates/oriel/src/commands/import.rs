@@ -104,9 +104,7 @@ async fn import_file(store: &Store, path: &Path) -> anyhow::Result<u64> {
             if line.trim().is_empty() {
                 continue;
             }
-            builder
-                .push_json(line.as_bytes())
-                .with_context(|| format!("{}:{}: not an event", path.display(), n + 1))?;
+            builder.push_json(line.as_bytes()).with_context(|| format!("{}:{}: not an event", path.display(), n + 1))?;
             if builder.len() == 64 * 1024 {
                 rows += builder.len();
                 chunk.push(builder.finish()?);

@@ -141,7 +141,8 @@ async fn start_services(config: Config, state: AppState, stop: watch::Sender<Opt
 }
 
 async fn open_services(config: &Config, state: &AppState) -> anyhow::Result<Arc<dyn EventLog>> {
-    let log = oriel_log::open(&config.log, &config.data_dir, &[oriel_store::CONSUMER]).await.context("cannot open the event log")?;
+    let log =
+        oriel_log::open(&config.log, &config.data_dir, &[oriel_store::CONSUMER]).await.context("cannot open the event log")?;
     state.log().set(Arc::clone(&log));
     let collector_config = config.clone();
     let collector_log = Arc::clone(&log);

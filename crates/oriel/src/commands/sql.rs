@@ -92,7 +92,8 @@ fn table(names: &[String], rows: &[Vec<Value>]) -> String {
         .enumerate()
         .map(|(i, n)| cells.iter().map(|r| r.get(i).map_or(0, |c| c.chars().count())).max().unwrap_or(0).max(n.chars().count()))
         .collect();
-    let numeric: Vec<bool> = (0..names.len()).map(|i| rows.iter().all(|r| matches!(r.get(i), Some(Value::Number(_) | Value::Null)))).collect();
+    let numeric: Vec<bool> =
+        (0..names.len()).map(|i| rows.iter().all(|r| matches!(r.get(i), Some(Value::Number(_) | Value::Null)))).collect();
     let line = |values: &[String]| {
         values
             .iter()

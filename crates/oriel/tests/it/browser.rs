@@ -61,7 +61,8 @@ fn a_browser_page_view_is_visible_in_oriel_sql() {
     let dir = tempfile::tempdir().unwrap();
     let server = Server::start(dir.path(), &["--listen", "127.0.0.1:0", "--data-dir", "data"]);
     server.wait_ready();
-    let out = Command::new("node").args(["tests/browser/fresh.mjs", "--collector", &server.base]).current_dir(repo()).output().unwrap();
+    let out =
+        Command::new("node").args(["tests/browser/fresh.mjs", "--collector", &server.base]).current_dir(repo()).output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let seen: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(seen["status"], 204);

@@ -26,7 +26,10 @@ fn good_file_passes() {
     let path = fixture("good.toml");
     let (ok, stdout, stderr) = check(&path);
     assert!(ok, "{stderr}");
-    assert_eq!(stdout, format!("{}: ok (listen 0.0.0.0:9090, data in /var/lib/oriel, embedded log with 8 partitions)\n", path.display()));
+    assert_eq!(
+        stdout,
+        format!("{}: ok (listen 0.0.0.0:9090, data in /var/lib/oriel, embedded log with 8 partitions)\n", path.display())
+    );
 }
 
 #[test]

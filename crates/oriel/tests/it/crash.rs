@@ -33,7 +33,8 @@ async fn load(base: String, ledger: Arc<Mutex<Ledger>>, sender: usize, round: us
         let ids: Vec<String> = (0..BATCH).map(|i| format!("r{round}-s{sender}-{n}-{i}")).collect();
         n += 1;
         ledger.lock().unwrap().in_flight.extend(ids.iter().cloned());
-        let events: Vec<_> = ids.iter().map(|id| serde_json::json!({ "id": id, "t": "pageView", "url": "https://a.example/p" })).collect();
+        let events: Vec<_> =
+            ids.iter().map(|id| serde_json::json!({ "id": id, "t": "pageView", "url": "https://a.example/p" })).collect();
         let body = serde_json::json!({ "site": "crash", "vid": format!("v{sender}-{}", n % 50), "ev": events });
         match client.post(format!("{base}/e")).body(body.to_string()).send().await {
             Ok(r) if r.status().as_u16() == 204 => {
@@ -83,9 +84,8 @@ fn every_acknowledged_event_survives_sigkill_exactly_once() {
         server.wait_ready();
         let mut lines = Vec::new();
         let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let senders: Vec<_> = (0..SENDERS)
-            .map(|s| rt.spawn(load(server.base.clone(), Arc::clone(&ledger), s, round, Arc::clone(&stop))))
-            .collect();
+        let senders: Vec<_> =
+            (0..SENDERS).map(|s| rt.spawn(load(server.base.clone(), Arc::clone(&ledger), s, round, Arc::clone(&stop)))).collect();
         std::thread::sleep(Duration::from_millis(rng.random_range(700..2500)));
         // Every third kill lands anywhere; the others right after a flush or a compaction began.
         let aim = [None, Some(FLUSH), Some(COMPACTION)][round % 3];
@@ -112,9 +112,8 @@ fn every_acknowledged_event_survives_sigkill_exactly_once() {
 
     let server = Server::start_logging(dir.path(), &args, LOG_FILTER);
     server.wait_ready();
-    orphans_found += usize::from(
-        std::iter::from_fn(|| server.stderr.try_recv().ok()).any(|l| l.contains("the manifest does not list")),
-    );
+    orphans_found +=
+        usize::from(std::iter::from_fn(|| server.stderr.try_recv().ok()).any(|l| l.contains("the manifest does not list")));
     assert!(in_flush > 0 && in_compaction > 0, "kills inside a flush: {in_flush}, inside a compaction: {in_compaction}");
     let ledger = ledger.lock().unwrap();
     let acked = ledger.acked.len() as i64;

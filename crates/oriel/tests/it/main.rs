@@ -1,5 +1,7 @@
 //! End-to-end tests of the `oriel` binary on a temporary directory and a loopback port.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)] // Tests may unwrap and print (STYLE.md 5).
+
 mod browser;
 mod cli;
 mod crash;
@@ -34,6 +36,7 @@ impl Server {
     }
 
     /// [`Server::start`] with `RUST_LOG` set to `filter`.
+    #[allow(clippy::zombie_processes)] // Drop kills and waits for the child.
     pub(crate) fn start_logging(cwd: &Path, args: &[&str], filter: &str) -> Self {
         let mut child = oriel()
             .arg("serve")

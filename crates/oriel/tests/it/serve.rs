@@ -92,6 +92,9 @@ fn a_second_server_on_the_same_data_is_refused_clearly() {
     }
     assert_eq!(status.code(), Some(1));
     let all = lines.join("\n");
-    assert!(all.contains("cannot open the event log") && all.contains("held by another process; stop the other oriel first"), "{all}");
+    assert!(
+        all.contains("cannot open the event log") && all.contains("held by another process; stop the other oriel first"),
+        "{all}"
+    );
     assert_eq!(http_get(&format!("{}/healthz", first.base)).0, 200);
 }

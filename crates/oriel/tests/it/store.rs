@@ -12,7 +12,10 @@ fn send_one(server: &Server, id: &str, party: &str) -> u16 {
     rt.block_on(async {
         reqwest::Client::new()
             .post(format!("{}/e", server.base))
-            .body(json!({ "site": "fresh", "vid": party, "ev": [{ "id": id, "t": "pageView", "url": "https://a.example/x" }] }).to_string())
+            .body(
+                json!({ "site": "fresh", "vid": party, "ev": [{ "id": id, "t": "pageView", "url": "https://a.example/x" }] })
+                    .to_string(),
+            )
             .send()
             .await
             .unwrap()
@@ -48,7 +51,9 @@ fn sql_over_http_is_read_only_and_errors_are_clear() {
     server.wait_ready();
     assert_eq!(send_one(&server, "e1", "p1"), 204);
     server.wait_count("SELECT count(*) FROM events", 1);
-    for statement in ["DROP TABLE events", "INSERT INTO events SELECT * FROM events", "COPY (SELECT 1) TO '/tmp/oriel-escape.csv'"] {
+    for statement in
+        ["DROP TABLE events", "INSERT INTO events SELECT * FROM events", "COPY (SELECT 1) TO '/tmp/oriel-escape.csv'"]
+    {
         let (status, body) = server.post("/api/v1/sql", json!({ "query": statement }));
         assert_eq!(status, 403, "{statement}: {body}");
         assert!(body["error"].as_str().unwrap().contains("not allowed: the SQL interface is read-only"), "{body}");
@@ -68,9 +73,15 @@ fn sql_over_http_is_read_only_and_errors_are_clear() {
     assert_eq!(serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap(), json!([{ "n": 1 }]));
     let out = sql(&["DELETE FROM events"]);
     assert!(!out.status.success());
-    assert_eq!(String::from_utf8_lossy(&out.stderr), "error: DELETE FROM is not allowed: the SQL interface is read-only (HTTP 403)\n");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        "error: DELETE FROM is not allowed: the SQL interface is read-only (HTTP 403)\n"
+    );
     let out = server.cli().args(["sql", "SELECT 1", "--url", "http://127.0.0.1:9"]).output().unwrap();
-    assert!(String::from_utf8_lossy(&out.stderr).starts_with("error: cannot reach oriel at http://127.0.0.1:9 (is oriel serve running?)"));
+    assert!(
+        String::from_utf8_lossy(&out.stderr)
+            .starts_with("error: cannot reach oriel at http://127.0.0.1:9 (is oriel serve running?)")
+    );
 }
 
 #[test]
@@ -92,7 +103,10 @@ fn delete_a_visitor_from_the_command_line() {
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     for (i, vid) in ["phone", "laptop", "phone"].iter().enumerate() {
         let body = json!({ "site": "fresh", "vid": vid, "uid": "u-42", "ev": [{ "id": format!("u{i}"), "t": "pageView", "url": "https://a.example/x" }] });
-        let status = rt.block_on(reqwest::Client::new().post(format!("{}/e", server.base)).body(body.to_string()).send()).unwrap().status();
+        let status = rt
+            .block_on(reqwest::Client::new().post(format!("{}/e", server.base)).body(body.to_string()).send())
+            .unwrap()
+            .status();
         assert_eq!(status.as_u16(), 204);
     }
     server.wait_count("SELECT count(*) FROM events", 13);
@@ -113,7 +127,8 @@ fn import_and_retention() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("history.jsonl");
     // Forty days of history, ending now: retention of 30 days keeps about three quarters.
-    let generated = oriel().args(["gen", "--events", "4000", "--days", "40", "--seed", "5", "--out"]).arg(&file).output().unwrap();
+    let generated =
+        oriel().args(["gen", "--events", "4000", "--days", "40", "--seed", "5", "--out"]).arg(&file).output().unwrap();
     assert!(generated.status.success(), "{}", String::from_utf8_lossy(&generated.stderr));
     let import = oriel().args(["import", "--data-dir", "d"]).arg(&file).current_dir(dir.path()).output().unwrap();
     assert!(import.status.success(), "{}", String::from_utf8_lossy(&import.stderr));

@@ -82,46 +82,50 @@ fn encode(
     }
     let limit = rest.max_result_bytes();
     let start = Encoder { rest, pending: first, written: open.len() as u64, rows: 0, done: false };
-    stream::once(async move { Ok::<_, std::io::Error>(Bytes::from(open)) }).chain(stream::unfold(start, move |mut e| async move {
-        if e.done {
-            return None;
-        }
-        let batch = match e.pending.take() {
-            Some(batch) => Ok(batch),
-            None => match e.rest.next().await {
-                Some(batch) => batch,
-                None => {
-                    e.done = true;
-                    return Some((Ok(Bytes::from_static(b"]}")), e));
-                }
-            },
-        };
-        let chunk = match batch {
-            Ok(batch) => {
-                let mut out = String::new();
-                for row in values::rows_of(&batch) {
-                    if e.rows > 0 || !out.is_empty() {
-                        out.push(',');
+    stream::once(async move { Ok::<_, std::io::Error>(Bytes::from(open)) }).chain(stream::unfold(
+        start,
+        move |mut e| async move {
+            if e.done {
+                return None;
+            }
+            let batch = match e.pending.take() {
+                Some(batch) => Ok(batch),
+                None => match e.rest.next().await {
+                    Some(batch) => batch,
+                    None => {
+                        e.done = true;
+                        return Some((Ok(Bytes::from_static(b"]}")), e));
                     }
-                    out.push_str(&row.to_string());
+                },
+            };
+            let chunk = match batch {
+                Ok(batch) => {
+                    let mut out = String::new();
+                    for row in values::rows_of(&batch) {
+                        if e.rows > 0 || !out.is_empty() {
+                            out.push(',');
+                        }
+                        out.push_str(&row.to_string());
+                    }
+                    e.rows += batch.num_rows() as u64;
+                    e.written += out.len() as u64;
+                    if e.written > limit {
+                        e.done = true;
+                        let message =
+                            format!("the result is larger than {limit} bytes (store.max_result_mb); add a LIMIT or aggregate");
+                        tracing::debug!(%message, "query result cut off");
+                        format!("],\"error\":{}}}", serde_json::Value::String(message))
+                    } else {
+                        out
+                    }
                 }
-                e.rows += batch.num_rows() as u64;
-                e.written += out.len() as u64;
-                if e.written > limit {
+                Err(error) => {
                     e.done = true;
-                    let message = format!("the result is larger than {limit} bytes (store.max_result_mb); add a LIMIT or aggregate");
-                    tracing::debug!(%message, "query result cut off");
-                    format!("],\"error\":{}}}", serde_json::Value::String(message))
-                } else {
-                    out
+                    let error = ApiError::from(error);
+                    format!("],\"error\":{}}}", serde_json::Value::String(error.public_message()))
                 }
-            }
-            Err(error) => {
-                e.done = true;
-                let error = ApiError::from(error);
-                format!("],\"error\":{}}}", serde_json::Value::String(error.public_message()))
-            }
-        };
-        Some((Ok(Bytes::from(chunk)), e))
-    }))
+            };
+            Some((Ok(Bytes::from(chunk)), e))
+        },
+    ))
 }

@@ -68,10 +68,10 @@ impl Sessions {
         let mut codes = self.codes.lock();
         let t = now();
         codes.retain(|_, (_, expiry)| *expiry > t);
-        if codes.len() >= MAX_CODES {
-            if let Some(oldest) = codes.iter().min_by_key(|(_, (_, e))| *e).map(|(k, _)| *k) {
-                codes.remove(&oldest);
-            }
+        if codes.len() >= MAX_CODES
+            && let Some(oldest) = codes.iter().min_by_key(|(_, (_, e))| *e).map(|(k, _)| *k)
+        {
+            codes.remove(&oldest);
         }
         codes.insert(Sha256::digest(code.as_bytes()).into(), (role, t + CODE_SECONDS));
         code

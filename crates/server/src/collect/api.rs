@@ -14,7 +14,12 @@ use crate::body::{self, header_str};
 use crate::peer::Peer;
 use crate::{ApiError, AppState};
 
-pub(super) async fn events(State(state): State<AppState>, Peer(peer): Peer, headers: HeaderMap, body: Body) -> Result<Response, ApiError> {
+pub(super) async fn events(
+    State(state): State<AppState>,
+    Peer(peer): Peer,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
     let c = collector(&state)?;
     let write_key = bearer(&headers);
     if write_key.is_none() {

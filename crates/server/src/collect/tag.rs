@@ -17,7 +17,11 @@ pub(super) struct SiteQuery {
     site: Option<String>,
 }
 
-pub(super) async fn script(State(state): State<AppState>, Query(query): Query<SiteQuery>, headers: HeaderMap) -> Result<Response, ApiError> {
+pub(super) async fn script(
+    State(state): State<AppState>,
+    Query(query): Query<SiteQuery>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
     let asset = collector(&state)?.oriel_js(query.site.as_deref())?;
     Ok(super::script(&asset, &headers, "public, max-age=3600"))
 }

@@ -31,8 +31,7 @@ struct Fixture {
 
 fn fixture() -> Fixture {
     let dir = tempfile::tempdir().unwrap();
-    let mut config = Config::default();
-    config.data_dir = dir.path().to_path_buf();
+    let mut config = Config { data_dir: dir.path().to_path_buf(), ..Config::default() };
     config.server.api_tokens = vec![ApiToken::Plain(VIEWER.into())];
     config.server.public_hosts = vec!["analytics.example.com".into()];
     let state = crate::state_in(dir.path(), &config);
@@ -40,7 +39,14 @@ fn fixture() -> Fixture {
     Fixture { state, admin, _dir: dir }
 }
 
-async fn send(state: &AppState, method: &str, path: &str, body: &str, peer: &str, headers: &[(&str, &str)]) -> (StatusCode, String, Option<String>) {
+async fn send(
+    state: &AppState,
+    method: &str,
+    path: &str,
+    body: &str,
+    peer: &str,
+    headers: &[(&str, &str)],
+) -> (StatusCode, String, Option<String>) {
     let mut request = Request::builder().method(method).uri(path);
     if !headers.iter().any(|(name, _)| *name == "host") {
         request = request.header("host", "127.0.0.1:8080");
@@ -80,7 +86,8 @@ async fn every_query_endpoint_needs_a_credential_with_the_right_role() {
         }
         let (status, _, _) = send(&f.state, method, path, body, "127.0.0.1:5000", &[("x-forwarded-for", "192.0.2.7")]).await;
         assert_eq!(status, StatusCode::UNAUTHORIZED, "{}", case("proxied"));
-        let (status, text, _) = send(&f.state, method, path, body, "192.0.2.8:5000", &[("authorization", "Bearer wrong-token-0123456789")]).await;
+        let (status, text, _) =
+            send(&f.state, method, path, body, "192.0.2.8:5000", &[("authorization", "Bearer wrong-token-0123456789")]).await;
         assert_eq!(status, StatusCode::UNAUTHORIZED, "{}", case("wrong token"));
         assert!(!text.contains("wrong-token"), "the credential is never echoed: {text}");
 
@@ -95,11 +102,19 @@ async fn every_query_endpoint_needs_a_credential_with_the_right_role() {
         assert!(passed(status), "{}: {status} {text}", case("admin"));
 
         // DNS rebinding: a page of another domain that resolves to this server.
-        let (status, text, _) =
-            send(&f.state, method, path, body, "127.0.0.1:5000", &[("authorization", &admin), ("host", "rebind.evil.example:8080")]).await;
+        let (status, text, _) = send(
+            &f.state,
+            method,
+            path,
+            body,
+            "127.0.0.1:5000",
+            &[("authorization", &admin), ("host", "rebind.evil.example:8080")],
+        )
+        .await;
         assert_eq!(status, StatusCode::FORBIDDEN, "{}: {text}", case("foreign host"));
         let (status, _, _) =
-            send(&f.state, method, path, body, "127.0.0.1:5000", &[("authorization", &admin), ("host", "analytics.example.com")]).await;
+            send(&f.state, method, path, body, "127.0.0.1:5000", &[("authorization", &admin), ("host", "analytics.example.com")])
+                .await;
         assert!(passed(status), "{}", case("configured public host"));
     }
     // The collector stays open: its answer here is 503 only because it is not started.
@@ -132,14 +147,25 @@ async fn a_one_time_link_signs_a_browser_in() {
     let (status, text, _) = send(&f.state, "GET", &format!("/signin?code={code}"), "", "192.0.2.7:5000", &[]).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED, "{text}");
     let forged = session.replacen("admin", "viewer", 1);
-    assert_eq!(send(&f.state, "GET", "/api/v1/session", "", "192.0.2.7:5000", &[("cookie", &forged)]).await.0, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        send(&f.state, "GET", "/api/v1/session", "", "192.0.2.7:5000", &[("cookie", &forged)]).await.0,
+        StatusCode::UNAUTHORIZED
+    );
 }
 
 #[tokio::test]
 async fn a_client_that_keeps_guessing_is_refused_for_a_while() {
     let f = fixture();
     for _ in 0..20 {
-        let (status, _, _) = send(&f.state, "GET", "/api/v1/session", "", "198.51.100.1:5000", &[("authorization", "Bearer guess-0123456789abcdef")]).await;
+        let (status, _, _) = send(
+            &f.state,
+            "GET",
+            "/api/v1/session",
+            "",
+            "198.51.100.1:5000",
+            &[("authorization", "Bearer guess-0123456789abcdef")],
+        )
+        .await;
         assert_eq!(status, StatusCode::UNAUTHORIZED);
     }
     let right = format!("Bearer {}", f.admin);

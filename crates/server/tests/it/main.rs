@@ -1,5 +1,7 @@
 //! Integration tests of the server router, driven with `oneshot` (no socket).
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)] // Tests may unwrap and print (STYLE.md 5).
+
 mod auth;
 mod collect;
 
@@ -17,7 +19,12 @@ use tower::ServiceExt;
 /// A state whose credentials live in `dir`.
 pub(crate) fn state_in(dir: &Path, config: &Config) -> AppState {
     let auth = Auth::load_or_create(dir, &config.server).unwrap();
-    AppState::new(Arc::new(|| "oriel_up 1\n".to_string()), Some(config.collector.divolte.json_path.clone()), auth, HttpLimits::default())
+    AppState::new(
+        Arc::new(|| "oriel_up 1\n".to_string()),
+        Some(config.collector.divolte.json_path.clone()),
+        auth,
+        HttpLimits::default(),
+    )
 }
 
 async fn get(state: &AppState, path: &str) -> (StatusCode, String) {
@@ -30,8 +37,7 @@ async fn get(state: &AppState, path: &str) -> (StatusCode, String) {
 #[tokio::test]
 async fn ready_only_after_log_collector_and_store_are_up() {
     let dir = tempfile::tempdir().unwrap();
-    let mut config = Config::default();
-    config.data_dir = dir.path().to_path_buf();
+    let config = Config { data_dir: dir.path().to_path_buf(), ..Config::default() };
     let state = state_in(dir.path(), &config);
     assert_eq!(get(&state, "/healthz").await, (StatusCode::OK, "ok\n".into()));
     assert_eq!(get(&state, "/readyz").await.0, StatusCode::SERVICE_UNAVAILABLE);

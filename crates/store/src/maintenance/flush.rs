@@ -4,9 +4,9 @@ use std::collections::BTreeMap;
 
 use datafusion::arrow::array::RecordBatch;
 
+use crate::Result;
 use crate::metrics as m;
 use crate::store::{CONSUMER, FlushReport, Store};
-use crate::Result;
 
 impl Store {
     /// Persists the live buffer into segments and commits them with the offsets they cover.

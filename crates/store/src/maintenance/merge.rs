@@ -39,7 +39,10 @@ pub(crate) fn merge(inputs: &[PathBuf], output: &Path, deleted: &[Selector]) -> 
     let order = SortOptions { descending: false, nulls_first: true };
     let schema = events_schema();
     let converter = RowConverter::new(vec![
-        SortField::new_with_options(schema.field_with_name("site").map_err(|e| Error::Internal(e.to_string()))?.data_type().clone(), order),
+        SortField::new_with_options(
+            schema.field_with_name("site").map_err(|e| Error::Internal(e.to_string()))?.data_type().clone(),
+            order,
+        ),
         SortField::new_with_options(schema.field(TIME).data_type().clone(), order),
     ])?;
     let mut held: Vec<RecordBatch> = Vec::new();
@@ -189,7 +192,7 @@ mod tests {
         let inputs = vec![segment(dir.path(), "1", &[("a", 1), ("a", 2)])];
         let out = dir.path().join("merged");
         let gone = Selector { party_id: Some("1-0".into()), user_id: None };
-        assert_eq!(merge(&inputs, &out, &[gone.clone()]).unwrap().unwrap().rows, 1);
+        assert_eq!(merge(&inputs, &out, std::slice::from_ref(&gone)).unwrap().unwrap().rows, 1);
         let everyone = [gone, Selector { party_id: Some("1-1".into()), user_id: None }];
         assert!(merge(&inputs, &dir.path().join("empty"), &everyone).unwrap().is_none());
         assert!(!dir.path().join("empty").exists());

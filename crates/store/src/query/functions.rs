@@ -139,13 +139,11 @@ impl Period {
 /// Milliseconds in a week.
 const WEEK_MS: i64 = 7 * 86_400_000;
 /// The longest period accepted: ten thousand years.
-pub const MAX_PERIOD_MS: i64 = 10_000 * 366 * 86_400_000;
+pub(crate) const MAX_PERIOD_MS: i64 = 10_000 * 366 * 86_400_000;
 
 fn days_in_month(year: i32, month: u32) -> u32 {
     let next = if month == 12 { (year + 1, 1) } else { (year, month + 1) };
-    chrono::NaiveDate::from_ymd_opt(next.0, next.1, 1)
-        .and_then(|d| d.pred_opt())
-        .map_or(31, |d| d.day())
+    chrono::NaiveDate::from_ymd_opt(next.0, next.1, 1).and_then(|d| d.pred_opt()).map_or(31, |d| d.day())
 }
 
 /// A time zone argument.
@@ -181,12 +179,12 @@ impl Zone {
     }
 
     /// UTC.
-    pub fn utc() -> Self {
+    pub(crate) fn utc() -> Self {
         Self::Fixed(Utc.fix())
     }
 
     /// The offset from UTC at instant `ms`, in milliseconds.
-    pub fn offset_ms(self, ms: i64) -> i64 {
+    pub(crate) fn offset_ms(self, ms: i64) -> i64 {
         match self {
             Self::Fixed(f) => i64::from(f.local_minus_utc()) * 1000,
             Self::Named(tz) => {
@@ -198,7 +196,7 @@ impl Zone {
 }
 
 /// Converts a Joda-Time pattern (what Druid uses) to a chrono format string.
-pub fn joda_to_chrono(pattern: &str) -> Result<String, String> {
+pub(crate) fn joda_to_chrono(pattern: &str) -> Result<String, String> {
     let chars: Vec<char> = pattern.chars().collect();
     let mut out = String::new();
     let mut i = 0;
@@ -312,7 +310,8 @@ pub fn druid_time_functions() -> Vec<ScalarUDF> {
 
 fn constant_string(arrays: &[ArrayRef], i: usize, name: &str) -> DfResult<Option<String>> {
     let Some(array) = arrays.get(i) else { return Ok(None) };
-    let strings = array.as_string_opt::<i32>().ok_or_else(|| DataFusionError::Plan(format!("{name}: argument {} must be text", i + 1)))?;
+    let strings =
+        array.as_string_opt::<i32>().ok_or_else(|| DataFusionError::Plan(format!("{name}: argument {} must be text", i + 1)))?;
     Ok((strings.len() > 0 && strings.is_valid(0)).then(|| strings.value(0).to_string()))
 }
 
@@ -332,7 +331,8 @@ fn pattern_arg(arrays: &[ArrayRef], i: usize, name: &str) -> DfResult<Option<Str
 
 fn period_arg(arrays: &[ArrayRef], i: usize, name: &str) -> DfResult<Period> {
     let text = constant_string(arrays, i, name)?.unwrap_or_default();
-    Period::parse(&text).ok_or_else(|| DataFusionError::Plan(format!("{name}: {text:?} is not an ISO-8601 period such as PT1H or P1D")))
+    Period::parse(&text)
+        .ok_or_else(|| DataFusionError::Plan(format!("{name}: {text:?} is not an ISO-8601 period such as PT1H or P1D")))
 }
 
 impl ScalarUDFImpl for DruidTime {
@@ -403,11 +403,8 @@ impl ScalarUDFImpl for DruidTime {
                 let t = cast(&arrays[0], &TS)?;
                 let steps = cast(&arrays[2], &DataType::Int64)?;
                 let (t, steps) = (t.as_primitive::<TimestampMillisecondType>(), steps.as_primitive::<Int64Type>());
-                let shifted: TimestampMillisecondArray = t
-                    .iter()
-                    .zip(steps.iter())
-                    .map(|(t, s)| period.shift(t?, s?, zone))
-                    .collect();
+                let shifted: TimestampMillisecondArray =
+                    t.iter().zip(steps.iter()).map(|(t, s)| period.shift(t?, s?, zone)).collect();
                 Arc::new(shifted)
             }
             Kind::Format => {
@@ -468,7 +465,7 @@ fn format_time(ms: i64, format: Option<&str>, zone: Zone) -> Option<String> {
 }
 
 /// Parses ISO-8601 (date, date-time, with or without zone) to UTC milliseconds.
-pub fn parse_iso(text: &str) -> Option<i64> {
+pub(crate) fn parse_iso(text: &str) -> Option<i64> {
     parse_time(text, None, Zone::utc())
 }
 
@@ -517,7 +514,9 @@ mod tests {
         assert_eq!(Period::parse("P1W"), Some(Period::Weeks(1)));
         assert_eq!(Period::parse("P3M"), Some(Period::Months(3)));
         assert_eq!(Period::parse("P1Y"), Some(Period::Months(12)));
-        for bad in ["", "P", "PT", "1H", "PT1X", "P1H", "PT1D", "P1M1D", "P18014398509481984W", "P99999999999999999999Y", "P20000Y"] {
+        for bad in
+            ["", "P", "PT", "1H", "PT1X", "P1H", "PT1D", "P1M1D", "P18014398509481984W", "P99999999999999999999Y", "P20000Y"]
+        {
             assert_eq!(Period::parse(bad), None, "{bad}");
         }
     }
@@ -580,7 +579,10 @@ mod tests {
         let utc = Zone::utc();
         let iso = |ms: Option<i64>| format_time(ms.unwrap(), None, utc).unwrap();
         assert_eq!(iso(Period::parse("PT1H").unwrap().shift(T, -2, utc)), "2026-11-27T04:23:45.123Z");
-        assert_eq!(iso(Period::parse("P1M").unwrap().shift(parse_iso("2026-01-31T00:00:00Z").unwrap(), 1, utc)), "2026-02-28T00:00:00.000Z");
+        assert_eq!(
+            iso(Period::parse("P1M").unwrap().shift(parse_iso("2026-01-31T00:00:00Z").unwrap(), 1, utc)),
+            "2026-02-28T00:00:00.000Z"
+        );
         assert_eq!(iso(Period::parse("P1Y").unwrap().shift(T, 1, utc)), "2027-11-27T06:23:45.123Z");
     }
 

@@ -20,8 +20,8 @@ use datafusion::common::tree_node::{Transformed, TreeNode};
 use datafusion::common::{Result as DfResult, ScalarValue, exec_err};
 use datafusion::logical_expr::expr::ScalarFunction;
 use datafusion::logical_expr::{
-    BinaryExpr, ColumnarValue, Documentation, Expr, LogicalPlan, Operator, ReturnFieldArgs, ScalarFunctionArgs,
-    ScalarUDF, ScalarUDFImpl, Signature, Volatility,
+    BinaryExpr, ColumnarValue, Documentation, Expr, LogicalPlan, Operator, ReturnFieldArgs, ScalarFunctionArgs, ScalarUDF,
+    ScalarUDFImpl, Signature, Volatility,
 };
 use datafusion::optimizer::AnalyzerRule;
 
@@ -124,7 +124,7 @@ impl Bound {
             Self::Pad => n(1).saturating_mul(4).max(len(0)),
             Self::Replace => {
                 let (s, from, to) = (len(0), len(1), len(2));
-                let occurrences = if from == 0 { s + 1 } else { s / from };
+                let occurrences = s.checked_div(from).unwrap_or(s + 1);
                 s.saturating_add(occurrences.saturating_mul(to))
             }
             Self::RegexpReplace => {
@@ -243,11 +243,8 @@ impl ScalarUDFImpl for StringConcat {
         check("||", Bound::Concat, &args.args, args.number_rows)?;
         let any_array = args.args.iter().any(|a| matches!(a, ColumnarValue::Array(_)));
         let rows = if any_array { args.number_rows } else { 1 };
-        let arrays: Vec<ArrayRef> = args
-            .args
-            .iter()
-            .map(|a| cast(&a.to_array(rows)?, &DataType::Utf8).map_err(Into::into))
-            .collect::<DfResult<_>>()?;
+        let arrays: Vec<ArrayRef> =
+            args.args.iter().map(|a| cast(&a.to_array(rows)?, &DataType::Utf8).map_err(Into::into)).collect::<DfResult<_>>()?;
         let (left, right) = (arrays[0].as_string::<i32>(), arrays[1].as_string::<i32>());
         let mut out = StringBuilder::with_capacity(rows, 0);
         for row in 0..rows {
@@ -258,7 +255,11 @@ impl ScalarUDFImpl for StringConcat {
             }
         }
         let array: ArrayRef = Arc::new(out.finish());
-        if any_array { Ok(ColumnarValue::Array(array)) } else { Ok(ColumnarValue::Scalar(ScalarValue::try_from_array(&array, 0)?)) }
+        if any_array {
+            Ok(ColumnarValue::Array(array))
+        } else {
+            Ok(ColumnarValue::Scalar(ScalarValue::try_from_array(&array, 0)?))
+        }
     }
 }
 

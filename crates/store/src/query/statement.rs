@@ -12,9 +12,8 @@ use std::ops::ControlFlow;
 
 use datafusion::sql::parser::{DFParserBuilder, Statement as DfStatement};
 use datafusion::sql::sqlparser::ast::{
-    self, CeilFloorKind, DateTimeField, Expr as SqlExpr, FunctionArg, FunctionArgExpr, FunctionArgumentList,
-    FunctionArguments, Ident, ObjectName, ObjectNamePart, SetExpr, Statement, Value, Visit, Visitor,
-    visit_expressions_mut,
+    self, CeilFloorKind, DateTimeField, Expr as SqlExpr, FunctionArg, FunctionArgExpr, FunctionArgumentList, FunctionArguments,
+    Ident, ObjectName, ObjectNamePart, SetExpr, Statement, Value, Visit, Visitor, visit_expressions_mut,
 };
 use datafusion::sql::sqlparser::dialect::GenericDialect;
 
@@ -47,9 +46,14 @@ pub(crate) fn read_only_statement(sql: &str) -> Result<DfStatement> {
         DfStatement::CreateExternalTable(_) => return Err(refuse("CREATE EXTERNAL TABLE")),
         DfStatement::CopyTo(_) => return Err(refuse("COPY")),
         DfStatement::Explain(explain) => {
-            let plain_query = matches!(explain.statement.as_ref(), DfStatement::Statement(s) if matches!(s.as_ref(), Statement::Query(_)));
+            let plain_query =
+                matches!(explain.statement.as_ref(), DfStatement::Statement(s) if matches!(s.as_ref(), Statement::Query(_)));
             if explain.options.analyze || !plain_query {
-                return Err(refuse(if explain.options.analyze { "EXPLAIN ANALYZE" } else { "EXPLAIN of a statement that is not a query" }));
+                return Err(refuse(if explain.options.analyze {
+                    "EXPLAIN ANALYZE"
+                } else {
+                    "EXPLAIN of a statement that is not a query"
+                }));
             }
             if let DfStatement::Statement(inner) = explain.statement.as_ref() {
                 check_query(inner)?;
@@ -75,12 +79,11 @@ pub(crate) fn read_only_statement(sql: &str) -> Result<DfStatement> {
 
 /// Refuses `SELECT … INTO` (it creates a table) and statements nested deeper than [`MAX_DEPTH`].
 fn check_query(statement: &Statement) -> Result<()> {
-    if let Statement::Query(query) = statement {
-        if let SetExpr::Select(select) = query.body.as_ref() {
-            if select.into.is_some() {
-                return Err(Error::Forbidden("SELECT INTO is not allowed: the SQL interface is read-only".into()));
-            }
-        }
+    if let Statement::Query(query) = statement
+        && let SetExpr::Select(select) = query.body.as_ref()
+        && select.into.is_some()
+    {
+        return Err(Error::Forbidden("SELECT INTO is not allowed: the SQL interface is read-only".into()));
     }
     let mut depth = Depth::default();
     if statement.visit(&mut depth).is_break() {
@@ -168,7 +171,9 @@ mod tests {
 
     #[test]
     fn only_reads_get_through() {
-        for ok in ["SELECT 1", "select 1;", "WITH a AS (SELECT 1) SELECT * FROM a", "EXPLAIN SELECT 1", "SHOW TABLES", "VALUES (1)"] {
+        for ok in
+            ["SELECT 1", "select 1;", "WITH a AS (SELECT 1) SELECT * FROM a", "EXPLAIN SELECT 1", "SHOW TABLES", "VALUES (1)"]
+        {
             assert!(read_only_statement(ok).is_ok(), "{ok}");
         }
         for (bad, what) in [

@@ -11,19 +11,19 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::catalog::{MemTable, Session, TableProvider};
-use datafusion::common::{Result as DfResult, ScalarValue};
 use datafusion::common::stats::Precision;
 use datafusion::common::{ColumnStatistics, DataFusionError, Statistics};
+use datafusion::common::{Result as DfResult, ScalarValue};
 use datafusion::datasource::file_format::FileFormat;
 use datafusion::datasource::file_format::parquet::ParquetFormat;
 use datafusion::datasource::listing::PartitionedFile;
 use datafusion::datasource::physical_plan::{FileGroup, FileScanConfigBuilder};
 use datafusion::execution::object_store::ObjectStoreUrl;
-use object_store::path::Path as ObjectPath;
 use datafusion::logical_expr::{BinaryExpr, Expr, Operator, TableProviderFilterPushDown, TableType};
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion::physical_plan::empty::EmptyExec;
 use datafusion::physical_plan::union::UnionExec;
+use object_store::path::Path as ObjectPath;
 
 use crate::query::engine::KeepAlive;
 use crate::schema::{TIME, events_schema};
@@ -71,14 +71,13 @@ fn time_bounds(filters: &[Expr]) -> (Option<i64>, Option<i64>) {
             Expr::Between(between) if !between.negated => {
                 if let (Expr::Column(c), Expr::Literal(l, _), Expr::Literal(h, _)) =
                     (between.expr.as_ref(), between.low.as_ref(), between.high.as_ref())
+                    && c.name == "__time"
                 {
-                    if c.name == "__time" {
-                        if let Some(l) = literal_ms(l) {
-                            tighten_lo(l);
-                        }
-                        if let Some(h) = literal_ms(h) {
-                            tighten_hi(h);
-                        }
+                    if let Some(l) = literal_ms(l) {
+                        tighten_lo(l);
+                    }
+                    if let Some(h) = literal_ms(h) {
+                        tighten_hi(h);
                     }
                 }
             }
@@ -106,7 +105,8 @@ fn statistics(files: &[&SegmentFile]) -> Statistics {
     let bytes: usize = files.iter().map(|f| f.meta.bytes as usize).sum();
     let min = files.iter().map(|f| f.meta.min_time).min();
     let max = files.iter().map(|f| f.meta.max_time).max();
-    let mut stats = Statistics::new_unknown(&schema).with_num_rows(Precision::Exact(rows)).with_total_byte_size(Precision::Inexact(bytes));
+    let mut stats =
+        Statistics::new_unknown(&schema).with_num_rows(Precision::Exact(rows)).with_total_byte_size(Precision::Inexact(bytes));
     if let (Some(min), Some(max)) = (min, max) {
         stats.column_statistics[TIME] = ColumnStatistics::new_unknown()
             .with_null_count(Precision::Exact(0))
@@ -130,7 +130,8 @@ async fn parquet_scan(
     by_size.sort_by_key(|f| std::cmp::Reverse(f.meta.bytes));
     for file in by_size {
         let location = ObjectPath::from_absolute_path(&file.path).map_err(|e| DataFusionError::External(Box::new(e)))?;
-        let partitioned = PartitionedFile::new(location.to_string(), file.meta.bytes).with_statistics(Arc::new(statistics(&[file])));
+        let partitioned =
+            PartitionedFile::new(location.to_string(), file.meta.bytes).with_statistics(Arc::new(statistics(&[file])));
         // Smallest group first keeps the work even.
         if let Some(group) = groups.iter_mut().min_by_key(|(size, _)| *size) {
             group.0 += file.meta.bytes;

@@ -6,16 +6,15 @@
 use datafusion::arrow::array::{Array, ArrayRef, AsArray, RecordBatch};
 use datafusion::arrow::datatypes::{DataType, Field, SchemaRef, TimeUnit};
 use datafusion::arrow::datatypes::{
-    Float32Type, Float64Type, Int8Type, Int16Type, Int32Type, Int64Type, TimestampMicrosecondType,
-    TimestampMillisecondType, TimestampNanosecondType, TimestampSecondType, UInt8Type, UInt16Type, UInt32Type,
-    UInt64Type, Date32Type,
+    Date32Type, Float32Type, Float64Type, Int8Type, Int16Type, Int32Type, Int64Type, TimestampMicrosecondType,
+    TimestampMillisecondType, TimestampNanosecondType, TimestampSecondType, UInt8Type, UInt16Type, UInt32Type, UInt64Type,
 };
 use serde_json::{Map, Value, json};
 
 use crate::query::QueryResult;
 
 /// The SQL type name of an Arrow type, as Druid reports it.
-pub fn sql_type(data_type: &DataType) -> &'static str {
+pub(crate) fn sql_type(data_type: &DataType) -> &'static str {
     match data_type {
         DataType::Timestamp(..) => "TIMESTAMP",
         DataType::Date32 | DataType::Date64 => "DATE",

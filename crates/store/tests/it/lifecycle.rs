@@ -38,7 +38,8 @@ async fn segments_are_per_hour_and_compaction_keeps_results() {
     let f = Fixture::new().await;
     for round in 0..4 {
         // Each flush writes one segment per hour touched: 2 hours here.
-        let events: Vec<_> = (0..50).map(|i| event(round * 50 + i, "a", "p", T0 + (i as i64 % 2) * 3_600_000 + round as i64)).collect();
+        let events: Vec<_> =
+            (0..50).map(|i| event(round * 50 + i, "a", "p", T0 + (i as i64 % 2) * 3_600_000 + round as i64)).collect();
         f.send(&events).await;
         f.wait_for_count((round as i64 + 1) * 50).await;
         f.store.flush().await.unwrap();

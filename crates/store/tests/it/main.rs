@@ -1,5 +1,7 @@
 //! Integration tests of the store over a real embedded log.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)] // Tests may unwrap and print (STYLE.md 5).
+
 mod lifecycle;
 mod sql;
 
@@ -105,7 +107,7 @@ pub(crate) fn event(i: usize, site: &str, party: &str, time: i64) -> Event {
         time,
         site: Some(site.into()),
         event_id: Some(format!("e{i}")),
-        event_type: if i % 3 == 0 { "signup".into() } else { "pageView".into() },
+        event_type: if i.is_multiple_of(3) { "signup".into() } else { "pageView".into() },
         party_id: Some(party.into()),
         session_id: Some(format!("{party}-s")),
         path: Some(format!("/p{}", i % 5)),

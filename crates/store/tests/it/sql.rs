@@ -42,7 +42,10 @@ async fn time_filters_prune_segments_before_reading_them() {
     std::fs::write(f.dir.path().join("store").join(&early.file), b"not parquet").unwrap();
     let n = f.count("SELECT count(*) FROM events WHERE __time >= TIMESTAMP '2026-11-27 13:00:00'").await;
     assert_eq!(n, 1);
-    assert!(f.store.engine().collect("SELECT site, count(*) FROM events GROUP BY site").await.is_err(), "the broken segment is read without a time filter");
+    assert!(
+        f.store.engine().collect("SELECT site, count(*) FROM events GROUP BY site").await.is_err(),
+        "the broken segment is read without a time filter"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -70,10 +73,7 @@ async fn the_sql_surface_is_read_only() {
     for statement in &forbidden {
         let err = f.store.engine().collect(statement).await.expect_err(statement);
         let code = err.code();
-        assert!(
-            code == oriel_core::ErrorCode::Forbidden || code == oriel_core::ErrorCode::InvalidInput,
-            "{statement}: {err}"
-        );
+        assert!(code == oriel_core::ErrorCode::Forbidden || code == oriel_core::ErrorCode::InvalidInput, "{statement}: {err}");
     }
     assert!(!outside.exists(), "nothing was written outside the store");
     assert_eq!(f.store.stats(), before, "nothing changed inside it");

@@ -29,9 +29,19 @@ async fn bad_requests_are_refused_and_store_nothing() {
         ("no events", post_e(r#"{"site":"a","ev":[]}"#), StatusCode::BAD_REQUEST, "no events"),
         ("too many events", post_e(&many), StatusCode::BAD_REQUEST, "more than the limit of 100"),
         ("event without type", post_e(r#"{"ev":[{"id":"1"}]}"#), StatusCode::BAD_REQUEST, "missing field `t`"),
-        ("props not an object", post_e(r#"{"ev":[{"t":"x","p":"str"}]}"#), StatusCode::BAD_REQUEST, "props must be a JSON object"),
+        (
+            "props not an object",
+            post_e(r#"{"ev":[{"t":"x","p":"str"}]}"#),
+            StatusCode::BAD_REQUEST,
+            "props must be a JSON object",
+        ),
         ("props too deep", post_e(&deep), StatusCode::BAD_REQUEST, "nested deeper than 5"),
-        ("field too long", post_e(&format!(r#"{{"ev":[{{"t":"x","ti":"{}"}}]}}"#, "t".repeat(5000))), StatusCode::BAD_REQUEST, "ev[0].ti is 5000 bytes"),
+        (
+            "field too long",
+            post_e(&format!(r#"{{"ev":[{{"t":"x","ti":"{}"}}]}}"#, "t".repeat(5000))),
+            StatusCode::BAD_REQUEST,
+            "ev[0].ti is 5000 bytes",
+        ),
         ("scroll depth out of range", post_e(r#"{"ev":[{"t":"x","sd":250}]}"#), StatusCode::BAD_REQUEST, "between 0 and 100"),
         ("body over the limit", post_e(&big), StatusCode::PAYLOAD_TOO_LARGE, "larger than 65536"),
         (
@@ -42,7 +52,10 @@ async fn bad_requests_are_refused_and_store_nothing() {
         ),
         (
             "origin not allowed for the site",
-            Request::post("/e").header("origin", "https://evil.example").body(Body::from(r#"{"site":"shop","ev":[{"t":"x"}]}"#)).unwrap(),
+            Request::post("/e")
+                .header("origin", "https://evil.example")
+                .body(Body::from(r#"{"site":"shop","ev":[{"t":"x"}]}"#))
+                .unwrap(),
             StatusCode::FORBIDDEN,
             "origin https://evil.example may not send events for site",
         ),
@@ -54,14 +67,42 @@ async fn bad_requests_are_refused_and_store_nothing() {
         ),
         ("pixel with bad props", get("/e.gif?site=a&p=%7Bbroken"), StatusCode::BAD_REQUEST, "p is not JSON"),
         ("pixel with bad time", get("/e.gif?site=a&ts=yesterday"), StatusCode::BAD_REQUEST, "ts must be a number"),
-        ("api without key", api(r#"{"events":[{"event_type":"x"}]}"#, None, "application/json"), StatusCode::UNAUTHORIZED, "write key"),
-        ("api with wrong key", api(r#"{"events":[{"event_type":"x"}]}"#, Some("nope-nope-nope-nope"), "application/json"), StatusCode::UNAUTHORIZED, "write key"),
-        ("api not json", api(r#"{"events":[{"event_type":"x"}]}"#, Some(WRITE_KEY), "text/plain"), StatusCode::UNSUPPORTED_MEDIA_TYPE, "application/json"),
-        ("api unknown field", api(r#"{"events":[{"event_type":"x","evnt":1}]}"#, Some(WRITE_KEY), "application/json"), StatusCode::BAD_REQUEST, "unknown field `evnt`"),
-        ("api bad ip", api(r#"{"events":[{"event_type":"x","ip":"300.1.1.1"}]}"#, Some(WRITE_KEY), "application/json"), StatusCode::BAD_REQUEST, "not an IP address"),
+        (
+            "api without key",
+            api(r#"{"events":[{"event_type":"x"}]}"#, None, "application/json"),
+            StatusCode::UNAUTHORIZED,
+            "write key",
+        ),
+        (
+            "api with wrong key",
+            api(r#"{"events":[{"event_type":"x"}]}"#, Some("nope-nope-nope-nope"), "application/json"),
+            StatusCode::UNAUTHORIZED,
+            "write key",
+        ),
+        (
+            "api not json",
+            api(r#"{"events":[{"event_type":"x"}]}"#, Some(WRITE_KEY), "text/plain"),
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "application/json",
+        ),
+        (
+            "api unknown field",
+            api(r#"{"events":[{"event_type":"x","evnt":1}]}"#, Some(WRITE_KEY), "application/json"),
+            StatusCode::BAD_REQUEST,
+            "unknown field `evnt`",
+        ),
+        (
+            "api bad ip",
+            api(r#"{"events":[{"event_type":"x","ip":"300.1.1.1"}]}"#, Some(WRITE_KEY), "application/json"),
+            StatusCode::BAD_REQUEST,
+            "not an IP address",
+        ),
         (
             "divolte json wrong content type",
-            Request::post("/json?p=0:k:p").header("content-type", "application/json; charset=utf-8").body(Body::from("{}")).unwrap(),
+            Request::post("/json?p=0:k:p")
+                .header("content-type", "application/json; charset=utf-8")
+                .body(Body::from("{}"))
+                .unwrap(),
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "Content type must be application/json.",
         ),
@@ -83,7 +124,12 @@ async fn bad_requests_are_refused_and_store_nothing() {
             StatusCode::BAD_REQUEST,
             "invalid party id",
         ),
-        ("divolte wrong method", Request::post("/csc-event").body(Body::empty()).unwrap(), StatusCode::METHOD_NOT_ALLOWED, "HTTP method POST not allowed."),
+        (
+            "divolte wrong method",
+            Request::post("/csc-event").body(Body::empty()).unwrap(),
+            StatusCode::METHOD_NOT_ALLOWED,
+            "HTTP method POST not allowed.",
+        ),
     ];
     for (name, request, status, reason) in cases {
         let (got, _, body) = h.send(request).await;
@@ -159,7 +205,7 @@ async fn a_full_pipeline_answers_503_with_retry_after() {
     config.collector.max_events_per_batch = 5;
     let log = std::sync::Arc::new(GatedLog { inner: oriel_log::MemoryLog::new(1), gate: tokio::sync::Semaphore::new(0) });
     let h = std::sync::Arc::new(Harness::with_log(config, log.clone()));
-    let five = format!(r#"{{"ev":[{}]}}"#, vec![r#"{"t":"x"}"#; 5].join(","));
+    let five = format!(r#"{{"ev":[{}]}}"#, [r#"{"t":"x"}"#; 5].join(","));
     // Five events wait for the log and fill the pipeline.
     let first = {
         let (h, five) = (h.clone(), five.clone());

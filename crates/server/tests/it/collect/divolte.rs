@@ -134,7 +134,9 @@ async fn unparseable_numbers_are_stored_absent() {
 async fn json_source_stores_valid_bodies_and_counts_invalid_ones() {
     let h = Harness::new();
     let body = r#"{"session_id":"0:k:s","event_id":"e1","is_new_party":true,"is_new_session":true,"client_timestamp_iso":"2026-11-27T09:00:00Z","event_type":"appOpen","parameters":{"v":2}}"#;
-    let send = |b: &str| Request::post("/json?p=0%3AK%3Aparty").header("content-type", "application/json").body(Body::from(b.to_string())).unwrap();
+    let send = |b: &str| {
+        Request::post("/json?p=0%3AK%3Aparty").header("content-type", "application/json").body(Body::from(b.to_string())).unwrap()
+    };
     let (status, headers, _) = h.send(send(body)).await;
     assert_eq!(status, StatusCode::NO_CONTENT);
     assert_eq!(headers["server"], "divolte");

@@ -61,7 +61,8 @@ async fn location_comes_from_the_database() {
         assert!(last.is_some(), "{ip} should be located in {country}");
     }
     // An untrusted peer's X-Forwarded-For is ignored.
-    let spoofed = Request::post("/e").header("x-forwarded-for", "8.8.8.8").body(Body::from(r#"{"site":"b","ev":[{"t":"x"}]}"#)).unwrap();
+    let spoofed =
+        Request::post("/e").header("x-forwarded-for", "8.8.8.8").body(Body::from(r#"{"site":"b","ev":[{"t":"x"}]}"#)).unwrap();
     h.send_from("1.1.1.1", spoofed).await;
     let stored = h.stored().await;
     let b = stored.iter().find(|e| e["site"] == "b").unwrap();
@@ -72,7 +73,10 @@ async fn location_comes_from_the_database() {
 async fn cookieless_sites_get_server_derived_ids() {
     let h = Harness::new();
     let send = |ua: &'static str| {
-        Request::post("/e").header("user-agent", ua).body(Body::from(r#"{"site":"private","vid":"client-id","ev":[{"t":"pageView"}]}"#)).unwrap()
+        Request::post("/e")
+            .header("user-agent", ua)
+            .body(Body::from(r#"{"site":"private","vid":"client-id","ev":[{"t":"pageView"}]}"#))
+            .unwrap()
     };
     h.send(send(CHROME)).await;
     h.send(send(CHROME)).await;
@@ -189,7 +193,8 @@ async fn oriel_js_is_served_baked_compressed_and_cached() {
     assert_eq!(headers["content-encoding"], "br");
     assert!(br.len() < gz.len() + 200);
     let etag = headers["etag"].to_str().unwrap().to_string();
-    let revalidate = Request::get("/oriel.js").header("accept-encoding", "br").header("if-none-match", etag).body(Body::empty()).unwrap();
+    let revalidate =
+        Request::get("/oriel.js").header("accept-encoding", "br").header("if-none-match", etag).body(Body::empty()).unwrap();
     assert_eq!(h.send(revalidate).await.0, StatusCode::NOT_MODIFIED);
 }
 
