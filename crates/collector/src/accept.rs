@@ -7,6 +7,8 @@
 
 use std::net::IpAddr;
 
+use oriel_core::Event;
+
 use crate::divolte;
 use crate::enrich::Client;
 use crate::metrics::rejected;
@@ -51,6 +53,11 @@ impl Payload<'_> {
         }
     }
 
+    /// Whether the payload may carry many events.
+    fn is_batch(&self) -> bool {
+        matches!(self, Self::Tag(_) | Self::Api { .. })
+    }
+
     /// Whether the protocol answers success whatever it receives (Divolte does).
     fn always_succeeds(&self) -> bool {
         matches!(self, Self::DivolteEvent(_) | Self::DivolteJson { .. })
@@ -76,9 +83,21 @@ impl Collector {
     /// Divolte, whose clients get the same answer whatever happened, a refused event is an
     /// [`Error::Refused`] the HTTP layer answers like a success.
     pub async fn accept(&self, payload: Payload<'_>, request: &Request<'_>) -> Result<Outcome> {
+        let admitted = off_the_async_threads(payload.is_batch(), || {
+            self.admit(payload, request)?.map(|events| self.encode(events)).transpose()
+        })?;
+        match admitted {
+            Some(encoded) => self.append(encoded).await,
+            None => Ok(Outcome::default()),
+        }
+    }
+
+    /// Everything but the append: decode, policy, completion. `None` when the user opted out
+    /// and nothing is to be stored.
+    fn admit(&self, payload: Payload<'_>, request: &Request<'_>) -> Result<Option<Vec<Event>>> {
         let user_agent = self.limits.user_agent(request.user_agent);
         let client = self.enricher.client(request.peer, request.forwarded_for, user_agent);
-        let (events, site) = match payload {
+        let (mut events, site) = match payload {
             Payload::Tag(body) => {
                 let decoded = wire::tag::decode(body, &self.limits).map_err(|r| refuse(&payload, "malformed", r))?;
                 (decoded.events, self.site(decoded.site.as_deref())?)
@@ -92,7 +111,7 @@ impl Collector {
                     .map_err(|r| refuse(&payload, "malformed", r))?;
                 (vec![decoded.event], self.site(decoded.site.as_deref())?)
             }
-            Payload::Api { body, write_key } => return self.accept_api(body, write_key, &client).await,
+            Payload::Api { body, write_key } => return self.admit_api(body, write_key, &client).map(Some),
             Payload::DivolteEvent(query) => {
                 let event = if query.len() > self.limits.max_body_bytes {
                     Err(divolte::query::Rejected::TooLong("query"))
@@ -116,21 +135,20 @@ impl Collector {
             Verdict::Accept => {}
             Verdict::OptedOut => {
                 rejected(payload.source(), "do_not_track");
-                return Ok(Outcome::default());
+                return Ok(None);
             }
             Verdict::WrongOrigin(reason) => {
                 rejected(payload.source(), "origin");
                 return Err(if payload.always_succeeds() { Error::Refused(reason) } else { Error::Forbidden(reason) });
             }
         }
-        let mut events = events;
         self.prepare(&mut events, &site, &client, self.now_ms());
-        self.store(events).await
+        Ok(Some(events))
     }
 
     /// `POST /api/v1/events`: the write key names the site, and each event may name its own
     /// end user (the caller is a server, not the visitor).
-    async fn accept_api(&self, body: &[u8], write_key: Option<&str>, caller: &Client) -> Result<Outcome> {
+    fn admit_api(&self, body: &[u8], write_key: Option<&str>, caller: &Client) -> Result<Vec<Event>> {
         let site: Site = write_key.and_then(|k| self.sites.by_write_key(k)).cloned().ok_or(Error::Unauthorized)?;
         let items = wire::api::decode(body, &self.limits).map_err(|r| {
             rejected("api", "malformed");
@@ -147,8 +165,19 @@ impl Collector {
             self.prepare(&mut one, &site, &end_user, now);
             events.extend(one);
         }
-        self.store(events).await
+        Ok(events)
     }
+}
+
+/// Runs `work` so that it does not hold up the async threads when it is `heavy`: decoding and
+/// enriching a batch of up to a hundred events takes longer than async code may block, and
+/// the same threads answer `/healthz` and every other request. On a multi-threaded runtime the
+/// thread hands its other tasks to a sibling while it works; a single event is cheaper than
+/// that hand-over and runs in place.
+fn off_the_async_threads<T>(heavy: bool, work: impl FnOnce() -> T) -> T {
+    let multi_thread =
+        tokio::runtime::Handle::try_current().is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
+    if heavy && multi_thread { tokio::task::block_in_place(work) } else { work() }
 }
 
 /// Counts a payload refused for `reason` and builds its error: a 400 for Oriel's protocols, a

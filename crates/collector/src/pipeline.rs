@@ -38,6 +38,9 @@ pub struct Outcome {
     pub stored: usize,
     /// Events dropped because configuration drops bots or duplicates.
     pub dropped: usize,
+    /// How long the append waited for the log to make the events durable (an `fdatasync`,
+    /// perhaps after the one in progress): the disk's time, not the collector's.
+    pub durable_wait: std::time::Duration,
 }
 
 impl Collector {
@@ -128,13 +131,10 @@ impl Collector {
         }
     }
 
-    /// Appends prepared events to the log and returns once they are durable. Answers
-    /// [`Error::Unavailable`] without storing anything when too many events are pending.
-    pub(crate) async fn store(&self, events: Vec<Event>) -> Result<Outcome> {
-        let mut outcome = Outcome::default();
-        let mut records = Vec::with_capacity(events.len());
+    /// Turns prepared events into log records, leaving out flagged ones configuration drops.
+    pub(crate) fn encode(&self, events: Vec<Event>) -> Result<Encoded> {
+        let mut encoded = Encoded { records: Vec::with_capacity(events.len()), sources: Vec::new(), dropped: 0 };
         for event in events {
-            let source = event.source.as_str();
             for (flag, set) in [("bot", event.is_bot), ("duplicate", event.is_duplicate), ("corrupt", event.is_corrupt)] {
                 if set {
                     metrics::counter!(m::FLAGGED, "flag" => flag).increment(1);
@@ -143,13 +143,22 @@ impl Collector {
             if (self.drop_bots && event.is_bot) || (self.drop_duplicates && event.is_duplicate) {
                 let flag = if event.is_bot { "bot" } else { "duplicate" };
                 metrics::counter!(m::DROPPED, "flag" => flag).increment(1);
-                outcome.dropped += 1;
+                encoded.dropped += 1;
                 continue;
             }
             let value = serde_json::to_vec(&event).map_err(|e| Error::BadRequest(format!("unencodable event: {e}")))?;
             let key = event.party_id.unwrap_or_default().into_bytes();
-            records.push((source, Record::new(key, value, event.time)));
+            encoded.sources.push(event.source.as_str());
+            encoded.records.push(Record::new(key, value, event.time));
         }
+        Ok(encoded)
+    }
+
+    /// Appends encoded events to the log and returns once they are durable. Answers
+    /// [`Error::Unavailable`] without storing anything when too many events are pending.
+    pub(crate) async fn append(&self, encoded: Encoded) -> Result<Outcome> {
+        let Encoded { records, sources, dropped } = encoded;
+        let mut outcome = Outcome { stored: 0, dropped, durable_wait: std::time::Duration::ZERO };
         if records.is_empty() {
             return Ok(outcome);
         }
@@ -159,8 +168,9 @@ impl Collector {
             return Err(Error::Unavailable("the collector is at capacity, retry shortly".into()));
         };
         metrics::gauge!(m::PENDING).set((self.max_pending - self.pending.available_permits()) as f64);
-        let sources: Vec<&'static str> = records.iter().map(|(s, _)| *s).collect();
-        let result = self.log.append(records.into_iter().map(|(_, r)| r).collect()).await;
+        let waited = std::time::Instant::now();
+        let result = self.log.append(records).await;
+        outcome.durable_wait = waited.elapsed();
         metrics::gauge!(m::PENDING).set((self.max_pending - self.pending.available_permits()) as f64);
         match result {
             Ok(_) => {
@@ -174,4 +184,12 @@ impl Collector {
             Err(e) => Err(Error::Log(e)),
         }
     }
+}
+
+/// Events ready to append: their records, the protocol of each, and how many were dropped.
+#[derive(Debug, Default)]
+pub(crate) struct Encoded {
+    records: Vec<Record>,
+    sources: Vec<&'static str>,
+    dropped: usize,
 }

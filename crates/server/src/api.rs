@@ -9,7 +9,7 @@
 //!
 //! and the public `GET /signin?code=` that trades a one-time code for a session cookie.
 
-mod delete;
+pub(crate) mod delete;
 mod signin;
 mod sql;
 

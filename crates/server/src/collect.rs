@@ -65,6 +65,16 @@ fn request<'a>(peer: IpAddr, headers: &'a HeaderMap, forwarded: &'a Option<Strin
     }
 }
 
+/// `response` with a `Server-Timing` entry for the time the log took to make the events durable,
+/// so a client (or a browser's developer tools) can tell the disk's time from the server's.
+fn with_timing(mut response: Response, outcome: &oriel_collector::Outcome) -> Response {
+    let ms = outcome.durable_wait.as_secs_f64() * 1000.0;
+    if let Ok(value) = HeaderValue::from_str(&format!("durable;dur={ms:.1};desc=\"log append\"")) {
+        response.headers_mut().insert("server-timing", value);
+    }
+    response
+}
+
 /// Every `X-Forwarded-For` value, joined; the collector believes it only from trusted proxies.
 fn forwarded_for(headers: &HeaderMap) -> Option<String> {
     let joined = headers.get_all("x-forwarded-for").iter().filter_map(|v| v.to_str().ok()).collect::<Vec<_>>().join(",");

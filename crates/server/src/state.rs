@@ -10,6 +10,7 @@ use oriel_log::EventLog;
 use oriel_store::Store;
 
 use crate::ApiError;
+use crate::api::delete::DeletionLimit;
 use crate::auth::Auth;
 
 /// Renders the process's metrics in Prometheus text format.
@@ -71,6 +72,7 @@ struct Inner {
     divolte_json_path: Option<String>,
     auth: Auth,
     limits: HttpLimits,
+    deletions: DeletionLimit,
 }
 
 impl fmt::Debug for AppState {
@@ -91,6 +93,7 @@ impl AppState {
             divolte_json_path,
             auth,
             limits,
+            deletions: DeletionLimit::default(),
         };
         Self { inner: Arc::new(inner) }
     }
@@ -113,6 +116,11 @@ impl AppState {
     /// Who may read analytics, and how they prove it.
     pub fn auth(&self) -> &Auth {
         &self.inner.auth
+    }
+
+    /// The rate limit of deletions.
+    pub(crate) fn deletions(&self) -> &DeletionLimit {
+        &self.inner.deletions
     }
 
     /// Per-request limits.

@@ -44,7 +44,9 @@ impl Store {
                 }
                 continue;
             }
-            let records = match log.read(partition, next, READ_BYTES).await {
+            // One read may overshoot the budget by what it brings: keep reads small next to it.
+            let read_bytes = READ_BYTES.min((self.shared.options.live_buffer_bytes / 4).max(64 << 10));
+            let records = match log.read(partition, next, read_bytes).await {
                 Ok(records) => records,
                 Err(oriel_log::Error::OffsetRemoved { start, .. }) => {
                     // Only possible if the consumer registration was lost; say how much is gone.

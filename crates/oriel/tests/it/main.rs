@@ -2,6 +2,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)] // Tests may unwrap and print (STYLE.md 5).
 
+mod abuse;
 mod browser;
 mod cli;
 mod crash;
@@ -83,6 +84,17 @@ impl Server {
             std::thread::sleep(Duration::from_millis(50));
         }
         panic!("server never became ready");
+    }
+
+    /// Waits for `/readyz/query`: the store has caught up with the log after a restart.
+    pub(crate) fn wait_query_ready(&self) {
+        for _ in 0..1200 {
+            if self.get("/readyz/query").0 == 200 {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("the store never caught up with the log");
     }
 
     /// Sends `signal` and returns the exit code, waiting at most 20 s.

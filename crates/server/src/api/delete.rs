@@ -30,17 +30,23 @@ struct DeleteRequest {
     user_id: Option<String>,
 }
 
-/// When the recent deletions started, for the rate limit.
-static RECENT: Mutex<Vec<Instant>> = Mutex::new(Vec::new());
+/// When the recent deletions of a server started, for the rate limit.
+#[derive(Debug, Default)]
+pub(crate) struct DeletionLimit(Mutex<Vec<Instant>>);
 
-fn admit() -> Result<(), ApiError> {
-    let mut recent = RECENT.lock();
-    recent.retain(|t| t.elapsed() < Duration::from_secs(60));
-    if recent.len() >= PER_MINUTE {
-        return Err(ApiError::new(ErrorCode::TooManyRequests, format!("at most {PER_MINUTE} deletions a minute; retry shortly")));
+impl DeletionLimit {
+    fn admit(&self) -> Result<(), ApiError> {
+        let mut recent = self.0.lock();
+        recent.retain(|t| t.elapsed() < Duration::from_secs(60));
+        if recent.len() >= PER_MINUTE {
+            return Err(ApiError::new(
+                ErrorCode::TooManyRequests,
+                format!("at most {PER_MINUTE} deletions a minute; retry shortly"),
+            ));
+        }
+        recent.push(Instant::now());
+        Ok(())
     }
-    recent.push(Instant::now());
-    Ok(())
 }
 
 pub(super) async fn delete(
@@ -59,7 +65,7 @@ pub(super) async fn delete(
         return Err(ApiError::new(ErrorCode::InvalidInput, "name a party_id or a user_id"));
     }
     let store = Arc::clone(state.store().ready()?);
-    admit()?;
+    state.deletions().admit()?;
     let by = if selector.party_id.is_some() { "party_id" } else { "user_id" };
     tracing::info!(by = %principal.name, selector = by, "deletion requested");
     // A deletion runs to the end even if the client goes away: stopping halfway would leave

@@ -67,6 +67,18 @@ pub(super) async fn sql(State(state): State<AppState>, headers: HeaderMap, body:
     Ok(response)
 }
 
+/// A batch's rows as JSON arrays, comma-separated; `first` when no row was written before.
+fn encode_rows(batch: &RecordBatch, first: bool) -> String {
+    let mut out = String::new();
+    for (i, row) in values::rows_of(batch).enumerate() {
+        if i > 0 || !first {
+            out.push(',');
+        }
+        out.push_str(&row.to_string());
+    }
+    out
+}
+
 /// The rows of `first` and then of `rest`, as JSON text chunks, within the result byte limit.
 fn encode(
     open: String,
@@ -100,14 +112,11 @@ fn encode(
             };
             let chunk = match batch {
                 Ok(batch) => {
-                    let mut out = String::new();
-                    for row in values::rows_of(&batch) {
-                        if e.rows > 0 || !out.is_empty() {
-                            out.push(',');
-                        }
-                        out.push_str(&row.to_string());
-                    }
+                    let first = e.rows == 0;
                     e.rows += batch.num_rows() as u64;
+                    // Encoding thousands of rows is CPU work that must not hold up the threads
+                    // answering the collector and /healthz.
+                    let out = tokio::task::spawn_blocking(move || encode_rows(&batch, first)).await.unwrap_or_default();
                     e.written += out.len() as u64;
                     if e.written > limit {
                         e.done = true;

@@ -27,6 +27,6 @@ pub(super) async fn event(
     let c = collector(&state)?;
     let forwarded = forwarded_for(&headers);
     let query = query.unwrap_or_default();
-    c.accept(Payload::Pixel(&query), &request(peer, &headers, &forwarded)).await?;
-    Ok(gif())
+    let outcome = c.accept(Payload::Pixel(&query), &request(peer, &headers, &forwarded)).await?;
+    Ok(super::with_timing(gif(), &outcome))
 }

@@ -51,8 +51,8 @@ pub(super) async fn batch(State(state): State<AppState>, Peer(peer): Peer, heade
         let c = collector(&state)?;
         let body = body::read(&headers, body, c.limits().max_body_bytes, state.limits().body_read_timeout).await?;
         let forwarded = forwarded_for(&headers);
-        c.accept(Payload::Tag(&body), &request(peer, &headers, &forwarded)).await?;
-        Ok::<_, ApiError>(StatusCode::NO_CONTENT.into_response())
+        let outcome = c.accept(Payload::Tag(&body), &request(peer, &headers, &forwarded)).await?;
+        Ok::<_, ApiError>(super::with_timing(StatusCode::NO_CONTENT.into_response(), &outcome))
     }
     .await;
     with_cors(result.unwrap_or_else(IntoResponse::into_response), header_str(&headers, header::ORIGIN))

@@ -174,3 +174,25 @@ async fn a_client_that_keeps_guessing_is_refused_for_a_while() {
     let (status, _, _) = send(&f.state, "GET", "/api/v1/session", "", "198.51.100.2:5000", &[("authorization", &right)]).await;
     assert_eq!(status, StatusCode::OK, "other clients are not affected");
 }
+
+#[tokio::test]
+async fn deletions_are_rate_limited() {
+    let f = fixture();
+    let dir = tempfile::tempdir().unwrap();
+    let config = Config { data_dir: dir.path().to_path_buf(), ..Config::default() };
+    let store = oriel_store::Store::open(oriel_store::StoreOptions::from_config(&config), None).await.unwrap();
+    f.state.store().set(store);
+    let admin = format!("Bearer {}", f.admin);
+    for i in 0..30 {
+        let body = format!(r#"{{"party_id":"p{i}"}}"#);
+        let (status, text, _) =
+            send(&f.state, "POST", "/api/v1/delete", &body, "192.0.2.7:5000", &[("authorization", &admin)]).await;
+        assert_eq!(status, StatusCode::OK, "{text}");
+        assert_eq!(text, r#"{"deleted":0}"#);
+    }
+    let (status, text, _) =
+        send(&f.state, "POST", "/api/v1/delete", r#"{"party_id":"one-more"}"#, "192.0.2.7:5000", &[("authorization", &admin)])
+            .await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{text}");
+    assert!(text.contains("at most 30 deletions a minute"), "{text}");
+}

@@ -2,6 +2,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)] // Tests may unwrap and print (STYLE.md 5).
 
+mod bounds;
 mod lifecycle;
 mod sql;
 
@@ -49,7 +50,7 @@ impl Fixture {
         Self { dir, log, store, clock }
     }
 
-    fn open_log(dir: &std::path::Path) -> Arc<dyn EventLog> {
+    pub(crate) fn open_log(dir: &std::path::Path) -> Arc<dyn EventLog> {
         let options = EmbeddedOptions {
             partitions: 2,
             preallocate: false,
