@@ -7,6 +7,7 @@ mod browser;
 mod cli;
 mod crash;
 mod oracle;
+mod restart;
 mod serve;
 mod store;
 

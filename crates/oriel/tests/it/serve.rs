@@ -98,3 +98,31 @@ fn a_second_server_on_the_same_data_is_refused_clearly() {
     );
     assert_eq!(http_get(&format!("{}/healthz", first.base)).0, 200);
 }
+
+/// Regression: log lines written to a pipe or file carried ANSI colour codes.
+#[test]
+fn log_lines_to_a_pipe_have_no_colour_codes() {
+    let cwd = tempfile::tempdir().unwrap();
+    let mut child = crate::oriel()
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .current_dir(cwd.path())
+        .env_remove("NO_COLOR")
+        .env("RUST_LOG", "info")
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let mut lines = Vec::new();
+    for line in std::io::BufRead::lines(std::io::BufReader::new(stderr)) {
+        let line = line.unwrap();
+        let done = line.contains("store opened");
+        lines.push(line);
+        if done {
+            break;
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(lines.len() >= 3, "{lines:?}");
+    assert!(lines.iter().all(|l| !l.contains('\u{1b}')), "{lines:#?}");
+}
