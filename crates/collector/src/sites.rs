@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 
 use oriel_core::config::{CollectorConfig, SiteConfig};
+use oriel_core::secret::constant_time_eq;
 use serde::Serialize;
 
 /// One site's effective settings.
@@ -134,10 +135,6 @@ impl Sites {
     pub(crate) fn defaults(&self) -> &Site {
         &self.defaults
     }
-}
-
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 #[cfg(test)]

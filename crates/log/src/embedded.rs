@@ -37,7 +37,7 @@ use tokio::sync::oneshot;
 
 use self::consumers::Consumers;
 use self::partition::Partition;
-use self::writer::{Request, start_preallocator};
+use self::writer::{Preallocator, Request};
 use crate::metrics as m;
 use crate::{
     Error, EventLog, OffsetRange, Position, Record, Result, RetentionPolicy, RetentionReport, StoredRecord, partition_for,
@@ -120,8 +120,19 @@ pub struct EmbeddedLog {
     consumers: Arc<Mutex<Consumers>>,
     closed: AtomicBool,
     recovery: RecoveryReport,
+    /// The spare-segment thread, stopped by close before the lock is released.
+    preallocator: Mutex<Option<Preallocator>>,
     /// The directory lock, released by close.
     lock: Mutex<Option<DirLock>>,
+}
+
+impl Drop for EmbeddedLog {
+    fn drop(&mut self) {
+        // A log dropped without close must not leave a thread writing into its directory.
+        if let Some(preallocator) = self.preallocator.lock().as_ref() {
+            preallocator.cancel();
+        }
+    }
 }
 
 /// The partition count recorded in `dir`, or `None` when `dir` holds no log.
@@ -156,12 +167,13 @@ impl EmbeddedLog {
         }
         metrics::counter!(m::TRUNCATED_BYTES).increment(recovery.truncated_bytes);
         metrics::gauge!(m::CORRUPT_BATCHES).set(f64::from(recovery.corrupt_segments));
-        let spares = if options.preallocate { Some(start_preallocator(options.segment_bytes)?) } else { None };
+        let preallocator = if options.preallocate { Some(Preallocator::start(options.segment_bytes)?) } else { None };
         for partition in &partitions {
+            let spares = preallocator.as_ref().map(Preallocator::sender);
             if let Some(spares) = &spares {
                 let _ = spares.send(partition.dir.clone());
             }
-            partition.start_writer(&options, spares.clone())?;
+            partition.start_writer(&options, spares)?;
         }
         let log = Self {
             dir,
@@ -170,6 +182,7 @@ impl EmbeddedLog {
             consumers: Arc::new(Mutex::new(consumers)),
             closed: AtomicBool::new(false),
             recovery,
+            preallocator: Mutex::new(preallocator),
             lock: Mutex::new(Some(lock)),
         };
         tracing::info!(
@@ -353,9 +366,13 @@ impl EventLog for EmbeddedLog {
             writers.extend(partition.writer.lock().take());
             partition.end.send_modify(|_| {});
         }
+        let preallocator = self.preallocator.lock().take();
         tokio::task::spawn_blocking(move || {
             for writer in writers {
                 let _ = writer.join();
+            }
+            if let Some(preallocator) = preallocator {
+                preallocator.stop();
             }
         })
         .await

@@ -100,6 +100,45 @@ impl Store {
     }
 }
 
+impl Store {
+    /// Replaces segments `old` (of time partition `partition`) by one segment merged from their
+    /// rows, without the rows `deleted` selects, and commits the manifest. Must run on the
+    /// maintenance turn. Returns the rows the new segment holds (none is written when no row
+    /// is left) and its id.
+    pub(crate) async fn replace_segments(
+        &self,
+        partition: &str,
+        old: &[crate::manifest::SegmentMeta],
+        deleted: Vec<crate::deletion::Selector>,
+    ) -> Result<(u64, Option<u64>)> {
+        let dir = self.shared.options.dir.clone();
+        let mut manifest = self.shared.state.read().manifest.clone();
+        let inputs: Vec<PathBuf> = old.iter().map(|m| dir.join(&m.file)).collect();
+        let removed: Vec<u64> = old.iter().map(|m| m.id).collect();
+        let partition = partition.to_string();
+        let gone = removed.clone();
+        let (next, added) = tokio::task::spawn_blocking(move || -> Result<_> {
+            let new = NewSegment::allocate(&dir, &mut manifest, &partition);
+            let written = merge::merge(&inputs, &new.path, &deleted)?;
+            manifest.segments.retain(|s| !gone.contains(&s.id));
+            let mut added = None;
+            if let Some(written) = written {
+                let meta = new.into_meta(written)?;
+                manifest.segments.push(meta.clone());
+                added = Some(SegmentFile::new(&dir, meta));
+            }
+            manifest.generation += 1;
+            manifest.commit(&dir)?;
+            Ok((manifest, added))
+        })
+        .await
+        .map_err(|_| Error::Closed)??;
+        let result = added.as_ref().map_or((0, None), |f| (f.meta.rows, Some(f.meta.id)));
+        self.shared.swap_segments(next, added.into_iter().collect(), &removed);
+        Ok(result)
+    }
+}
+
 /// Writes `batches` as sorted segments, a run of at most [`RUN_BYTES`] at a time, one segment
 /// per time partition of each run, and lists them in `manifest`.
 fn write_runs(

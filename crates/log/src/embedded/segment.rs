@@ -7,6 +7,7 @@
 use std::fs::{self, File, OpenOptions};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use bytes::Bytes;
 use parking_lot::RwLock;
@@ -26,7 +27,8 @@ pub(crate) const SPARE_TMP_NAME: &str = "next.spare.tmp";
 
 /// Writes a spare segment file of `len` zero bytes in `dir`, durably, ready for
 /// [`Segment::from_spare`].
-pub(crate) fn prepare_spare(dir: &Path, len: u64) -> Result<()> {
+/// Stops early, removing the partial file, once `cancel` is set.
+pub(crate) fn prepare_spare(dir: &Path, len: u64, cancel: &AtomicBool) -> Result<()> {
     if dir.join(SPARE_NAME).exists() {
         return Ok(());
     }
@@ -35,6 +37,11 @@ pub(crate) fn prepare_spare(dir: &Path, len: u64) -> Result<()> {
     let zeros = vec![0u8; 1 << 20];
     let mut written = 0u64;
     while written < len {
+        if cancel.load(Ordering::SeqCst) {
+            drop(file);
+            let _ = fs::remove_file(&tmp);
+            return Ok(());
+        }
         let n = (len - written).min(zeros.len() as u64) as usize;
         file.write_all_at(&zeros[..n], written).map_err(Error::io("failed to zero spare segment", &tmp))?;
         written += n as u64;

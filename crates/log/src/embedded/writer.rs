@@ -7,7 +7,8 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use tokio::sync::oneshot;
@@ -165,20 +166,54 @@ impl Writer {
     }
 }
 
-/// Starts the thread that keeps one pre-zeroed spare segment ready per partition. It exits when
-/// every writer has dropped its sender.
-pub(crate) fn start_preallocator(segment_bytes: u64) -> Result<flume::Sender<PathBuf>> {
-    let (tx, rx) = flume::unbounded::<PathBuf>();
-    std::thread::Builder::new()
-        .name("oriel-log-prealloc".into())
-        .spawn(move || {
-            while let Ok(dir) = rx.recv() {
-                if let Err(error) = segment::prepare_spare(&dir, segment_bytes) {
-                    // Without a spare the next roll creates an ordinary file: slower syncs, no loss.
-                    tracing::warn!(%error, "failed to preallocate a segment");
+/// The thread that keeps one pre-zeroed spare segment ready per partition.
+///
+/// It must be gone before the log's directory is opened again: a spare it is still zeroing
+/// could otherwise be published under the new log, taken as a segment and appended to, and
+/// then overwritten by its remaining zeros (a reopen in the same process, as tests do, lost an
+/// acknowledged batch that way). [`Preallocator::stop`] interrupts the zeroing and waits.
+#[derive(Debug)]
+pub(crate) struct Preallocator {
+    sender: flume::Sender<PathBuf>,
+    cancel: Arc<AtomicBool>,
+    thread: JoinHandle<()>,
+}
+
+impl Preallocator {
+    /// Starts the thread; spares are `segment_bytes` long.
+    pub(crate) fn start(segment_bytes: u64) -> Result<Self> {
+        let (sender, rx) = flume::unbounded::<PathBuf>();
+        let cancel = Arc::new(AtomicBool::new(false));
+        let stop = Arc::clone(&cancel);
+        let thread = std::thread::Builder::new()
+            .name("oriel-log-prealloc".into())
+            .spawn(move || {
+                while let Ok(dir) = rx.recv() {
+                    if let Err(error) = segment::prepare_spare(&dir, segment_bytes, &stop) {
+                        // Without a spare the next roll creates an ordinary file: slower syncs, no loss.
+                        tracing::warn!(%error, "failed to preallocate a segment");
+                    }
                 }
-            }
-        })
-        .map_err(|e| Error::Io { action: "failed to start", path: "oriel-log-prealloc".into(), source: e })?;
-    Ok(tx)
+            })
+            .map_err(|e| Error::Io { action: "failed to start", path: "oriel-log-prealloc".into(), source: e })?;
+        Ok(Self { sender, cancel, thread })
+    }
+
+    /// Where writers ask for a new spare after a roll used one.
+    pub(crate) fn sender(&self) -> flume::Sender<PathBuf> {
+        self.sender.clone()
+    }
+
+    /// Interrupts any zeroing in progress, without waiting.
+    pub(crate) fn cancel(&self) {
+        self.cancel.store(true, Ordering::SeqCst);
+    }
+
+    /// Interrupts any zeroing in progress and waits for the thread to end. Call after the
+    /// writers ended, so nobody asks for another spare.
+    pub(crate) fn stop(self) {
+        self.cancel.store(true, Ordering::SeqCst);
+        drop(self.sender);
+        let _ = self.thread.join();
+    }
 }

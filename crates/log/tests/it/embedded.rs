@@ -291,3 +291,39 @@ proptest! {
         });
     }
 }
+
+/// Regression: `close` returned while the spare segment was still being zeroed; a log opened
+/// again on the directory could take that file as a segment, append to it, and have the late
+/// zeros overwrite the acknowledged batch.
+#[test]
+fn close_leaves_no_thread_writing_into_the_directory() {
+    runtime().block_on(async {
+        for _ in 0..5 {
+            let dir = tempfile::tempdir().unwrap();
+            let options = EmbeddedOptions {
+                segment_bytes: 256 << 20,
+                preallocate: true,
+                ..small_options(1, RetentionPolicy::default(), MockClock::new(0))
+            };
+            let log = EmbeddedLog::open(dir.path(), options).unwrap();
+            log.append(vec![Record::new(b"k".to_vec(), b"v".to_vec(), 0)]).await.unwrap();
+            log.close().await.unwrap();
+            let partition = dir.path().join("partition-0000");
+            let listing = || {
+                let mut files: Vec<(String, u64)> = std::fs::read_dir(&partition)
+                    .unwrap()
+                    .map(|e| {
+                        let e = e.unwrap();
+                        (e.file_name().to_string_lossy().into_owned(), e.metadata().unwrap().len())
+                    })
+                    .collect();
+                files.sort();
+                files
+            };
+            let after_close = listing();
+            assert!(!after_close.iter().any(|(name, _)| name.ends_with(".tmp")), "a half-zeroed spare is left: {after_close:?}");
+            std::thread::sleep(std::time::Duration::from_millis(300));
+            assert_eq!(listing(), after_close, "something still writes into the closed log's directory");
+        }
+    });
+}

@@ -73,9 +73,8 @@ fn rss_mb(pid: u32) -> u64 {
 }
 
 fn post_batch(client: &reqwest::blocking::Client, base: &str, user_agent: &str, batch: u64) -> u16 {
-    let events: Vec<_> =
-        (0..50).map(|i| json!({ "id": format!("f{batch}-{i}"), "t": "pageView", "url": "https://a.example/p" })).collect();
-    let body = json!({ "site": "flood", "vid": format!("v{batch}"), "ev": events }).to_string();
+    let ids: Vec<String> = (0..50).map(|i| format!("f{batch}-{i}")).collect();
+    let body = crate::tag_batch("flood", &format!("v{batch}"), None, &ids);
     match client.post(format!("{base}/e")).header("user-agent", user_agent).body(body).send() {
         Ok(response) => response.status().as_u16(),
         Err(_) => 0,

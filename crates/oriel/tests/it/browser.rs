@@ -8,12 +8,8 @@ use crate::{Server, oriel, repo};
 
 fn node(args: &[&str]) {
     let root = repo();
-    assert!(
-        root.join("node_modules/playwright-core").exists(),
-        "node_modules is missing: run `npm ci` in {} (scripts/test does)",
-        root.display()
-    );
-    let out = Command::new("node").args(args).current_dir(&root).output().expect("node is installed");
+    crate::require_browser_tools();
+    let out = Command::new("node").args(args).current_dir(&root).output().unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "node {args:?} failed:\n{stdout}\n{stderr}");
@@ -61,6 +57,7 @@ fn a_browser_page_view_is_visible_in_oriel_sql() {
     let dir = tempfile::tempdir().unwrap();
     let server = Server::start(dir.path(), &["--listen", "127.0.0.1:0", "--data-dir", "data"]);
     server.wait_ready();
+    crate::require_browser_tools();
     let out =
         Command::new("node").args(["tests/browser/fresh.mjs", "--collector", &server.base]).current_dir(repo()).output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));

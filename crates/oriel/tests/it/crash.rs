@@ -33,10 +33,8 @@ async fn load(base: String, ledger: Arc<Mutex<Ledger>>, sender: usize, round: us
         let ids: Vec<String> = (0..BATCH).map(|i| format!("r{round}-s{sender}-{n}-{i}")).collect();
         n += 1;
         ledger.lock().unwrap().in_flight.extend(ids.iter().cloned());
-        let events: Vec<_> =
-            ids.iter().map(|id| serde_json::json!({ "id": id, "t": "pageView", "url": "https://a.example/p" })).collect();
-        let body = serde_json::json!({ "site": "crash", "vid": format!("v{sender}-{}", n % 50), "ev": events });
-        match client.post(format!("{base}/e")).body(body.to_string()).send().await {
+        let body = crate::tag_batch("crash", &format!("v{sender}-{}", n % 50), None, &ids);
+        match client.post(format!("{base}/e")).body(body).send().await {
             Ok(r) if r.status().as_u16() == 204 => {
                 let mut l = ledger.lock().unwrap();
                 for id in ids {

@@ -212,6 +212,40 @@ pub(crate) fn repo() -> std::path::PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().unwrap()
 }
 
+/// The body of `POST /e` for visitor `vid` of `site`, with page views of the given ids, in the
+/// collector's own wire types (a renamed field fails to compile here).
+pub(crate) fn tag_batch(site: &str, vid: &str, uid: Option<&str>, ids: &[String]) -> String {
+    use oriel_collector::wire::tag::{TagBatch, TagEvent};
+    let ev = ids
+        .iter()
+        .map(|id| TagEvent {
+            id: Some(id.clone()),
+            t: "pageView".into(),
+            url: Some("https://a.example/p".into()),
+            ..TagEvent::default()
+        })
+        .collect();
+    let batch = TagBatch { site: Some(site.into()), vid: Some(vid.into()), uid: uid.map(Into::into), ev, ..TagBatch::default() };
+    serde_json::to_string(&batch).unwrap()
+}
+
+/// Stops a browser test with one line naming the missing install step, instead of a failure
+/// deep inside Node.
+pub(crate) fn require_browser_tools() {
+    let missing =
+        |what: &str| panic!("{what}: run scripts/test once (it installs what the tests need), then cargo test works alone");
+    if Command::new("node").arg("--version").output().is_err() {
+        missing("node is not installed (apt: nodejs)");
+    }
+    if !repo().join("node_modules/playwright-core").exists() {
+        missing("node_modules is missing (npm ci)");
+    }
+    let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
+    if !Path::new(&chromium).exists() {
+        missing(&format!("{chromium} is missing (apt: chromium)"));
+    }
+}
+
 /// The Python with the test command's packages (DuckDB), from `ORIEL_PYTHON` or the venv that
 /// `scripts/test` makes.
 pub(crate) fn python() -> String {

@@ -18,8 +18,8 @@ fn flood(base: String, stop: Arc<AtomicBool>, acked: Arc<AtomicU64>, worker: u64
     let mut batch = 0;
     while !stop.load(Ordering::SeqCst) {
         batch += 1;
-        let events: Vec<_> = (0..100).map(|i| json!({ "id": format!("w{worker}-{batch}-{i}"), "t": "pageView" })).collect();
-        let body = json!({ "site": "s", "vid": format!("v{worker}-{batch}"), "ev": events }).to_string();
+        let ids: Vec<String> = (0..100).map(|i| format!("w{worker}-{batch}-{i}")).collect();
+        let body = crate::tag_batch("s", &format!("v{worker}-{batch}"), None, &ids);
         match client.post(format!("{base}/e")).body(body).send().map(|r| r.status().as_u16()) {
             Ok(204) => {
                 acked.fetch_add(100, Ordering::SeqCst);

@@ -12,10 +12,7 @@ fn send_one(server: &Server, id: &str, party: &str) -> u16 {
     rt.block_on(async {
         reqwest::Client::new()
             .post(format!("{}/e", server.base))
-            .body(
-                json!({ "site": "fresh", "vid": party, "ev": [{ "id": id, "t": "pageView", "url": "https://a.example/x" }] })
-                    .to_string(),
-            )
+            .body(crate::tag_batch("fresh", party, None, &[id.to_string()]))
             .send()
             .await
             .unwrap()
@@ -102,7 +99,7 @@ fn delete_a_visitor_from_the_command_line() {
     // A signed-in user's events, whichever device (visitor id) sent them.
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     for (i, vid) in ["phone", "laptop", "phone"].iter().enumerate() {
-        let body = json!({ "site": "fresh", "vid": vid, "uid": "u-42", "ev": [{ "id": format!("u{i}"), "t": "pageView", "url": "https://a.example/x" }] });
+        let body = crate::tag_batch("fresh", vid, Some("u-42"), &[format!("u{i}")]);
         let status = rt
             .block_on(reqwest::Client::new().post(format!("{}/e", server.base)).body(body.to_string()).send())
             .unwrap()

@@ -1,16 +1,12 @@
 //! Compaction: many small segments of a time partition, or of a closed day, into one.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 
-use crate::maintenance::NewSegment;
-use crate::maintenance::merge;
+use crate::Result;
 use crate::manifest::SegmentMeta;
 use crate::metrics as m;
 use crate::segment::Granularity;
-use crate::snapshot::SegmentFile;
 use crate::store::Store;
-use crate::{Error, Result};
 
 /// Most segments one merge reads at once; more are merged over several rounds, so memory (one
 /// batch per input) stays bounded however many segments a day has.
@@ -62,30 +58,8 @@ impl Store {
     /// Rewrites `metas` as one segment of time partition `key`.
     async fn merge_into_one(&self, key: &str, metas: &[SegmentMeta]) -> Result<()> {
         tracing::debug!(partition = key, segments = metas.len(), "compacting a time partition");
-        let dir = self.shared.options.dir.clone();
-        let mut manifest = self.shared.state.read().manifest.clone();
-        let inputs: Vec<PathBuf> = metas.iter().map(|m| dir.join(&m.file)).collect();
-        let old: Vec<u64> = metas.iter().map(|m| m.id).collect();
-        let key = key.to_string();
-        let removed = old.clone();
-        let (next, added) = tokio::task::spawn_blocking(move || -> Result<_> {
-            let new = NewSegment::allocate(&dir, &mut manifest, &key);
-            let written = merge::merge(&inputs, &new.path, &[])?;
-            manifest.segments.retain(|s| !removed.contains(&s.id));
-            let mut added = Vec::new();
-            if let Some(written) = written {
-                let meta = new.into_meta(written)?;
-                manifest.segments.push(meta.clone());
-                added.push(SegmentFile::new(&dir, meta));
-            }
-            manifest.generation += 1;
-            manifest.commit(&dir)?;
-            Ok((manifest, added))
-        })
-        .await
-        .map_err(|_| Error::Closed)??;
-        self.shared.swap_segments(next, added, &old);
-        tracing::debug!(partition = %metas[0].partition, merged = old.len(), "compacted a time partition");
+        self.replace_segments(key, metas, Vec::new()).await?;
+        tracing::debug!(partition = key, merged = metas.len(), "compacted a time partition");
         Ok(())
     }
 }

@@ -11,7 +11,6 @@ use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 
 use crate::deletion::Selector;
-use crate::maintenance::{NewSegment, merge};
 use crate::manifest::Tombstone;
 use crate::metrics as m;
 use crate::segment;
@@ -82,42 +81,15 @@ impl Store {
 
     /// Rewrites `file` without `selector`'s rows on a maintenance turn of its own. Returns the
     /// rows removed and the replacement's id, or `None` when compaction replaced the file first
-    /// (its replacement is checked separately).
+    /// (its replacement is checked separately). A bloom filter's false positive costs one
+    /// rewrite that removes nothing.
     async fn rewrite_without(&self, file: &Arc<SegmentFile>, selector: &Selector) -> Result<Option<(u64, Option<u64>)>> {
         let _turn = self.maintenance.lock().await;
-        let mut manifest = self.shared.state.read().manifest.clone();
-        if !manifest.segments.iter().any(|s| s.id == file.meta.id) {
+        if !self.shared.state.read().manifest.segments.iter().any(|s| s.id == file.meta.id) {
             return Ok(None);
         }
-        let dir = self.shared.options.dir.clone();
-        let (old_id, old_rows, input, partition) = (file.meta.id, file.meta.rows, file.path.clone(), file.meta.partition.clone());
-        let selectors = vec![selector.clone()];
-        let (next, added, kept) = tokio::task::spawn_blocking(move || -> Result<_> {
-            let new = NewSegment::allocate(&dir, &mut manifest, &partition);
-            let written = merge::merge(&[input], &new.path, &selectors)?;
-            let kept = written.map_or(0, |w| w.rows);
-            if kept == old_rows {
-                // A bloom filter false positive: nothing to change.
-                let _ = std::fs::remove_file(&new.path);
-                return Ok(None);
-            }
-            manifest.segments.retain(|s| s.id != old_id);
-            let mut added = Vec::new();
-            if let Some(written) = written {
-                let meta = new.into_meta(written)?;
-                manifest.segments.push(meta.clone());
-                added.push(SegmentFile::new(&dir, meta));
-            }
-            manifest.generation += 1;
-            manifest.commit(&dir)?;
-            Ok(Some((manifest, added, kept)))
-        })
-        .await
-        .map_err(|_| Error::Closed)??
-        .map_or((None, Vec::new(), old_rows), |(m, a, k)| (Some(m), a, k));
-        let Some(next) = next else { return Ok(Some((0, None))) };
-        let new_id = added.first().map(|f| f.meta.id);
-        self.shared.swap_segments(next, added, &[old_id]);
-        Ok(Some((old_rows - kept, new_id)))
+        let (kept, new_id) =
+            self.replace_segments(&file.meta.partition, std::slice::from_ref(&file.meta), vec![selector.clone()]).await?;
+        Ok(Some((file.meta.rows - kept, new_id)))
     }
 }
