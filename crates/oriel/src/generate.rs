@@ -131,6 +131,10 @@ pub(crate) struct Generator {
     free: Vec<usize>,
     sequence: u64,
     emitted: u64,
+    /// Time of the last event handed out.
+    last_ms: i64,
+    /// Events a session makes on average.
+    per_session: f64,
     visitors: VecDeque<Visitor>,
     site_zipf: Zipf<f64>,
     page_zipf: Zipf<f64>,
@@ -154,7 +158,9 @@ impl Generator {
         }
         let per_session = (probe.pending.len() as f64 / PROBES as f64).max(1.0);
         let sessions = ((plan.events as f64 / per_session) * 1.03).ceil() as u64 + 10;
-        Self::with_sessions(plan, sessions)
+        let mut generator = Self::with_sessions(plan, sessions);
+        generator.per_session = per_session;
+        generator
     }
 
     fn with_sessions(plan: Plan, sessions: u64) -> Self {
@@ -198,6 +204,8 @@ impl Generator {
             free: Vec::new(),
             sequence: 0,
             emitted: 0,
+            last_ms: start_ms,
+            per_session: 1.0,
             visitors: VecDeque::new(),
         }
     }
@@ -413,6 +421,21 @@ impl Generator {
     }
 }
 
+impl Generator {
+    /// Starts a few more sessions right after the last event when the planned ones made fewer
+    /// events than asked for (a seed and span whose sessions ran short), so exactly the
+    /// requested number comes out, still in time order.
+    fn top_up(&mut self) {
+        let missing = self.plan.events - self.emitted;
+        let sessions = (missing as f64 / self.per_session).ceil().max(1.0) as u64;
+        let mut starts: Vec<i64> = (0..sessions).map(|_| self.last_ms + self.rng.random_range(0..60_000)).collect();
+        starts.sort_unstable();
+        for start in starts {
+            self.session(start);
+        }
+    }
+}
+
 impl Iterator for Generator {
     type Item = Generated;
 
@@ -427,13 +450,14 @@ impl Iterator for Generator {
             let exhausted = self.hour >= self.hours || self.sessions_left == 0;
             match self.pending.peek() {
                 Some(Reverse((time, _, _))) if *time < horizon || exhausted => break,
-                None if exhausted => return None,
+                None if exhausted => self.top_up(),
                 _ => {
                     self.next_hour();
                 }
             }
         }
-        let Reverse((_, _, slot)) = self.pending.pop()?;
+        let Reverse((time, _, slot)) = self.pending.pop()?;
+        self.last_ms = time;
         let item = self.made[slot].take();
         self.free.push(slot);
         self.emitted += 1;
@@ -447,6 +471,16 @@ mod tests {
 
     fn plan(events: u64, seed: u64) -> Plan {
         Plan { events, days: 3.0, end_ms: 1_795_770_000_000, sites: 3, seed }
+    }
+
+    #[test]
+    fn exactly_the_requested_number_whatever_the_hour() {
+        for hour in 0..24 {
+            let end_ms = 1_795_770_000_000 + hour * 3_600_000 + 1_234_567;
+            let events: Vec<Generated> = Generator::new(Plan { events: 4000, days: 40.0, end_ms, sites: 3, seed: 5 }).collect();
+            assert_eq!(events.len(), 4000, "ending at hour {hour}");
+            assert!(events.windows(2).all(|w| w[0].event.time <= w[1].event.time));
+        }
     }
 
     #[test]

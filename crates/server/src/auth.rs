@@ -31,8 +31,8 @@ use oriel_core::config::{Role, ServerConfig};
 use oriel_core::secret::constant_time_eq;
 
 pub use self::credentials::ADMIN_TOKEN_FILE;
-pub(crate) use self::session::SESSION_COOKIE;
 use self::session::Sessions;
+pub(crate) use self::session::{CODE_SECONDS, SESSION_COOKIE, SESSION_SECONDS};
 use self::throttle::Throttle;
 use crate::peer::Peer;
 use crate::{ApiError, AppState};
@@ -186,7 +186,12 @@ fn host_allowed(headers: &HeaderMap, uri_host: Option<&str>, public: &[String]) 
 
 fn one_host_allowed(host: &str, public: &[String]) -> bool {
     let name = match host.strip_prefix('[') {
-        Some(v6) => return v6.split(']').next().is_some_and(|ip| ip.parse::<IpAddr>().is_ok()),
+        Some(v6) => {
+            let Some((ip, rest)) = v6.split_once(']') else { return false };
+            let port_ok =
+                rest.is_empty() || rest.strip_prefix(':').is_some_and(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()));
+            return port_ok && ip.parse::<IpAddr>().is_ok();
+        }
         None => {
             host.rsplit_once(':').map_or(host, |(name, port)| if port.bytes().all(|b| b.is_ascii_digit()) { name } else { host })
         }
@@ -212,8 +217,12 @@ fn same_origin(headers: &HeaderMap) -> bool {
 }
 
 /// Middleware of every query endpoint: the host must be one Oriel answers to and the request
-/// must carry a valid credential; the [`Principal`] is attached for the handler. A client that
-/// keeps presenting bad credentials is refused for a while.
+/// must carry a valid credential; the [`Principal`] is attached for the handler.
+///
+/// A client that keeps presenting wrong bearer tokens is refused for a while. A valid
+/// credential always passes, so clients sharing one address (behind a proxy) are not locked out
+/// by someone else's mistakes; with 256-bit tokens there is nothing to gain by guessing anyway.
+/// An expired session cookie is not a failure: browsers keep sending old cookies.
 pub(crate) async fn require_credential(
     State(state): State<AppState>,
     Peer(peer): Peer,
@@ -228,19 +237,20 @@ pub(crate) async fn require_credential(
         )
         .into_response();
     }
-    if auth.failures.is_blocked(peer) {
-        return ApiError::new(ErrorCode::TooManyRequests, "too many failed sign-ins from this address; wait a minute")
-            .into_response();
-    }
     match auth.authenticate(request.method(), request.headers()) {
         Ok(principal) => {
             request.extensions_mut().insert(Arc::new(principal));
             next.run(request).await
         }
         Err(error) => {
-            if error.code == ErrorCode::Unauthorized
-                && (bearer(request.headers()).is_some() || session::cookie(request.headers()).is_some())
-            {
+            if error.code == ErrorCode::Unauthorized && bearer(request.headers()).is_some() {
+                if auth.failures.is_blocked(peer) {
+                    return ApiError::new(
+                        ErrorCode::TooManyRequests,
+                        "too many failed sign-ins from this address; wait a minute",
+                    )
+                    .into_response();
+                }
                 // Never the credential itself.
                 tracing::warn!(%peer, path = %request.uri().path(), "refused an invalid credential");
                 auth.failures.fail(peer);
@@ -275,7 +285,15 @@ mod tests {
         ] {
             assert!(host_allowed(&with_host(ok), None, &public), "{ok}");
         }
-        for bad in ["evil.example", "evil.example:8080", "localhost.evil.example", "[nope]:80", "127.0.0.1.evil.example"] {
+        for bad in [
+            "evil.example",
+            "evil.example:8080",
+            "localhost.evil.example",
+            "[nope]:80",
+            "127.0.0.1.evil.example",
+            "[::1].evil",
+            "[::1]:80x",
+        ] {
             assert!(!host_allowed(&with_host(bad), None, &public), "{bad}");
         }
         assert!(host_allowed(&HeaderMap::new(), None, &public));

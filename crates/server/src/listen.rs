@@ -1,8 +1,12 @@
 //! Accepting connections within limits: a connection cap, a deadline for request headers
 //! (which also bounds how long a kept-alive connection may wait for its next request), and an
-//! idle timeout for connections that stop moving bytes, so neither slow clients nor many of them
-//! can tie the server up. Body deadlines are applied where bodies are read
-//! (`server.body_read_timeout_ms`).
+//! idle timeout for connections that stop moving bytes while no request is being answered, so
+//! neither slow clients nor many of them can tie the server up. Body deadlines are applied
+//! where bodies are read (`server.body_read_timeout_ms`).
+//!
+//! Only HTTP/1.1 is served: every client of Oriel speaks it (browsers reach Oriel over HTTP/1.1
+//! or through a TLS-terminating proxy), and cleartext HTTP/2 would bring a second set of
+//! connection states to bound (idle streams, pings) for nobody's benefit.
 
 use std::future::Future;
 use std::io;
@@ -15,8 +19,8 @@ use std::time::{Duration, Instant};
 use axum::Router;
 use axum::extract::ConnectInfo;
 use hyper::body::Incoming;
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use hyper_util::server::conn::auto;
+use hyper::server::conn::http1;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
@@ -54,10 +58,8 @@ pub async fn serve(listener: TcpListener, router: Router, limits: ConnectionLimi
     metrics::counter!(m::REFUSED).increment(0);
     let slots = Arc::new(Semaphore::new(limits.max_connections));
     let graceful = GracefulShutdown::new();
-    let mut builder = auto::Builder::new(TokioExecutor::new());
-    builder.http1().timer(TokioTimer::new()).header_read_timeout(limits.header_read_timeout).max_buf_size(64 * 1024);
-    builder.http2().timer(TokioTimer::new()).keep_alive_interval(Some(limits.idle_timeout / 2)).max_concurrent_streams(64);
-    let builder = Arc::new(builder);
+    let mut builder = http1::Builder::new();
+    builder.timer(TokioTimer::new()).header_read_timeout(limits.header_read_timeout).max_buf_size(64 * 1024);
     tokio::pin!(shutdown);
     loop {
         let (stream, peer) = tokio::select! {
@@ -80,12 +82,24 @@ pub async fn serve(listener: TcpListener, router: Router, limits: ConnectionLimi
         let _ = stream.set_nodelay(true);
         let activity = Arc::new(Activity::new());
         let io = TokioIo::new(Watched { inner: stream, activity: Arc::clone(&activity) });
-        let service = router.clone().map_request(move |mut request: axum::http::Request<Incoming>| {
-            request.extensions_mut().insert(ConnectInfo(peer));
-            request
+        // While a request is being answered (until its whole body is sent) the connection is
+        // busy, not idle: a long query may send nothing for a while.
+        let service = tower::service_fn({
+            let router = router.clone();
+            let activity = Arc::clone(&activity);
+            move |mut request: axum::http::Request<Incoming>| {
+                request.extensions_mut().insert(ConnectInfo(peer));
+                let busy = Busy::new(Arc::clone(&activity));
+                let answer = router.clone().oneshot(request);
+                async move {
+                    let response = answer.await?;
+                    Ok::<_, std::convert::Infallible>(
+                        response.map(|body| axum::body::Body::new(BusyBody { inner: body, _busy: busy })),
+                    )
+                }
+            }
         });
-        let builder = Arc::clone(&builder);
-        let connection = builder.serve_connection_with_upgrades(io, TowerToHyperService::new(service)).into_owned();
+        let connection = builder.serve_connection(io, TowerToHyperService::new(service));
         let connection = graceful.watch(connection);
         let idle = limits.idle_timeout;
         tokio::spawn(async move {
@@ -111,15 +125,16 @@ pub async fn serve(listener: TcpListener, router: Router, limits: ConnectionLimi
     }
 }
 
-/// When a connection last moved a byte.
+/// When a connection last moved a byte, and how many of its requests are being answered.
 struct Activity {
     started: Instant,
     last_ms: AtomicU64,
+    in_flight: AtomicU64,
 }
 
 impl Activity {
     fn new() -> Self {
-        Self { started: Instant::now(), last_ms: AtomicU64::new(0) }
+        Self { started: Instant::now(), last_ms: AtomicU64::new(0), in_flight: AtomicU64::new(0) }
     }
 
     fn touch(&self) {
@@ -127,16 +142,68 @@ impl Activity {
         self.last_ms.store(ms, Ordering::Relaxed);
     }
 
-    /// Resolves once nothing moved for `idle`.
+    fn begin(&self) {
+        self.in_flight.fetch_add(1, Ordering::SeqCst);
+        self.touch();
+    }
+
+    fn end(&self) {
+        self.in_flight.fetch_sub(1, Ordering::SeqCst);
+        self.touch();
+    }
+
+    /// Resolves once nothing moved for `idle` while no request was being answered.
     async fn idle_for(&self, idle: Duration) {
         loop {
             let last = self.started + Duration::from_millis(self.last_ms.load(Ordering::Relaxed));
             let deadline = last + idle;
-            if Instant::now() >= deadline {
+            if Instant::now() >= deadline && self.in_flight.load(Ordering::SeqCst) == 0 {
                 return;
             }
-            tokio::time::sleep_until(deadline.into()).await;
+            tokio::time::sleep_until(deadline.max(Instant::now() + Duration::from_millis(100)).into()).await;
         }
+    }
+}
+
+/// A request being answered; dropped when its response body is sent or abandoned.
+struct Busy(Arc<Activity>);
+
+impl Busy {
+    fn new(activity: Arc<Activity>) -> Self {
+        activity.begin();
+        Self(activity)
+    }
+}
+
+impl Drop for Busy {
+    fn drop(&mut self) {
+        self.0.end();
+    }
+}
+
+/// A response body that keeps its connection marked busy until it is done.
+struct BusyBody {
+    inner: axum::body::Body,
+    _busy: Busy,
+}
+
+impl hyper::body::Body for BusyBody {
+    type Data = bytes::Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<hyper::body::Frame<Self::Data>, Self::Error>>> {
+        Pin::new(&mut self.inner).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> hyper::body::SizeHint {
+        self.inner.size_hint()
     }
 }
 

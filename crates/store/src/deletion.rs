@@ -1,12 +1,16 @@
 //! Which rows a deletion removes: one matcher for the live buffer, log replay, segment rewrites
 //! and compaction.
 //!
-//! A [`Selector`] names a visitor (`party_id`) or a user (`user_id`). [`keep_mask`] evaluates
-//! any rule over a batch's `party_id` and `user_id` columns. It fails when those columns are not
-//! what the schema says, and callers fail closed on that error: a batch that cannot be checked
-//! is never served or written.
+//! A [`Selector`] names a visitor (`party_id`) or a user (`user_id`). A [`PendingDeletion`] is a
+//! selector with the moment it was asked for: it removes the events received before then, and
+//! it stays in the manifest until every segment has been rewritten without them, so a crash
+//! halfway resumes instead of leaving some behind. [`keep_mask`] evaluates any rule over a
+//! batch's `party_id`, `user_id` and `__time` columns. It fails when those columns are not what
+//! the schema says, and callers fail closed on that error: a batch that cannot be checked is
+//! never served or written.
 
-use datafusion::arrow::array::{Array, AsArray, BooleanArray, RecordBatch, StringArray};
+use datafusion::arrow::array::{Array, AsArray, BooleanArray, PrimitiveArray, RecordBatch, StringArray};
+use datafusion::arrow::datatypes::TimestampMillisecondType;
 use serde::{Deserialize, Serialize};
 
 use crate::{Error, Result};
@@ -35,6 +39,23 @@ impl Selector {
     }
 }
 
+/// A deletion not yet applied to every segment.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PendingDeletion {
+    /// Whose events.
+    #[serde(flatten)]
+    pub selector: Selector,
+    /// When it was asked for (ms): events received after are new and stay.
+    pub before_ms: i64,
+}
+
+impl PendingDeletion {
+    /// Whether the event with `party_id`, `user_id` received at `time_ms` is removed.
+    pub fn matches(&self, party_id: Option<&str>, user_id: Option<&str>, time_ms: i64) -> bool {
+        time_ms <= self.before_ms && self.selector.matches(party_id, user_id)
+    }
+}
+
 fn column<'a>(batch: &'a RecordBatch, name: &str) -> Result<Option<&'a StringArray>> {
     match batch.schema().index_of(name) {
         Ok(i) => batch
@@ -51,14 +72,36 @@ fn value(column: Option<&StringArray>, row: usize) -> Option<&str> {
     column.filter(|c| c.is_valid(row)).map(|c| c.value(row))
 }
 
-/// The rows of `batch` to keep: those for which `deleted(row, party_id, user_id)` is false.
-pub(crate) fn keep_mask(
-    batch: &RecordBatch,
-    deleted: impl Fn(usize, Option<&str>, Option<&str>) -> bool,
-) -> Result<BooleanArray> {
+/// What the matcher sees of one row.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Row<'a> {
+    /// Position in the batch.
+    pub(crate) index: usize,
+    pub(crate) party_id: Option<&'a str>,
+    pub(crate) user_id: Option<&'a str>,
+    /// `__time`, ms (`i64::MIN` when the batch has no such column).
+    pub(crate) time_ms: i64,
+}
+
+/// The rows of `batch` to keep: those `deleted` does not pick.
+pub(crate) fn keep_mask(batch: &RecordBatch, deleted: impl Fn(Row<'_>) -> bool) -> Result<BooleanArray> {
     let party = column(batch, "party_id")?;
     let user = column(batch, "user_id")?;
-    Ok((0..batch.num_rows()).map(|row| Some(!deleted(row, value(party, row), value(user, row)))).collect())
+    let time: Option<&PrimitiveArray<TimestampMillisecondType>> = match batch.schema().index_of("__time") {
+        Ok(i) => Some(
+            batch
+                .column(i)
+                .as_primitive_opt::<TimestampMillisecondType>()
+                .ok_or_else(|| Error::Internal("column __time is not a timestamp; cannot apply deletions".into()))?,
+        ),
+        Err(_) => None,
+    };
+    Ok((0..batch.num_rows())
+        .map(|index| {
+            let time_ms = time.filter(|t| t.is_valid(index)).map_or(i64::MIN, |t| t.value(index));
+            Some(!deleted(Row { index, party_id: value(party, index), user_id: value(user, index), time_ms }))
+        })
+        .collect())
 }
 
 #[cfg(test)]
@@ -79,13 +122,24 @@ mod tests {
         let user: ArrayRef = Arc::new(StringArray::from(vec![None, Some("u1"), Some("u1")]));
         let batch = RecordBatch::try_new(schema, vec![party, user]).unwrap();
         let by_user = Selector { party_id: None, user_id: Some("u1".into()) };
-        let keep = keep_mask(&batch, |_, p, u| by_user.matches(p, u)).unwrap();
+        let keep = keep_mask(&batch, |r| by_user.matches(r.party_id, r.user_id)).unwrap();
         assert_eq!(keep, BooleanArray::from(vec![true, false, false]));
         let by_party = Selector { party_id: Some("p1".into()), user_id: None };
-        assert_eq!(keep_mask(&batch, |_, p, u| by_party.matches(p, u)).unwrap(), BooleanArray::from(vec![false, true, true]));
+        assert_eq!(
+            keep_mask(&batch, |r| by_party.matches(r.party_id, r.user_id)).unwrap(),
+            BooleanArray::from(vec![false, true, true])
+        );
 
         let bad_schema = Arc::new(Schema::new(vec![Field::new("party_id", DataType::Int32, true)]));
         let bad = RecordBatch::try_new(bad_schema, vec![Arc::new(Int32Array::from(vec![1])) as ArrayRef]).unwrap();
-        assert!(keep_mask(&bad, |_, p, u| by_party.matches(p, u)).is_err());
+        assert!(keep_mask(&bad, |r| by_party.matches(r.party_id, r.user_id)).is_err());
+    }
+
+    #[test]
+    fn a_pending_deletion_spares_what_came_after_it() {
+        let d = PendingDeletion { selector: Selector { party_id: Some("p".into()), user_id: None }, before_ms: 100 };
+        assert!(d.matches(Some("p"), None, 100));
+        assert!(!d.matches(Some("p"), None, 101), "received after the request: a new event");
+        assert!(!d.matches(Some("q"), None, 5));
     }
 }

@@ -32,9 +32,12 @@ impl Store {
             if *stop.borrow() {
                 return;
             }
+            // Registered before the check: a flush that makes room between the check and the
+            // wait still wakes this task.
+            let room = self.room.notified();
+            tokio::pin!(room);
+            room.as_mut().enable();
             if self.live_is_full() {
-                // Register for the wake-up before asking for the flush, so it cannot be missed.
-                let room = self.room.notified();
                 self.flush_wanted.notify_one();
                 metrics::counter!(m::INGEST_PAUSES).increment(1);
                 tokio::select! {

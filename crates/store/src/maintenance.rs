@@ -1,14 +1,18 @@
-//! Maintenance: everything that rewrites the store's files, one operation at a time.
+//! Maintenance: everything that rewrites the store's files.
 //!
 //! - [`flush`]: the live buffer into segments, committed with the log offsets they cover.
 //! - [`compact`]: small segments and closed days merged by a streaming k-way [`merge`].
 //! - [`retention`]: old time partitions and spent deletion tombstones dropped.
 //! - [`delete`]: a visitor's or user's events removed from every segment that may hold them.
 //!
-//! They take turns on one lock, so each sees and commits a manifest no other changed meanwhile.
-//! Ingestion and queries never wait for them except for the instant a new state is swapped in.
-//! Memory is bounded everywhere: flushes write sorted runs of at most [`RUN_BYTES`], merges and
-//! rewrites stream a batch at a time.
+//! Every manifest change happens on one lock (the maintenance turn), from the state's manifest,
+//! so each commit sees what the previous one committed. Work that takes long (merging a day,
+//! rewriting a segment for a deletion) is done *before* taking the turn, into new files that
+//! nothing lists yet; on the turn the replacement is checked against the manifest as it is now
+//! and committed, or discarded when its inputs changed meanwhile. So a compaction never holds
+//! up a flush for longer than a commit, and ingestion and queries wait for nothing but the
+//! instant a new state is swapped in. Memory is bounded everywhere: flushes write sorted runs
+//! of at most [`RUN_BYTES`], merges and rewrites stream a batch at a time.
 
 mod compact;
 mod delete;
@@ -18,29 +22,28 @@ mod retention;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use datafusion::arrow::array::RecordBatch;
 
+use crate::deletion::PendingDeletion;
 use crate::manifest::{Manifest, SegmentMeta, sync_dir};
 use crate::segment::{self, Granularity, Written};
 use crate::snapshot::SegmentFile;
 use crate::store::Store;
 use crate::{Error, Result};
 
-/// How often the maintenance task wakes up to check the flush conditions.
+/// How often the flush task wakes up to check the flush conditions.
 const TICK: Duration = Duration::from_millis(250);
 /// Live-buffer memory written as one sorted run: each run becomes one segment per time
 /// partition, and the sort of a run is the largest allocation a flush makes.
 pub(crate) const RUN_BYTES: usize = 64 << 20;
 
 impl Store {
-    /// Flushes when due, and compacts and applies retention now and then, until the store stops.
-    pub(crate) async fn maintain(self: Arc<Self>) {
+    /// Flushes when due, until the store stops.
+    pub(crate) async fn flush_when_due(self: Arc<Self>) {
         let mut stop = self.stop.subscribe();
-        let clock = Arc::clone(&self.shared.options.clock);
-        let housekeeping_ms = i64::try_from(self.shared.options.housekeeping_interval.as_millis()).unwrap_or(i64::MAX);
-        let mut last_housekeeping = clock.now_ms();
         loop {
             tokio::select! {
                 _ = stop.changed() => return,
@@ -52,14 +55,37 @@ impl Store {
             {
                 tracing::error!(%error, "flush failed; the events stay in the log and the live buffer");
             }
-            if clock.now_ms().saturating_sub(last_housekeeping) >= housekeeping_ms {
-                last_housekeeping = clock.now_ms();
-                if let Err(error) = self.compact().await {
-                    tracing::error!(%error, "compaction failed");
-                }
-                if let Err(error) = self.enforce_retention().await {
-                    tracing::error!(%error, "store retention failed");
-                }
+        }
+    }
+
+    /// Compacts and applies retention now and then, and first finishes deletions a previous
+    /// run left pending, until the store stops. Runs beside the flushes, not in their way.
+    pub(crate) async fn housekeep(self: Arc<Self>) {
+        let mut stop = self.stop.subscribe();
+        let pending = self.shared.state.read().manifest.deletions.clone();
+        for deletion in pending {
+            tracing::info!("resuming a deletion that was interrupted");
+            if let Err(error) = self.finish_deletion(&deletion).await {
+                tracing::error!(%error, "cannot finish an interrupted deletion; it is retried at the next start");
+            }
+        }
+        let clock = Arc::clone(&self.shared.options.clock);
+        let housekeeping_ms = i64::try_from(self.shared.options.housekeeping_interval.as_millis()).unwrap_or(i64::MAX);
+        let mut last = clock.now_ms();
+        loop {
+            tokio::select! {
+                _ = stop.changed() => return,
+                () = tokio::time::sleep(TICK) => {}
+            }
+            if clock.now_ms().saturating_sub(last) < housekeeping_ms {
+                continue;
+            }
+            last = clock.now_ms();
+            if let Err(error) = self.compact().await {
+                tracing::error!(%error, "compaction failed");
+            }
+            if let Err(error) = self.enforce_retention().await {
+                tracing::error!(%error, "store retention failed");
             }
         }
     }
@@ -78,7 +104,7 @@ impl Store {
 
     /// Writes `batches` as new segments on top of `manifest` (partitions of `granularity`),
     /// lets `edit` change the manifest further, and commits it. Returns the new manifest and
-    /// the new segment files.
+    /// the new segment files. Runs on the maintenance turn.
     pub(crate) async fn write_segments(
         &self,
         granularity: Granularity,
@@ -87,89 +113,154 @@ impl Store {
         edit: impl FnOnce(&mut Manifest) + Send + 'static,
     ) -> Result<(Manifest, Vec<Arc<SegmentFile>>)> {
         let dir = self.shared.options.dir.clone();
+        let ids = Arc::clone(&self.shared.segment_ids);
         tokio::task::spawn_blocking(move || {
             let mut manifest = manifest;
-            let metas = write_runs(&dir, &mut manifest, &batches, granularity)?;
+            let metas = write_runs(&dir, &ids, &mut manifest, &batches, granularity)?;
             edit(&mut manifest);
             manifest.generation += 1;
-            manifest.commit(&dir)?;
+            if let Err(error) = manifest.commit(&dir) {
+                remove_files(&dir, &metas);
+                return Err(error);
+            }
             Ok((manifest, metas.into_iter().map(|meta| SegmentFile::new(&dir, meta)).collect()))
         })
         .await
         .map_err(|_| Error::Closed)?
     }
-}
 
-impl Store {
-    /// Replaces segments `old` (of time partition `partition`) by one segment merged from their
-    /// rows, without the rows `deleted` selects, and commits the manifest. Must run on the
-    /// maintenance turn. Returns the rows the new segment holds (none is written when no row
-    /// is left) and its id.
-    pub(crate) async fn replace_segments(
+    /// Writes the merge of segments `old` (of time partition `partition`), without the rows
+    /// `deletions` select, as a new segment file that nothing lists yet. Needs no turn.
+    pub(crate) async fn prepare_replacement(
         &self,
         partition: &str,
-        old: &[crate::manifest::SegmentMeta],
-        deleted: Vec<crate::deletion::Selector>,
-    ) -> Result<(u64, Option<u64>)> {
+        old: Vec<SegmentMeta>,
+        deletions: Vec<PendingDeletion>,
+    ) -> Result<Replacement> {
         let dir = self.shared.options.dir.clone();
-        let mut manifest = self.shared.state.read().manifest.clone();
-        let inputs: Vec<PathBuf> = old.iter().map(|m| dir.join(&m.file)).collect();
-        let removed: Vec<u64> = old.iter().map(|m| m.id).collect();
+        let ids = Arc::clone(&self.shared.segment_ids);
         let partition = partition.to_string();
-        let gone = removed.clone();
-        let (next, added) = tokio::task::spawn_blocking(move || -> Result<_> {
-            let new = NewSegment::allocate(&dir, &mut manifest, &partition);
-            let written = merge::merge(&inputs, &new.path, &deleted)?;
-            manifest.segments.retain(|s| !gone.contains(&s.id));
-            let mut added = None;
-            if let Some(written) = written {
-                let meta = new.into_meta(written)?;
-                manifest.segments.push(meta.clone());
-                added = Some(SegmentFile::new(&dir, meta));
-            }
-            manifest.generation += 1;
-            manifest.commit(&dir)?;
-            Ok((manifest, added))
+        tokio::task::spawn_blocking(move || {
+            let inputs: Vec<PathBuf> = old.iter().map(|m| dir.join(&m.file)).collect();
+            let new = NewSegment::allocate(&dir, &ids, &partition);
+            let written = merge::merge(&inputs, &new.path, &deletions)?;
+            let new = written.map(|w| new.into_meta(w)).transpose()?;
+            Ok(Replacement { old, new, deletions, dir })
         })
         .await
-        .map_err(|_| Error::Closed)??;
-        let result = added.as_ref().map_or((0, None), |f| (f.meta.rows, Some(f.meta.id)));
-        self.shared.swap_segments(next, added.into_iter().collect(), &removed);
-        Ok(result)
+        .map_err(|_| Error::Closed)?
+    }
+
+    /// Commits `replacements` that still apply on the maintenance turn (the caller holds it):
+    /// one whose segments are all still listed replaces them; the others are discarded. `edit`
+    /// changes the manifest further. Returns, per committed replacement, the rows it removed.
+    pub(crate) async fn commit_replacements(
+        &self,
+        replacements: Vec<Replacement>,
+        edit: impl FnOnce(&mut Manifest) + Send + 'static,
+    ) -> Result<Vec<u64>> {
+        let mut next = self.shared.state.read().manifest.clone();
+        let listed = |r: &Replacement, m: &Manifest| r.old.iter().all(|o| m.segments.iter().any(|s| s.id == o.id));
+        let (apply, stale): (Vec<Replacement>, Vec<Replacement>) = replacements.into_iter().partition(|r| listed(r, &next));
+        for replacement in stale {
+            replacement.discard();
+        }
+        let mut removed = Vec::with_capacity(apply.len());
+        let mut gone: Vec<u64> = Vec::new();
+        let mut added = Vec::new();
+        for r in &apply {
+            gone.extend(r.old.iter().map(|o| o.id));
+            next.segments.retain(|s| !r.old.iter().any(|o| o.id == s.id));
+            let old_rows: u64 = r.old.iter().map(|o| o.rows).sum();
+            removed.push(old_rows - r.new.as_ref().map_or(0, |n| n.rows));
+            if let Some(new) = &r.new {
+                next.segments.push(new.clone());
+                added.push(SegmentFile::new(&r.dir, new.clone()));
+            }
+        }
+        edit(&mut next);
+        next.next_segment_id = next.next_segment_id.max(self.shared.segment_ids.load(Ordering::SeqCst));
+        next.generation += 1;
+        let dir = self.shared.options.dir.clone();
+        let committed = next.clone();
+        let result = tokio::task::spawn_blocking(move || committed.commit(&dir)).await.map_err(|_| Error::Closed)?;
+        if let Err(error) = result {
+            for r in apply {
+                r.discard();
+            }
+            return Err(error);
+        }
+        self.shared.swap_segments(next, added, &gone);
+        Ok(removed)
+    }
+}
+
+/// A segment written to replace others, not yet listed in the manifest.
+#[derive(Debug)]
+pub(crate) struct Replacement {
+    /// The segments it replaces.
+    pub(crate) old: Vec<SegmentMeta>,
+    /// The new segment; `None` when no row was left.
+    pub(crate) new: Option<SegmentMeta>,
+    /// The deletions its rows went through.
+    pub(crate) deletions: Vec<PendingDeletion>,
+    dir: PathBuf,
+}
+
+impl Replacement {
+    /// Removes the new file: the replacement will never be committed.
+    pub(crate) fn discard(self) {
+        if let Some(new) = &self.new {
+            let _ = std::fs::remove_file(self.dir.join(&new.file));
+        }
     }
 }
 
 /// Writes `batches` as sorted segments, a run of at most [`RUN_BYTES`] at a time, one segment
-/// per time partition of each run, and lists them in `manifest`.
+/// per time partition of each run, and lists them in `manifest`. On an error, the files it
+/// wrote are removed.
 fn write_runs(
     dir: &Path,
+    ids: &AtomicU64,
     manifest: &mut Manifest,
     batches: &[RecordBatch],
     granularity: Granularity,
 ) -> Result<Vec<SegmentMeta>> {
     let mut metas = Vec::new();
-    let mut start = 0;
-    while start < batches.len() {
-        let mut end = start;
-        let mut bytes = 0;
-        while end < batches.len() && (end == start || bytes + batches[end].get_array_memory_size() <= RUN_BYTES) {
-            bytes += batches[end].get_array_memory_size();
-            end += 1;
-        }
-        for (key, batch) in segment::split_by_partition(&batches[start..end], granularity)? {
-            if batch.num_rows() == 0 {
-                continue;
+    let result = (|| {
+        let mut start = 0;
+        while start < batches.len() {
+            let mut end = start;
+            let mut bytes = 0;
+            while end < batches.len() && (end == start || bytes + batches[end].get_array_memory_size() <= RUN_BYTES) {
+                bytes += batches[end].get_array_memory_size();
+                end += 1;
             }
-            let new = NewSegment::allocate(dir, manifest, &key);
-            let written = segment::write(&new.path, &batch)?;
-            let meta = new.into_meta(written)?;
-            manifest.segments.push(meta.clone());
-            metas.push(meta);
+            for (key, batch) in segment::split_by_partition(&batches[start..end], granularity)? {
+                if batch.num_rows() == 0 {
+                    continue;
+                }
+                let new = NewSegment::allocate(dir, ids, &key);
+                let written = segment::write(&new.path, &batch)?;
+                metas.push(new.into_meta(written)?);
+            }
+            start = end;
         }
-        start = end;
+        sync_dir(&dir.join("segments"))
+    })();
+    if let Err(error) = result {
+        remove_files(dir, &metas);
+        return Err(error);
     }
-    sync_dir(&dir.join("segments"))?;
+    manifest.segments.extend(metas.iter().cloned());
+    manifest.next_segment_id = manifest.next_segment_id.max(ids.load(Ordering::SeqCst));
     Ok(metas)
+}
+
+fn remove_files(dir: &Path, metas: &[SegmentMeta]) {
+    for meta in metas {
+        let _ = std::fs::remove_file(dir.join(&meta.file));
+    }
 }
 
 /// A segment file about to be written: its id, and its name relative to the store and absolute.
@@ -181,10 +272,11 @@ pub(crate) struct NewSegment {
 }
 
 impl NewSegment {
-    /// Hands out the next segment id of `manifest` for time partition `partition`.
-    pub(crate) fn allocate(dir: &Path, manifest: &mut Manifest, partition: &str) -> Self {
-        let id = manifest.next_segment_id.max(1);
-        manifest.next_segment_id = id + 1;
+    /// Hands out the next segment id for time partition `partition`. Ids come from a counter
+    /// that never goes back, even when the operation that took one fails, so no two attempts
+    /// ever write the same file name.
+    pub(crate) fn allocate(dir: &Path, ids: &AtomicU64, partition: &str) -> Self {
+        let id = ids.fetch_add(1, Ordering::SeqCst);
         let file = format!("segments/{partition}/{id:012}.parquet");
         let path = dir.join(&file);
         Self { id, partition: partition.to_string(), file, path }

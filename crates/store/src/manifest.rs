@@ -77,6 +77,9 @@ pub struct Manifest {
     /// Deletions still relevant to log replay.
     #[serde(default)]
     pub tombstones: Vec<Tombstone>,
+    /// Deletions not yet applied to every segment; resumed when the store opens.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub deletions: Vec<crate::deletion::PendingDeletion>,
 }
 
 impl Manifest {
@@ -159,6 +162,10 @@ mod tests {
             tombstones: vec![Tombstone {
                 selector: Selector { party_id: Some("p".into()), user_id: None },
                 until: BTreeMap::from([(0, 50)]),
+            }],
+            deletions: vec![crate::deletion::PendingDeletion {
+                selector: Selector { party_id: None, user_id: Some("u".into()) },
+                before_ms: 9,
             }],
         }
     }

@@ -134,10 +134,12 @@ fn properties() -> Result<WriterProperties> {
 }
 
 /// Writes one segment from batches that arrive already sorted by (`site`, `__time`), a row
-/// group at a time, so a segment of any size is written in bounded memory.
+/// group at a time, so a segment of any size is written in bounded memory. A writer dropped
+/// before [`SegmentWriter::finish`] (an error on the way) removes its file, so a retry can
+/// never trip over it.
 pub(crate) struct SegmentWriter {
     path: PathBuf,
-    writer: ArrowWriter<File>,
+    writer: Option<ArrowWriter<File>>,
     rows: u64,
     min_time: i64,
     max_time: i64,
@@ -150,8 +152,9 @@ impl SegmentWriter {
             std::fs::create_dir_all(dir).map_err(Error::io("failed to create", dir))?;
         }
         let file = File::create_new(path).map_err(Error::io("failed to create segment", path))?;
-        let writer = ArrowWriter::try_new(file, events_schema(), Some(properties()?))?;
-        Ok(Self { path: path.to_path_buf(), writer, rows: 0, min_time: i64::MAX, max_time: i64::MIN })
+        let mut this = Self { path: path.to_path_buf(), writer: None, rows: 0, min_time: i64::MAX, max_time: i64::MIN };
+        this.writer = Some(ArrowWriter::try_new(file, events_schema(), Some(properties()?))?);
+        Ok(this)
     }
 
     /// Appends sorted rows.
@@ -165,7 +168,8 @@ impl SegmentWriter {
             self.max_time = self.max_time.max(t);
         }
         self.rows += batch.num_rows() as u64;
-        self.writer.write(batch)?;
+        let writer = self.writer.as_mut().ok_or_else(|| Error::Internal("segment writer already finished".into()))?;
+        writer.write(batch)?;
         Ok(())
     }
 
@@ -175,17 +179,26 @@ impl SegmentWriter {
     }
 
     /// Closes and fsyncs the file. An empty segment is an error (and its file is removed).
-    pub(crate) fn finish(self) -> Result<Written> {
-        let Self { path, writer, rows, min_time, max_time } = self;
+    pub(crate) fn finish(mut self) -> Result<Written> {
+        let writer = self.writer.take().ok_or_else(|| Error::Internal("segment writer already finished".into()))?;
         let file = writer.into_inner()?;
-        if rows == 0 {
-            drop(file);
-            let _ = std::fs::remove_file(&path);
+        if self.rows == 0 {
             return Err(Error::Internal("refusing to write an empty segment".into()));
         }
-        file.sync_all().map_err(Error::io("failed to sync segment", &path))?;
-        let bytes = file.metadata().map_err(Error::io("failed to stat segment", &path))?.len();
-        Ok(Written { rows, bytes, min_time, max_time })
+        file.sync_all().map_err(Error::io("failed to sync segment", &self.path))?;
+        let bytes = file.metadata().map_err(Error::io("failed to stat segment", &self.path))?.len();
+        let written = Written { rows: self.rows, bytes, min_time: self.min_time, max_time: self.max_time };
+        // Finished: the file stays.
+        self.path = PathBuf::new();
+        Ok(written)
+    }
+}
+
+impl Drop for SegmentWriter {
+    fn drop(&mut self) {
+        if !self.path.as_os_str().is_empty() {
+            let _ = std::fs::remove_file(&self.path);
+        }
     }
 }
 

@@ -92,6 +92,9 @@ pub(crate) struct State {
 pub(crate) struct Shared {
     pub(crate) options: StoreOptions,
     pub(crate) state: RwLock<State>,
+    /// The next segment id: a counter that failed operations also advance, so no file name is
+    /// ever used twice.
+    pub(crate) segment_ids: Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl SnapshotSource for Shared {
@@ -199,7 +202,8 @@ impl Store {
             }
         }
         let query_options = options.query.clone();
-        let shared = Arc::new(Shared { options, state: RwLock::new(State { manifest, segments, live }) });
+        let segment_ids = Arc::new(std::sync::atomic::AtomicU64::new(manifest.next_segment_id.max(1)));
+        let shared = Arc::new(Shared { options, state: RwLock::new(State { manifest, segments, live }), segment_ids });
         let table = Arc::new(EventsTable::new(Arc::clone(&shared) as Arc<dyn SnapshotSource>));
         let engine = QueryEngine::new(table, query_options)?;
         let store = Arc::new(Self {
@@ -221,7 +225,8 @@ impl Store {
             for (p, from) in starts {
                 tasks.push(tokio::spawn(Arc::clone(&store).ingest(Arc::clone(&log), p, from)));
             }
-            tasks.push(tokio::spawn(Arc::clone(&store).maintain()));
+            tasks.push(tokio::spawn(Arc::clone(&store).flush_when_due()));
+            tasks.push(tokio::spawn(Arc::clone(&store).housekeep()));
         }
         Ok(store)
     }

@@ -95,15 +95,22 @@ fn acknowledged_appends_survive_sigkill() {
             .spawn()
             .unwrap();
         let stdout = child.stdout.take().unwrap();
+        let (first_ack, acking) = std::sync::mpsc::channel();
         let reader = std::thread::spawn(move || {
             let mut lines = Vec::new();
             for line in BufReader::new(stdout).lines() {
                 let Ok(line) = line else { break };
+                if line.starts_with("ack ") {
+                    let _ = first_ack.send(());
+                }
                 lines.push(line);
             }
             lines
         });
-        std::thread::sleep(Duration::from_millis(rng.random_range(150..700)));
+        // Kill at a random moment once appends are being acknowledged: a fixed delay from the
+        // spawn lands before the first ack on a loaded machine, and then the run proves nothing.
+        acking.recv_timeout(Duration::from_secs(60)).expect("the child acknowledged nothing within a minute");
+        std::thread::sleep(Duration::from_millis(rng.random_range(50..500)));
         child.kill().unwrap(); // SIGKILL
         child.wait().unwrap();
         let lines = reader.join().unwrap();

@@ -145,7 +145,10 @@ async fn flipped_byte_in_middle_batch_is_an_error_not_a_skip() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn corruption_in_a_sealed_segment_is_reported_where_read() {
     let dir = tempfile::tempdir().unwrap();
-    let log = open_small(dir.path(), 1);
+    // Without spares, segments roll only when full, so every sealed one holds many batches (a
+    // spare that is ready early replaces a growing segment after one batch, at random).
+    let options = EmbeddedOptions { preallocate: false, ..small_options(1, RetentionPolicy::default(), MockClock::new(0)) };
+    let log = EmbeddedLog::open(dir.path(), options).unwrap();
     for i in 0..100u32 {
         log.append(vec![Record::new(b"k".to_vec(), format!("{i:0200}").into_bytes(), 0)]).await.unwrap();
     }

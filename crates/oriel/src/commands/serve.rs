@@ -77,8 +77,18 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         .with_context(|| format!("cannot listen on {addr}; is another process using it? (set server.listen or --listen)"))?;
     let bound = listener.local_addr().context("listener address")?;
     tracing::info!(data_dir = %config.data_dir.display(), "listening on http://{bound}");
-    let link = format!("http://{}/signin?code={}", browser_address(bound), auth.signin_code(Role::Admin));
-    tracing::info!("sign in to this server within an hour (the link works once; `oriel signin` makes another): {link}");
+    // The link is a credential for an hour: shown to a person at a terminal, never written
+    // into logs that may be collected elsewhere.
+    use std::io::IsTerminal;
+    if std::io::stdout().is_terminal() {
+        let link = format!("http://{}/signin?code={}", browser_address(bound), auth.signin_code(Role::Admin));
+        #[allow(clippy::print_stdout)]
+        {
+            println!("\n  Sign in to Oriel (within an hour; the link works once): {link}\n");
+        }
+    } else {
+        tracing::info!("run `oriel signin` on this machine for a link that signs a browser in");
+    }
 
     let renderer = {
         let metrics = metrics.clone();

@@ -10,7 +10,7 @@ use oriel_core::ErrorCode;
 use oriel_core::config::Role;
 use serde::Deserialize;
 
-use crate::auth::{Principal, SESSION_COOKIE};
+use crate::auth::{CODE_SECONDS, Principal, SESSION_COOKIE, SESSION_SECONDS};
 use crate::{ApiError, AppState};
 
 #[derive(Debug, Deserialize)]
@@ -37,7 +37,7 @@ pub(super) async fn signin(State(state): State<AppState>, headers: HeaderMap, Qu
     let secure = headers.get("x-forwarded-proto").is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"https"));
     let cookie = format!(
         "{SESSION_COOKIE}={cookie}; Path=/; HttpOnly; SameSite=Strict; Max-Age={}{}",
-        14 * 86_400,
+        SESSION_SECONDS,
         if secure { "; Secure" } else { "" }
     );
     let mut response = StatusCode::SEE_OTHER.into_response();
@@ -66,7 +66,9 @@ pub(super) async fn link(
     principal.require_admin()?;
     let role = body.map_or(Role::Admin, |Json(r)| r.role);
     let code = state.auth().signin_code(role);
-    Ok(Json(serde_json::json!({ "path": format!("/signin?code={code}"), "role": role.as_str(), "expires_in_seconds": 3600 })))
+    Ok(Json(
+        serde_json::json!({ "path": format!("/signin?code={code}"), "role": role.as_str(), "expires_in_seconds": CODE_SECONDS }),
+    ))
 }
 
 /// `GET /`: where a signed-in browser lands.

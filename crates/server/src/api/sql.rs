@@ -67,16 +67,26 @@ pub(super) async fn sql(State(state): State<AppState>, headers: HeaderMap, body:
     Ok(response)
 }
 
-/// A batch's rows as JSON arrays, comma-separated; `first` when no row was written before.
-fn encode_rows(batch: &RecordBatch, first: bool) -> String {
+/// A batch's rows as JSON arrays, comma-separated (`first` when no row was written before);
+/// `None` as soon as the text would pass `budget` bytes, so one batch of huge values is never
+/// encoded whole past the result limit.
+fn encode_rows(batch: &RecordBatch, first: bool, budget: u64) -> Option<String> {
     let mut out = String::new();
     for (i, row) in values::rows_of(batch).enumerate() {
         if i > 0 || !first {
             out.push(',');
         }
         out.push_str(&row.to_string());
+        if out.len() as u64 > budget {
+            return None;
+        }
     }
-    out
+    Some(out)
+}
+
+/// The text that ends the rows with an error, once the status line is sent.
+fn closing_error(message: &str) -> String {
+    format!("],\"error\":{}}}", serde_json::Value::String(message.to_string()))
 }
 
 /// The rows of `first` and then of `rest`, as JSON text chunks, within the result byte limit.
@@ -114,27 +124,51 @@ fn encode(
                 Ok(batch) => {
                     let first = e.rows == 0;
                     e.rows += batch.num_rows() as u64;
+                    let budget = limit.saturating_sub(e.written);
                     // Encoding thousands of rows is CPU work that must not hold up the threads
                     // answering the collector and /healthz.
-                    let out = tokio::task::spawn_blocking(move || encode_rows(&batch, first)).await.unwrap_or_default();
-                    e.written += out.len() as u64;
-                    if e.written > limit {
-                        e.done = true;
-                        let message =
-                            format!("the result is larger than {limit} bytes (store.max_result_mb); add a LIMIT or aggregate");
-                        tracing::debug!(%message, "query result cut off");
-                        format!("],\"error\":{}}}", serde_json::Value::String(message))
-                    } else {
-                        out
+                    match tokio::task::spawn_blocking(move || encode_rows(&batch, first, budget)).await {
+                        Ok(Some(out)) => {
+                            e.written += out.len() as u64;
+                            out
+                        }
+                        Ok(None) => {
+                            e.done = true;
+                            let message = format!(
+                                "the result is larger than {limit} bytes (store.max_result_mb); add a LIMIT or aggregate"
+                            );
+                            tracing::debug!(%message, "query result cut off");
+                            closing_error(&message)
+                        }
+                        Err(error) => {
+                            e.done = true;
+                            tracing::error!(%error, "encoding a query result failed");
+                            closing_error("encoding the result failed on the server; see its log")
+                        }
                     }
                 }
                 Err(error) => {
                     e.done = true;
-                    let error = ApiError::from(error);
-                    format!("],\"error\":{}}}", serde_json::Value::String(error.public_message()))
+                    closing_error(&ApiError::from(error).public_message())
                 }
             };
             Some((Ok(Bytes::from(chunk)), e))
         },
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use oriel_store::arrow::array::{ArrayRef, StringArray};
+
+    #[test]
+    fn encoding_stops_at_the_byte_budget() {
+        let column: ArrayRef = Arc::new(StringArray::from(vec!["x".repeat(100); 50]));
+        let batch = RecordBatch::try_from_iter([("s", column)]).unwrap();
+        let whole = encode_rows(&batch, true, u64::MAX).unwrap();
+        assert_eq!(whole.matches("],[").count(), 49);
+        assert!(encode_rows(&batch, true, whole.len() as u64).is_some());
+        assert!(encode_rows(&batch, true, 1000).is_none());
+    }
 }

@@ -21,9 +21,9 @@ use super::credentials::random_secret;
 /// The session cookie's name.
 pub(crate) const SESSION_COOKIE: &str = "oriel_session";
 /// How long a session lasts.
-const SESSION_SECONDS: i64 = 14 * 86_400;
+pub(crate) const SESSION_SECONDS: i64 = 14 * 86_400;
 /// How long a sign-in code stays valid.
-const CODE_SECONDS: i64 = 3600;
+pub(crate) const CODE_SECONDS: i64 = 3600;
 /// Most codes outstanding at once; the oldest go first.
 const MAX_CODES: usize = 64;
 

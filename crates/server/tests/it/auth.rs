@@ -168,11 +168,14 @@ async fn a_client_that_keeps_guessing_is_refused_for_a_while() {
         .await;
         assert_eq!(status, StatusCode::UNAUTHORIZED);
     }
+    let (status, _, _) =
+        send(&f.state, "GET", "/api/v1/session", "", "198.51.100.1:5000", &[("authorization", "Bearer guess-again-0123456789")])
+            .await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "the next wrong token waits out the block");
+    // Someone else behind the same address (a proxy) with a valid credential is not locked out.
     let right = format!("Bearer {}", f.admin);
     let (status, _, _) = send(&f.state, "GET", "/api/v1/session", "", "198.51.100.1:5000", &[("authorization", &right)]).await;
-    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "even the right token waits out the block");
-    let (status, _, _) = send(&f.state, "GET", "/api/v1/session", "", "198.51.100.2:5000", &[("authorization", &right)]).await;
-    assert_eq!(status, StatusCode::OK, "other clients are not affected");
+    assert_eq!(status, StatusCode::OK);
 }
 
 #[tokio::test]

@@ -6,12 +6,13 @@
 
 use std::collections::BTreeMap;
 
-use datafusion::arrow::array::RecordBatch;
+use datafusion::arrow::array::{AsArray, RecordBatch};
 use datafusion::arrow::compute::{concat_batches, filter_record_batch};
+use datafusion::arrow::datatypes::TimestampMillisecondType;
 
 use crate::deletion;
 use crate::manifest::Tombstone;
-use crate::schema::events_schema;
+use crate::schema::{TIME, events_schema};
 use crate::{Error, Result};
 
 /// Live batches smaller than this are merged once [`COALESCE_COUNT`] of them follow each other:
@@ -35,6 +36,8 @@ pub(crate) struct Live {
     pub(crate) offsets: BTreeMap<u32, u64>,
     /// When (clock ms) the oldest batch still in the buffer arrived.
     pub(crate) since_ms: Option<i64>,
+    /// The newest `__time` ever pushed (ms), for deletions to cover imported future events.
+    pub(crate) max_time_ms: Option<i64>,
 }
 
 impl Live {
@@ -57,13 +60,16 @@ impl Live {
         let batch = if tombstones.is_empty() || batch.num_rows() == 0 {
             batch
         } else {
-            let keep = deletion::keep_mask(&batch, |row, party, user| {
-                tombstones.iter().any(|t| t.covers(partition, offsets[row], party, user))
+            let keep = deletion::keep_mask(&batch, |r| {
+                tombstones.iter().any(|t| t.covers(partition, offsets[r.index], r.party_id, r.user_id))
             })?;
             filter_record_batch(&batch, &keep)?
         };
         let rows = batch.num_rows();
         if rows > 0 {
+            let newest =
+                batch.column(TIME).as_primitive_opt::<TimestampMillisecondType>().and_then(datafusion::arrow::compute::max);
+            self.max_time_ms = self.max_time_ms.max(newest);
             self.bytes += batch.get_array_memory_size();
             self.rows += rows;
             self.batches.push(batch);
@@ -107,7 +113,7 @@ impl Live {
         let mut removed = 0u64;
         let mut kept = Vec::with_capacity(self.batches.len());
         for batch in &self.batches {
-            let keep = deletion::keep_mask(batch, |_, party, user| selector.matches(party, user))?;
+            let keep = deletion::keep_mask(batch, |r| selector.matches(r.party_id, r.user_id))?;
             let filtered = filter_record_batch(batch, &keep)?;
             removed += (batch.num_rows() - filtered.num_rows()) as u64;
             kept.push(filtered);

@@ -3,6 +3,7 @@
 use std::collections::BTreeMap;
 
 use crate::Result;
+use crate::deletion::PendingDeletion;
 use crate::manifest::SegmentMeta;
 use crate::metrics as m;
 use crate::segment::Granularity;
@@ -18,7 +19,6 @@ impl Store {
     /// in hourly partitions (cheap to rewrite while it still grows); older data ends up in one
     /// file per day, so a query over weeks opens a few dozen files instead of hundreds.
     pub async fn compact(&self) -> Result<usize> {
-        let _turn = self.maintenance.lock().await;
         let options = &self.shared.options;
         let now = options.clock.now_ms();
         let current = options.granularity.key(now);
@@ -41,11 +41,17 @@ impl Store {
             let closed = granularity == Granularity::Day && granularity != options.granularity;
             let due = metas.len() >= min || (metas.len() >= 2 && (closed || key < current));
             let reshape = closed && metas.iter().any(|m| m.partition != key);
-            if due || reshape {
-                for chunk in metas.chunks(MAX_FAN_IN) {
-                    self.merge_into_one(&key, chunk).await?;
+            if !(due || reshape) {
+                continue;
+            }
+            for chunk in metas.chunks(MAX_FAN_IN) {
+                // A lone segment already in its partition has nothing to merge with.
+                if chunk.len() == 1 && chunk[0].partition == key {
+                    continue;
                 }
-                merged += 1;
+                if self.merge_into_one(&key, chunk, &manifest.deletions).await? {
+                    merged += 1;
+                }
             }
         }
         if merged > 0 {
@@ -55,11 +61,20 @@ impl Store {
         Ok(merged)
     }
 
-    /// Rewrites `metas` as one segment of time partition `key`.
-    async fn merge_into_one(&self, key: &str, metas: &[SegmentMeta]) -> Result<()> {
+    /// Rewrites `metas` as one segment of time partition `key`, applying the deletions pending
+    /// when it started. The merge runs off the maintenance turn; the commit is skipped (and
+    /// retried at the next round) when the segments changed meanwhile or a deletion began,
+    /// whose rows this merge did not leave out. Returns whether it committed.
+    async fn merge_into_one(&self, key: &str, metas: &[SegmentMeta], deletions: &[PendingDeletion]) -> Result<bool> {
         tracing::debug!(partition = key, segments = metas.len(), "compacting a time partition");
-        self.replace_segments(key, metas, Vec::new()).await?;
-        tracing::debug!(partition = key, merged = metas.len(), "compacted a time partition");
-        Ok(())
+        let replacement = self.prepare_replacement(key, metas.to_vec(), deletions.to_vec()).await?;
+        let _turn = self.maintenance.lock().await;
+        if self.shared.state.read().manifest.deletions != replacement.deletions {
+            replacement.discard();
+            return Ok(false);
+        }
+        let committed = self.commit_replacements(vec![replacement], |_| {}).await?;
+        tracing::debug!(partition = key, merged = metas.len(), committed = !committed.is_empty(), "compacted a time partition");
+        Ok(!committed.is_empty())
     }
 }

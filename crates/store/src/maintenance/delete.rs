@@ -1,65 +1,44 @@
 //! Deleting a visitor's or user's events.
 //!
-//! First, on one maintenance turn, a tombstone is committed (so log replay drops the events
-//! after a crash) and the live buffer is filtered. Then the segments are handled one at a time,
-//! each on a turn of its own, so flushes go on between them: a segment whose bloom filters rule
-//! the selector out is skipped without reading its data, one that may hold it is rewritten by
-//! streaming it through the deletion filter. Segments that compaction creates meanwhile are
-//! checked too, until every segment has been.
+//! On one maintenance turn, a tombstone (so log replay drops the events after a crash) and a
+//! pending deletion are committed, and the live buffer is filtered. Then, without holding the
+//! turn, every segment that may hold the events is rewritten without them into a new file: a
+//! segment whose bloom filters rule the selector out, or that began after the request, is not
+//! read at all. Finally, on a second turn, all the rewrites replace their segments in one
+//! manifest commit, which also clears the pending deletion, so queries see the events until the
+//! answer and none after. Flushes go on meanwhile; a compaction that runs meanwhile applies the
+//! pending deletion to what it merges. A crash in between leaves the pending deletion in the
+//! manifest, and the next start finishes it.
 
-use std::collections::{BTreeMap, HashSet};
-use std::sync::Arc;
+use std::collections::BTreeMap;
 
-use crate::deletion::Selector;
-use crate::manifest::Tombstone;
+use crate::deletion::{PendingDeletion, Selector};
+use crate::manifest::{SegmentMeta, Tombstone};
 use crate::metrics as m;
 use crate::segment;
-use crate::snapshot::SegmentFile;
 use crate::store::Store;
 use crate::{Error, Result};
 
 impl Store {
-    /// Deletes every event `selector` names: from the live buffer, from every segment (rewritten
-    /// without them), and from log replay. Returns how many events were removed.
+    /// Deletes every event `selector` names that was received before now (and any imported
+    /// with a later time): from the live buffer, from every segment (rewritten without them),
+    /// and from log replay. Returns how many events were removed.
     pub async fn delete(&self, selector: Selector) -> Result<u64> {
         if selector.is_empty() {
             return Err(Error::InvalidQuery("name a party_id or a user_id to delete".into()));
         }
-        let mut removed = self.delete_from_live(&selector).await?;
-        let mut checked: HashSet<u64> = HashSet::new();
-        let mut rewritten = 0usize;
-        loop {
-            let unchecked: Vec<Arc<SegmentFile>> =
-                self.shared.state.read().segments.iter().filter(|s| !checked.contains(&s.meta.id)).cloned().collect();
-            if unchecked.is_empty() {
-                break;
-            }
-            let probe = selector.clone();
-            let candidates = tokio::task::spawn_blocking(move || -> Result<Vec<(Arc<SegmentFile>, bool)>> {
-                unchecked.into_iter().map(|s| Ok((Arc::clone(&s), segment::may_contain(&s.path, &probe)?))).collect()
-            })
-            .await
-            .map_err(|_| Error::Closed)??;
-            for (file, may_contain) in candidates {
-                checked.insert(file.meta.id);
-                if !may_contain {
-                    continue;
-                }
-                if let Some((hits, new_id)) = self.rewrite_without(&file, &selector).await? {
-                    removed += hits;
-                    rewritten += 1;
-                    checked.extend(new_id);
-                }
-            }
-        }
+        let (pending, from_live) = self.begin_deletion(selector).await?;
+        let from_segments = self.finish_deletion(&pending).await?;
+        let removed = from_live + from_segments;
         metrics::counter!(m::DELETED).increment(removed);
         self.publish_stats();
-        tracing::info!(removed, rewritten_segments = rewritten, "deleted events on request");
+        tracing::info!(removed, "deleted events on request");
         Ok(removed)
     }
 
-    /// Commits the tombstone and filters the live buffer, on one maintenance turn.
-    async fn delete_from_live(&self, selector: &Selector) -> Result<u64> {
+    /// Commits the tombstone and the pending deletion, and filters the live buffer, on one
+    /// maintenance turn. Returns the pending deletion and the rows removed from the live buffer.
+    async fn begin_deletion(&self, selector: Selector) -> Result<(PendingDeletion, u64)> {
         let _turn = self.maintenance.lock().await;
         let mut until = BTreeMap::new();
         if let Some(log) = &self.log {
@@ -67,8 +46,16 @@ impl Store {
                 until.insert(p, log.offsets(p).await?.end);
             }
         }
-        let mut next = self.shared.state.read().manifest.clone();
+        let (mut next, before_ms) = {
+            let s = self.shared.state.read();
+            // Events are stamped when received, so "received before now" is `__time <= now`;
+            // imported events may lie in the future, and the deletion covers them too.
+            let newest = s.segments.iter().map(|g| g.meta.max_time).chain(s.live.max_time_ms).max();
+            (s.manifest.clone(), newest.unwrap_or(i64::MIN).max(self.shared.options.clock.now_ms()))
+        };
+        let pending = PendingDeletion { selector: selector.clone(), before_ms };
         next.tombstones.push(Tombstone { selector: selector.clone(), until });
+        next.deletions.push(pending.clone());
         next.generation += 1;
         let dir = self.shared.options.dir.clone();
         let committed = next.clone();
@@ -76,20 +63,53 @@ impl Store {
         // From now on the ingester drops these events, and the live buffer loses them.
         let mut s = self.shared.state.write();
         s.manifest = next;
-        s.live.remove(selector)
+        let removed = s.live.remove(&selector)?;
+        Ok((pending, removed))
     }
 
-    /// Rewrites `file` without `selector`'s rows on a maintenance turn of its own. Returns the
-    /// rows removed and the replacement's id, or `None` when compaction replaced the file first
-    /// (its replacement is checked separately). A bloom filter's false positive costs one
-    /// rewrite that removes nothing.
-    async fn rewrite_without(&self, file: &Arc<SegmentFile>, selector: &Selector) -> Result<Option<(u64, Option<u64>)>> {
-        let _turn = self.maintenance.lock().await;
-        if !self.shared.state.read().manifest.segments.iter().any(|s| s.id == file.meta.id) {
-            return Ok(None);
+    /// Rewrites every segment that may hold `pending`'s events and commits them all, with the
+    /// pending deletion cleared, in one manifest. Returns the rows removed from segments.
+    pub(crate) async fn finish_deletion(&self, pending: &PendingDeletion) -> Result<u64> {
+        let started = std::time::Instant::now();
+        let segments: Vec<(SegmentMeta, std::path::PathBuf)> = self
+            .shared
+            .state
+            .read()
+            .segments
+            .iter()
+            .filter(|s| s.meta.min_time <= pending.before_ms)
+            .map(|s| (s.meta.clone(), s.path.clone()))
+            .collect();
+        let probe = pending.selector.clone();
+        let candidates = tokio::task::spawn_blocking(move || -> Result<Vec<SegmentMeta>> {
+            let mut out = Vec::new();
+            for (meta, path) in segments {
+                if segment::may_contain(&path, &probe)? {
+                    out.push(meta);
+                }
+            }
+            Ok(out)
+        })
+        .await
+        .map_err(|_| Error::Closed)??;
+        let mut replacements = Vec::with_capacity(candidates.len());
+        for meta in candidates {
+            // One segment at a time: memory stays that of one streaming rewrite.
+            match self.prepare_replacement(&meta.partition.clone(), vec![meta], vec![pending.clone()]).await {
+                Ok(replacement) => replacements.push(replacement),
+                Err(error) => {
+                    for r in replacements {
+                        r.discard();
+                    }
+                    return Err(error);
+                }
+            }
         }
-        let (kept, new_id) =
-            self.replace_segments(&file.meta.partition, std::slice::from_ref(&file.meta), vec![selector.clone()]).await?;
-        Ok(Some((file.meta.rows - kept, new_id)))
+        let rewritten = replacements.len();
+        let _turn = self.maintenance.lock().await;
+        let done = pending.clone();
+        let removed = self.commit_replacements(replacements, move |m| m.deletions.retain(|d| *d != done)).await?;
+        tracing::debug!(rewritten, took_ms = started.elapsed().as_millis() as u64, "rewrote segments for a deletion");
+        Ok(removed.iter().sum())
     }
 }

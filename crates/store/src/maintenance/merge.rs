@@ -11,7 +11,7 @@ use datafusion::arrow::array::{ArrayRef, RecordBatch};
 use datafusion::arrow::compute::{SortOptions, filter_record_batch, interleave_record_batch};
 use datafusion::arrow::row::{RowConverter, Rows, SortField};
 
-use crate::deletion::{self, Selector};
+use crate::deletion::{self, PendingDeletion};
 use crate::schema::{TIME, events_schema};
 use crate::segment::{self, READ_BATCH_ROWS, SegmentWriter, Written};
 use crate::{Error, Result};
@@ -35,7 +35,7 @@ fn keys(converter: &RowConverter, batch: &RecordBatch) -> Result<Rows> {
 
 /// Merges the sorted segments `inputs` into a new segment at `output`, leaving out rows any of
 /// `deleted` selects. Returns what was written, or `None` when no row is left.
-pub(crate) fn merge(inputs: &[PathBuf], output: &Path, deleted: &[Selector]) -> Result<Option<Written>> {
+pub(crate) fn merge(inputs: &[PathBuf], output: &Path, deleted: &[PendingDeletion]) -> Result<Option<Written>> {
     let order = SortOptions { descending: false, nulls_first: true };
     let schema = events_schema();
     let converter = RowConverter::new(vec![
@@ -92,7 +92,7 @@ pub(crate) fn merge(inputs: &[PathBuf], output: &Path, deleted: &[Selector]) -> 
         }
     }
     if writer.rows() == 0 {
-        drop(writer.finish());
+        // Dropping the writer removes the empty file.
         return Ok(None);
     }
     writer.finish().map(Some)
@@ -117,7 +117,12 @@ fn next_batch(
     Ok(None)
 }
 
-fn emit(writer: &mut SegmentWriter, held: &[RecordBatch], picks: &mut Vec<(usize, usize)>, deleted: &[Selector]) -> Result<()> {
+fn emit(
+    writer: &mut SegmentWriter,
+    held: &[RecordBatch],
+    picks: &mut Vec<(usize, usize)>,
+    deleted: &[PendingDeletion],
+) -> Result<()> {
     if picks.is_empty() {
         return Ok(());
     }
@@ -125,7 +130,7 @@ fn emit(writer: &mut SegmentWriter, held: &[RecordBatch], picks: &mut Vec<(usize
     let mut out = interleave_record_batch(&refs, picks)?;
     picks.clear();
     if !deleted.is_empty() {
-        let keep = deletion::keep_mask(&out, |_, p, u| deleted.iter().any(|s| s.matches(p, u)))?;
+        let keep = deletion::keep_mask(&out, |r| deleted.iter().any(|d| d.matches(r.party_id, r.user_id, r.time_ms)))?;
         out = filter_record_batch(&out, &keep)?;
     }
     writer.write(&out)
@@ -191,9 +196,19 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let inputs = vec![segment(dir.path(), "1", &[("a", 1), ("a", 2)])];
         let out = dir.path().join("merged");
-        let gone = Selector { party_id: Some("1-0".into()), user_id: None };
+        let deletion = |p: &str| PendingDeletion {
+            selector: crate::deletion::Selector { party_id: Some(p.into()), user_id: None },
+            before_ms: i64::MAX,
+        };
+        let gone = deletion("1-0");
         assert_eq!(merge(&inputs, &out, std::slice::from_ref(&gone)).unwrap().unwrap().rows, 1);
-        let everyone = [gone, Selector { party_id: Some("1-1".into()), user_id: None }];
+        let later = PendingDeletion { before_ms: 0, ..deletion("1-1") };
+        assert_eq!(
+            merge(&inputs, &dir.path().join("later"), std::slice::from_ref(&later)).unwrap().unwrap().rows,
+            2,
+            "events after the request stay"
+        );
+        let everyone = [gone, deletion("1-1")];
         assert!(merge(&inputs, &dir.path().join("empty"), &everyone).unwrap().is_none());
         assert!(!dir.path().join("empty").exists());
     }

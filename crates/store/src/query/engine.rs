@@ -101,11 +101,16 @@ impl QueryResult {
     }
 }
 
+/// How a query ended, as its task reports it before letting go of the channel.
+type Ending = Arc<parking_lot::Mutex<Option<Result<()>>>>;
+
 /// A running query: its schema now, its batches as they come.
 #[derive(Debug)]
 pub struct QueryStream {
     schema: SchemaRef,
-    batches: mpsc::Receiver<Result<RecordBatch>>,
+    batches: mpsc::Receiver<RecordBatch>,
+    ending: Ending,
+    ended: bool,
     max_result_bytes: u64,
 }
 
@@ -116,9 +121,21 @@ impl QueryStream {
     }
 
     /// The next batch; `None` at the end. Errors (the time or row limit, a failure while
-    /// executing) end the stream.
+    /// executing) end the stream; a query that stopped without saying how (its task died) ends
+    /// with an error too, never as if it were complete.
     pub async fn next(&mut self) -> Option<Result<RecordBatch>> {
-        self.batches.recv().await
+        if self.ended {
+            return None;
+        }
+        if let Some(batch) = self.batches.recv().await {
+            return Some(Ok(batch));
+        }
+        self.ended = true;
+        match self.ending.lock().take() {
+            Some(Ok(())) => None,
+            Some(Err(error)) => Some(Err(error)),
+            None => Some(Err(Error::Internal("the query stopped before it finished".into()))),
+        }
     }
 
     /// Most bytes the encoded result may take.
@@ -173,8 +190,8 @@ impl QueryEngine {
             .build_arc()?;
         let ctx = SessionContext::new_with_config_rt(config, runtime);
         ctx.register_table("events", events)?;
-        for name in guards::UNREGISTERED_FUNCTIONS {
-            ctx.deregister_udf(name);
+        for name in guards::unregistered_functions() {
+            ctx.deregister_udf(&name);
         }
         for name in ["range", "generate_series"] {
             ctx.deregister_udtf(name);
@@ -220,12 +237,13 @@ impl QueryEngine {
         };
         let (schema_tx, schema_rx) = tokio::sync::oneshot::channel();
         let (tx, rx) = mpsc::channel(CHANNEL_BATCHES);
+        let ending: Ending = Arc::default();
         let state = self.query_state();
         let sql = sql.to_string();
         let options = self.options.clone();
-        self.runtime.spawn(run(state, sql, options, permit, schema_tx, tx))?;
+        self.runtime.spawn(run(state, sql, options, permit, schema_tx, tx, Arc::clone(&ending)))?;
         let schema = schema_rx.await.map_err(|_| Error::Internal("the query task ended before planning".into()))??;
-        Ok(QueryStream { schema, batches: rx, max_result_bytes: self.options.max_result_bytes })
+        Ok(QueryStream { schema, batches: rx, ending, ended: false, max_result_bytes: self.options.max_result_bytes })
     }
 
     /// Runs `sql` and collects the whole result.
@@ -235,14 +253,17 @@ impl QueryEngine {
 }
 
 /// Plans and runs one query on the query runtime, sending the schema once planned and then
-/// the batches, within the time and row limits.
+/// the batches, within the time and row limits. How it ended goes into `ending` before the
+/// channel closes; the slot (`_permit`) is free as soon as this returns, whatever the reader
+/// does, and a reader that goes away stops the query even while it computes.
 async fn run(
     state: SessionState,
     sql: String,
     options: QueryOptions,
     _permit: OwnedSemaphorePermit,
     schema_tx: tokio::sync::oneshot::Sender<Result<SchemaRef>>,
-    tx: mpsc::Sender<Result<RecordBatch>>,
+    tx: mpsc::Sender<RecordBatch>,
+    ending: Ending,
 ) {
     let started = std::time::Instant::now();
     metrics::gauge!(m::QUERIES_RUNNING).increment(1.0);
@@ -252,48 +273,56 @@ async fn run(
         Ok(Ok(stream)) => stream,
         Ok(Err(error)) => {
             let _ = schema_tx.send(Err(error));
-            metrics::gauge!(m::QUERIES_RUNNING).decrement(1.0);
-            return;
+            return finish(started);
         }
         Err(_) => {
             let _ = schema_tx.send(Err(timed_out(&options)));
-            metrics::gauge!(m::QUERIES_RUNNING).decrement(1.0);
-            return;
+            return finish(started);
         }
     };
-    if schema_tx.send(Ok(stream.schema())).is_err() {
-        metrics::gauge!(m::QUERIES_RUNNING).decrement(1.0);
-        return;
+    if schema_tx.send(Ok(stream.schema())).is_ok() {
+        let outcome = match tokio::time::timeout_at(deadline, forward(stream, &tx, options.max_rows)).await {
+            Ok(outcome) => outcome,
+            Err(_) => Err(timed_out(&options)),
+        };
+        *ending.lock() = Some(outcome);
     }
-    let forward = async {
-        let mut stream = stream;
-        let mut rows = 0u64;
-        while let Some(batch) = stream.next().await {
-            let batch = batch.map_err(classify);
-            if let Ok(batch) = &batch {
-                rows += batch.num_rows() as u64;
-                if rows > options.max_rows {
-                    let _ = tx
-                        .send(Err(Error::TooBig(format!(
-                            "the result has more than {} rows (store.max_result_rows); add a LIMIT or aggregate",
-                            options.max_rows
-                        ))))
-                        .await;
-                    return;
-                }
-            }
-            let failed = batch.is_err();
-            // A closed channel means the reader is gone: stop, which cancels the plan.
-            if tx.send(batch).await.is_err() || failed {
-                return;
-            }
-        }
-    };
-    if tokio::time::timeout_at(deadline, forward).await.is_err() {
-        let _ = tx.send(Err(timed_out(&options))).await;
-    }
+    drop(tx);
+    finish(started);
+}
+
+/// Records a finished query in the metrics.
+fn finish(started: std::time::Instant) {
     metrics::gauge!(m::QUERIES_RUNNING).decrement(1.0);
     metrics::histogram!(m::QUERY_SECONDS).record(started.elapsed().as_secs_f64());
+}
+
+/// Sends the batches of `stream` to the reader until the end, an error, the row limit, or the
+/// reader going away.
+async fn forward(
+    mut stream: datafusion::physical_plan::SendableRecordBatchStream,
+    tx: &mpsc::Sender<RecordBatch>,
+    max_rows: u64,
+) -> Result<()> {
+    let mut rows = 0u64;
+    loop {
+        let batch = tokio::select! {
+            batch = stream.next() => batch,
+            // Dropping the stream cancels the plan.
+            () = tx.closed() => return Ok(()),
+        };
+        let Some(batch) = batch else { return Ok(()) };
+        let batch = batch.map_err(classify)?;
+        rows += batch.num_rows() as u64;
+        if rows > max_rows {
+            return Err(Error::TooBig(format!(
+                "the result has more than {max_rows} rows (store.max_result_rows); add a LIMIT or aggregate"
+            )));
+        }
+        if tx.send(batch).await.is_err() {
+            return Ok(());
+        }
+    }
 }
 
 fn timed_out(options: &QueryOptions) -> Error {

@@ -5,10 +5,12 @@
 //! string at every level. So the string functions whose output can outgrow their input are
 //! registered again, wrapped in [`Guarded`], which computes an upper bound of the output from
 //! the arguments *before* calling the function and refuses with a clear error past
-//! [`MAX_VALUE_BYTES`] per value or [`MAX_CALL_BYTES`] per call. The `||` operator is rewritten
-//! to a guarded function by [`GuardStringConcat`]. Functions that build arrays from a count
-//! (`range`, `generate_series`, `array_repeat`, `array_resize`) and the table functions are
-//! not registered at all.
+//! [`MAX_VALUE_BYTES`] per value or [`MAX_CALL_BYTES`] per call (a constant value counts once
+//! per row it is repeated on). `levenshtein`, whose work grows with the product of its inputs
+//! and cannot be interrupted once called, is bounded the same way in operations. The `||`
+//! operator is rewritten to a guarded function by [`GuardStringConcat`]. Array functions (which
+//! can build arrays from a count or double them at every step) and the table functions are not
+//! registered at all: no client of Oriel uses them.
 
 use std::sync::Arc;
 
@@ -30,8 +32,14 @@ pub(crate) const MAX_VALUE_BYTES: usize = 1 << 20;
 /// Largest total one function call may produce over a batch.
 pub(crate) const MAX_CALL_BYTES: usize = 256 << 20;
 
-/// Functions that are not registered: they build arrays or tables of any size from a count.
-pub(crate) const UNREGISTERED_FUNCTIONS: &[&str] = &["range", "generate_series", "array_repeat", "array_resize"];
+/// Most character pairs `levenshtein` may compare in one value, and in one call.
+const MAX_VALUE_OPS: usize = 1 << 24;
+const MAX_CALL_OPS: usize = 1 << 30;
+
+/// The functions that are not registered: every array function.
+pub(crate) fn unregistered_functions() -> Vec<String> {
+    datafusion::functions_nested::all_default_nested_functions().iter().map(|f| f.name().to_string()).collect()
+}
 
 /// How a guarded function's output size is bounded by its arguments, per row.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -53,6 +61,8 @@ pub(crate) enum Bound {
     Encode,
     /// `overlay(s placing p …)`: at most the input plus the placed string.
     Overlay,
+    /// `levenshtein(a, b)`: work, not bytes: one operation per pair of characters.
+    Levenshtein,
 }
 
 /// A function wrapped with a size check before each call.
@@ -121,7 +131,8 @@ impl Bound {
         let n = |i: usize| args.get(i).map_or(0, |a| count(a, row)).max(0) as usize;
         match self {
             Self::Repeat => len(0).saturating_mul(n(1)),
-            Self::Pad => n(1).saturating_mul(4).max(len(0)),
+            // Padding counts characters, which may take four bytes each, and keeps the input.
+            Self::Pad => n(1).saturating_mul(4).saturating_add(len(0)),
             Self::Replace => {
                 let (s, from, to) = (len(0), len(1), len(2));
                 let occurrences = s.checked_div(from).unwrap_or(s + 1);
@@ -142,25 +153,35 @@ impl Bound {
             }
             Self::Encode => len(0).saturating_mul(2),
             Self::Overlay => len(0).saturating_add(len(1)),
+            Self::Levenshtein => len(0).saturating_mul(len(1)),
+        }
+    }
+
+    /// The caps per value and per call, and what they count.
+    fn caps(self) -> (usize, usize, &'static str) {
+        match self {
+            Self::Levenshtein => (MAX_VALUE_OPS, MAX_CALL_OPS, "character comparisons"),
+            _ => (MAX_VALUE_BYTES, MAX_CALL_BYTES, "bytes"),
         }
     }
 }
 
-/// Refuses a call whose output could exceed the caps.
+/// Refuses a call whose output (or work) could exceed the caps. With only constant arguments
+/// the one value is repeated on every row of the batch, and counts that many times.
 fn check(name: &str, bound: Bound, args: &[ColumnarValue], rows: usize) -> DfResult<()> {
+    let (per_value, per_call, unit) = bound.caps();
     let any_array = args.iter().any(|a| matches!(a, ColumnarValue::Array(_)));
-    let rows = if any_array { rows } else { 1 };
+    let distinct = if any_array { rows } else { 1 };
+    let repeats = if any_array { 1 } else { rows.max(1) };
     let mut total = 0usize;
-    for row in 0..rows {
-        let bytes = bound.at(args, row);
-        if bytes > MAX_VALUE_BYTES {
-            return exec_err!(
-                "{name}() would produce a value of up to {bytes} bytes; the limit is {MAX_VALUE_BYTES} bytes per value"
-            );
+    for row in 0..distinct {
+        let cost = bound.at(args, row);
+        if cost > per_value {
+            return exec_err!("{name}() would need up to {cost} {unit} for one value; the limit is {per_value}");
         }
-        total = total.saturating_add(bytes);
-        if total > MAX_CALL_BYTES {
-            return exec_err!("{name}() would produce more than {MAX_CALL_BYTES} bytes for one batch of rows");
+        total = total.saturating_add(cost.saturating_mul(repeats));
+        if total > per_call {
+            return exec_err!("{name}() would need more than {per_call} {unit} for one batch of rows");
         }
     }
     Ok(())
@@ -310,6 +331,7 @@ pub(crate) fn guarded_functions() -> Vec<ScalarUDF> {
         Guarded::udf(string::concat_ws(), Bound::ConcatWs),
         Guarded::udf(encoding::encode(), Bound::Encode),
         Guarded::udf(core::overlay(), Bound::Overlay),
+        Guarded::udf(string::levenshtein(), Bound::Levenshtein),
     ]
 }
 
@@ -329,7 +351,7 @@ mod tests {
     fn bounds_cover_the_worst_case() {
         assert_eq!(Bound::Repeat.at(&[s("ab"), n(3)], 0), 6);
         assert_eq!(Bound::Repeat.at(&[s("ab"), n(-3)], 0), 0);
-        assert_eq!(Bound::Pad.at(&[s("ab"), n(10)], 0), 40);
+        assert_eq!(Bound::Pad.at(&[s("ab"), n(10)], 0), 42);
         assert_eq!(Bound::Replace.at(&[s("aaaa"), s("a"), s("xyz")], 0), 16);
         assert_eq!(Bound::Replace.at(&[s("ab"), s(""), s("x")], 0), 5);
         assert_eq!(Bound::Concat.at(&[s("ab"), s("cde")], 0), 5);
@@ -341,7 +363,12 @@ mod tests {
     #[test]
     fn a_call_past_the_cap_is_refused_before_it_runs() {
         let err = check("repeat", Bound::Repeat, &[s("x"), n(2_147_483_647)], 1).unwrap_err().to_string();
-        assert!(err.contains("repeat() would produce a value of up to 2147483647 bytes"), "{err}");
+        assert!(err.contains("repeat() would need up to 2147483647 bytes for one value"), "{err}");
+        let err = check("repeat", Bound::Repeat, &[s("x"), n(900_000)], 8192).unwrap_err().to_string();
+        assert!(err.contains("for one batch of rows"), "a constant repeated on every row counts per row: {err}");
+        let long = "x".repeat(100_000);
+        assert!(check("levenshtein", Bound::Levenshtein, &[s(&long), s(&long)], 1).is_err());
+        assert!(check("levenshtein", Bound::Levenshtein, &[s("kitten"), s("sitting")], 8192).is_ok());
         assert!(check("repeat", Bound::Repeat, &[s("x"), n(1000)], 1).is_ok());
         let column = ColumnarValue::Array(Arc::new(datafusion::arrow::array::StringArray::from(vec!["x".repeat(1000); 1000])));
         let err = check("repeat", Bound::Repeat, &[column, n(1000)], 1000).unwrap_err().to_string();

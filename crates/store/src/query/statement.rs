@@ -55,8 +55,10 @@ pub(crate) fn read_only_statement(sql: &str) -> Result<DfStatement> {
                     "EXPLAIN of a statement that is not a query"
                 }));
             }
-            if let DfStatement::Statement(inner) = explain.statement.as_ref() {
+            let mut explain = explain;
+            if let DfStatement::Statement(inner) = explain.statement.as_mut() {
                 check_query(inner)?;
+                rewrite_floor_to(inner);
             }
             return Ok(DfStatement::Explain(explain));
         }

@@ -54,7 +54,10 @@ pub fn value(array: &ArrayRef, row: usize) -> Value {
         DataType::LargeUtf8 => json!(array.as_string::<i64>().value(row)),
         DataType::Utf8View => json!(array.as_string_view().value(row)),
         DataType::Timestamp(unit, _) => iso(match unit {
-            TimeUnit::Second => array.as_primitive::<TimestampSecondType>().value(row) * 1000,
+            TimeUnit::Second => match array.as_primitive::<TimestampSecondType>().value(row).checked_mul(1000) {
+                Some(ms) => ms,
+                None => return Value::Null,
+            },
             TimeUnit::Millisecond => array.as_primitive::<TimestampMillisecondType>().value(row),
             TimeUnit::Microsecond => array.as_primitive::<TimestampMicrosecondType>().value(row).div_euclid(1000),
             TimeUnit::Nanosecond => array.as_primitive::<TimestampNanosecondType>().value(row).div_euclid(1_000_000),

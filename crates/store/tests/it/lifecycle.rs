@@ -111,6 +111,34 @@ async fn deleting_a_visitor_removes_every_event_and_survives_restart() {
     f.wait_for_count(30).await;
 }
 
+/// A deletion interrupted after its first commit (a crash before the segments were rewritten)
+/// is finished when the store opens again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_interrupted_deletion_is_finished_at_the_next_start() {
+    let f = Fixture::new().await;
+    let events: Vec<_> = (0..20).map(|i| event(i, "a", if i % 5 == 0 { "victim" } else { "other" }, T0 + i as i64)).collect();
+    f.send(&events).await;
+    f.wait_for_count(20).await;
+    f.store.flush().await.unwrap();
+    f.store.close().await.unwrap();
+    // What the first turn of a deletion commits, without the rewrite that follows it.
+    let store_dir = f.dir.path().join("store");
+    let mut manifest = oriel_store::manifest::Manifest::load(&store_dir).unwrap();
+    let selector = oriel_store::Selector { party_id: Some("victim".into()), user_id: None };
+    manifest.deletions.push(oriel_store::deletion::PendingDeletion { selector, before_ms: T0 + 100 });
+    manifest.generation += 1;
+    manifest.commit(&store_dir).unwrap();
+
+    let f = f.restart().await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !oriel_store::manifest::Manifest::load(&store_dir).unwrap().deletions.is_empty() {
+        assert!(std::time::Instant::now() < deadline, "the pending deletion was never finished");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert_eq!(f.count("SELECT count(*) FROM events WHERE party_id = 'victim'").await, 0);
+    assert_eq!(f.count("SELECT count(*) FROM events").await, 16);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_second_process_cannot_open_the_store() {
     let f = Fixture::new().await;
