@@ -133,18 +133,34 @@ mod tests {
     }
 
     #[test]
-    fn a_lock_released_while_another_thread_forks_is_taken_after_the_exec() {
-        // A child spawned while the lock is held inherits the descriptor until it execs; the
-        // bounded wait rides that out instead of failing.
+    fn a_lock_released_while_a_forked_child_still_holds_its_copy_is_taken_once_the_child_goes() {
+        // What a child forked by another thread does between fork and exec: it holds a copy of
+        // every descriptor, the lock's too. Here the child keeps it for 300 ms, then exits; a
+        // reopen in the meantime must wait for it instead of failing as "held by another
+        // process" (which an immediate attempt does).
         let dir = tempfile::tempdir().unwrap();
-        for _ in 0..20 {
-            let lock = DirLock::acquire(dir.path()).unwrap();
-            let child = std::process::Command::new("true").spawn();
-            drop(lock);
-            DirLock::acquire(dir.path()).unwrap();
-            if let Ok(mut child) = child {
-                let _ = child.wait();
+        let lock = DirLock::acquire(dir.path()).unwrap();
+        // SAFETY: the child calls only async-signal-safe functions (nanosleep, _exit).
+        let pid = unsafe { libc::fork() };
+        assert!(pid >= 0, "fork failed");
+        if pid == 0 {
+            let pause = libc::timespec { tv_sec: 0, tv_nsec: 300_000_000 };
+            // SAFETY: see above; the child never returns into the test harness.
+            unsafe {
+                libc::nanosleep(&pause, std::ptr::null_mut());
+                libc::_exit(0);
             }
         }
+        drop(lock);
+        assert!(
+            DirLock::acquire_within(dir.path(), Duration::ZERO).is_err(),
+            "the child's copy of the descriptor keeps the lock"
+        );
+        let started = std::time::Instant::now();
+        DirLock::acquire(dir.path()).unwrap();
+        assert!(started.elapsed() < LOCK_WAIT);
+        let mut status = 0;
+        // SAFETY: waiting for our own child.
+        unsafe { libc::waitpid(pid, &mut status, 0) };
     }
 }

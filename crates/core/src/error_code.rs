@@ -22,6 +22,8 @@ pub enum ErrorCode {
     Unavailable,
     /// The operation took too long (504).
     Timeout,
+    /// The request asks for something Oriel does not implement (501).
+    Unsupported,
     /// A bug or an I/O failure on our side (500).
     Internal,
 }
@@ -39,6 +41,7 @@ impl ErrorCode {
             Self::Internal => 500,
             Self::Unavailable => 503,
             Self::Timeout => 504,
+            Self::Unsupported => 501,
         }
     }
 

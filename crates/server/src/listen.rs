@@ -1,7 +1,8 @@
 //! Accepting connections within limits: a connection cap, a deadline for request headers
 //! (which also bounds how long a kept-alive connection may wait for its next request), and an
-//! idle timeout for connections that stop moving bytes while no request is being answered, so
-//! neither slow clients nor many of them can tie the server up. Body deadlines are applied
+//! idle timeout for connections that stop moving bytes while no handler is working on one of
+//! their requests (a client that stops reading its response included), so neither slow clients
+//! nor many of them can tie the server up. Body deadlines are applied
 //! where bodies are read (`server.body_read_timeout_ms`).
 //!
 //! Only HTTP/1.1 is served: every client of Oriel speaks it (browsers reach Oriel over HTTP/1.1
@@ -82,8 +83,9 @@ pub async fn serve(listener: TcpListener, router: Router, limits: ConnectionLimi
         let _ = stream.set_nodelay(true);
         let activity = Arc::new(Activity::new());
         let io = TokioIo::new(Watched { inner: stream, activity: Arc::clone(&activity) });
-        // While a request is being answered (until its whole body is sent) the connection is
-        // busy, not idle: a long query may send nothing for a while.
+        // While a handler works on a request the connection is busy, not idle: a long query
+        // sends nothing until its first rows. Once the response starts, its bytes must move: a
+        // client that stops reading a response is idle like any other.
         let service = tower::service_fn({
             let router = router.clone();
             let activity = Arc::clone(&activity);
@@ -92,10 +94,9 @@ pub async fn serve(listener: TcpListener, router: Router, limits: ConnectionLimi
                 let busy = Busy::new(Arc::clone(&activity));
                 let answer = router.clone().oneshot(request);
                 async move {
-                    let response = answer.await?;
-                    Ok::<_, std::convert::Infallible>(
-                        response.map(|body| axum::body::Body::new(BusyBody { inner: body, _busy: busy })),
-                    )
+                    let response = answer.await;
+                    drop(busy);
+                    response
                 }
             }
         });
@@ -165,7 +166,8 @@ impl Activity {
     }
 }
 
-/// A request being answered; dropped when its response body is sent or abandoned.
+/// A request a handler is working on; dropped when the response starts (or the request is
+/// abandoned).
 struct Busy(Arc<Activity>);
 
 impl Busy {
@@ -178,32 +180,6 @@ impl Busy {
 impl Drop for Busy {
     fn drop(&mut self) {
         self.0.end();
-    }
-}
-
-/// A response body that keeps its connection marked busy until it is done.
-struct BusyBody {
-    inner: axum::body::Body,
-    _busy: Busy,
-}
-
-impl hyper::body::Body for BusyBody {
-    type Data = bytes::Bytes;
-    type Error = axum::Error;
-
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<hyper::body::Frame<Self::Data>, Self::Error>>> {
-        Pin::new(&mut self.inner).poll_frame(cx)
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
-    }
-
-    fn size_hint(&self) -> hyper::body::SizeHint {
-        self.inner.size_hint()
     }
 }
 

@@ -32,12 +32,19 @@ pub enum Error {
     /// A log record is not an event.
     #[error("invalid event in the log: {0}")]
     BadEvent(String),
-    /// The SQL statement is not allowed (it would write or read outside the store).
+    /// The SQL statement is not a read (it would write, or read outside the store): a mistake
+    /// in the query like any other, answered 400.
     #[error("{0}")]
-    Forbidden(String),
-    /// The SQL does not parse or plan.
+    ReadOnly(String),
+    /// The SQL does not parse.
+    #[error("SQL parse failed: {0}")]
+    SqlParse(String),
+    /// The query does not plan: unknown columns, wrong types, bad arguments.
     #[error("{0}")]
     InvalidQuery(String),
+    /// The query asks for a feature Oriel does not implement.
+    #[error("{0}")]
+    Unsupported(String),
     /// An input file cannot be imported.
     #[error("cannot import {path}: {reason}")]
     Import {
@@ -85,10 +92,15 @@ impl Error {
     /// The kind of failure, for HTTP statuses.
     pub fn code(&self) -> ErrorCode {
         match self {
-            Self::Forbidden(_) => ErrorCode::Forbidden,
-            Self::InvalidQuery(_) | Self::Import { .. } | Self::BadEvent(_) | Self::TooBig(_) => ErrorCode::InvalidInput,
+            Self::SqlParse(_)
+            | Self::ReadOnly(_)
+            | Self::InvalidQuery(_)
+            | Self::Import { .. }
+            | Self::BadEvent(_)
+            | Self::TooBig(_) => ErrorCode::InvalidInput,
             Self::Closed | Self::Busy(_) => ErrorCode::Unavailable,
             Self::Timeout(_) => ErrorCode::Timeout,
+            Self::Unsupported(_) => ErrorCode::Unsupported,
             Self::Log(e) => e.code(),
             Self::Io { .. }
             | Self::BadManifest { .. }

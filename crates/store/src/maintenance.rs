@@ -116,7 +116,7 @@ impl Store {
         let ids = Arc::clone(&self.shared.segment_ids);
         tokio::task::spawn_blocking(move || {
             let mut manifest = manifest;
-            let metas = write_runs(&dir, &ids, &mut manifest, &batches, granularity)?;
+            let metas = write_runs(&dir, &ids, &mut manifest, &batches, granularity, RUN_BYTES)?;
             edit(&mut manifest);
             manifest.generation += 1;
             if let Err(error) = manifest.commit(&dir) {
@@ -216,15 +216,16 @@ impl Replacement {
     }
 }
 
-/// Writes `batches` as sorted segments, a run of at most [`RUN_BYTES`] at a time, one segment
-/// per time partition of each run, and lists them in `manifest`. On an error, the files it
-/// wrote are removed.
+/// Writes `batches` as sorted segments, a run of at most `run_bytes` (or one batch) at a time,
+/// one segment per time partition of each run, and lists them in `manifest`. On an error, the
+/// files it wrote are removed.
 fn write_runs(
     dir: &Path,
     ids: &AtomicU64,
     manifest: &mut Manifest,
     batches: &[RecordBatch],
     granularity: Granularity,
+    run_bytes: usize,
 ) -> Result<Vec<SegmentMeta>> {
     let mut metas = Vec::new();
     let result = (|| {
@@ -232,7 +233,7 @@ fn write_runs(
         while start < batches.len() {
             let mut end = start;
             let mut bytes = 0;
-            while end < batches.len() && (end == start || bytes + batches[end].get_array_memory_size() <= RUN_BYTES) {
+            while end < batches.len() && (end == start || bytes + batches[end].get_array_memory_size() <= run_bytes) {
                 bytes += batches[end].get_array_memory_size();
                 end += 1;
             }
@@ -296,5 +297,55 @@ impl NewSegment {
             min_time: written.min_time,
             max_time: written.max_time,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use oriel_core::Event;
+
+    use crate::schema::BatchBuilder;
+
+    fn batch(from: i64, rows: i64) -> RecordBatch {
+        let mut b = BatchBuilder::new();
+        // Newest first within a batch: every run must come out sorted anyway.
+        for i in (0..rows).rev() {
+            b.push(&Event { time: 1_795_770_000_000 + (from + i) * 1000, event_type: "x".into(), ..Event::default() }).unwrap();
+        }
+        b.finish().unwrap()
+    }
+
+    /// A buffer larger than one run is written run by run: one segment per run and partition,
+    /// each sorted, every row once.
+    #[test]
+    fn a_buffer_past_the_run_size_is_written_in_sorted_runs() {
+        let dir = tempfile::tempdir().unwrap();
+        let batches: Vec<RecordBatch> = (0..6).map(|i| batch(i * 100, 100)).collect();
+        let one = batches[0].get_array_memory_size();
+        let ids = AtomicU64::new(1);
+        let mut manifest = Manifest::default();
+        // Two batches fit in a run: three runs, all in one hour.
+        let metas = write_runs(dir.path(), &ids, &mut manifest, &batches, Granularity::Hour, 2 * one).unwrap();
+        assert_eq!(metas.len(), 3, "{metas:?}");
+        assert_eq!(metas.iter().map(|m| m.rows).sum::<u64>(), 600);
+        for (run, meta) in metas.iter().enumerate() {
+            let start = 1_795_770_000_000 + run as i64 * 200_000;
+            assert_eq!((meta.min_time, meta.max_time), (start, start + 199_000), "run {run}");
+            let file = std::fs::File::open(dir.path().join(&meta.file)).unwrap();
+            let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReader::try_new(file, 1024).unwrap();
+            let mut times = Vec::new();
+            for b in reader {
+                let b = b.unwrap();
+                let t = b
+                    .column(crate::schema::TIME)
+                    .as_any()
+                    .downcast_ref::<datafusion::arrow::array::TimestampMillisecondArray>()
+                    .unwrap();
+                times.extend(t.values().iter().copied());
+            }
+            assert!(times.windows(2).all(|w| w[0] <= w[1]), "run {run} is sorted");
+        }
+        assert_eq!(manifest.segments.len(), 3);
     }
 }

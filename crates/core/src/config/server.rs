@@ -84,8 +84,8 @@ pub struct ServerConfig {
     pub header_read_timeout_ms: u64,
     /// A client must send a request's body within this many milliseconds.
     pub body_read_timeout_ms: u64,
-    /// A connection that moves no byte for this many milliseconds while none of its requests
-    /// is being answered is closed (a client that stopped reading its answer, for one).
+    /// A connection that moves no byte for this many milliseconds while no handler is working
+    /// on one of its requests is closed (a client that stopped reading its answer, for one).
     pub idle_timeout_ms: u64,
 }
 

@@ -18,6 +18,7 @@ fn node(args: &[&str]) {
 
 /// Runs `script`'s run phase against a fresh server, then its verify phase against the log.
 fn run_browser_suite(script: &str, extra_args: &[&str]) {
+    let _machine = crate::shared_machine();
     let dir = tempfile::tempdir().unwrap();
     let report = dir.path().join("report.json");
     let events = dir.path().join("events.jsonl");
@@ -47,6 +48,7 @@ fn oriel_js_in_chromium() {
 /// within its 3 KB gzipped budget.
 #[test]
 fn tag_assets_are_fresh_and_within_budget() {
+    let _machine = crate::shared_machine();
     node(&["tag/build.mjs", "--check"]);
 }
 
@@ -54,6 +56,7 @@ fn tag_assets_are_fresh_and_within_budget() {
 /// acknowledged it (a generous bound here; the benchmark measures the real number).
 #[test]
 fn a_browser_page_view_is_visible_in_oriel_sql() {
+    let _machine = crate::shared_machine();
     let dir = tempfile::tempdir().unwrap();
     let server = Server::start(dir.path(), &["--listen", "127.0.0.1:0", "--data-dir", "data"]);
     server.wait_ready();

@@ -60,6 +60,7 @@ async fn load(base: String, ledger: Arc<Mutex<Ledger>>, sender: usize, round: us
 
 #[test]
 fn every_acknowledged_event_survives_sigkill_exactly_once() {
+    let _machine = crate::shared_machine();
     let dir = tempfile::tempdir().unwrap();
     // Flush and compact as often as allowed, so kills land in the middle of both.
     let config = config_file(

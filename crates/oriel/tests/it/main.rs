@@ -17,6 +17,21 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
+/// The machine's CPUs, shared by the tests that load them: those take it shared; the abuse
+/// test, whose point is to time answers under its own load, takes it alone, so the load of the
+/// crash test or a browser next to it is not held against the server.
+static MACHINE: std::sync::RwLock<()> = std::sync::RwLock::new(());
+
+/// A share of the machine for a test that loads it.
+pub(crate) fn shared_machine() -> std::sync::RwLockReadGuard<'static, ()> {
+    MACHINE.read().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// The whole machine, for a test that times answers.
+pub(crate) fn whole_machine() -> std::sync::RwLockWriteGuard<'static, ()> {
+    MACHINE.write().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 /// The binary under test.
 pub(crate) fn oriel() -> Command {
     Command::new(env!("CARGO_BIN_EXE_oriel"))

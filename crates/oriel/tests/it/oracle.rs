@@ -7,6 +7,7 @@ use crate::{Server, config_file, oriel, python, repo};
 
 #[test]
 fn dashboard_queries_match_duckdb() {
+    let _machine = crate::shared_machine();
     let dir = tempfile::tempdir().unwrap();
     let geoip = repo().join("node_modules/@ip-location-db/geo-whois-asn-country-mmdb/geo-whois-asn-country.mmdb");
     assert!(geoip.exists(), "run npm ci (scripts/test does) for the GeoIP database");

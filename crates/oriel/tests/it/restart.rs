@@ -32,6 +32,7 @@ fn flood(base: String, stop: Arc<AtomicBool>, acked: Arc<AtomicU64>, worker: u64
 
 #[test]
 fn queries_say_when_a_restarted_store_is_still_catching_up() {
+    let _machine = crate::shared_machine();
     let dir = tempfile::tempdir().unwrap();
     // A small live buffer makes the replay pause for flushes, so the catching-up is long
     // enough to be seen.
@@ -61,13 +62,25 @@ fn queries_say_when_a_restarted_store_is_still_catching_up() {
     let server = Server::start(dir.path(), &args);
     server.wait_ready();
     let mut partial_answers = 0;
+    let client = reqwest::blocking::Client::new();
     let deadline = Instant::now() + Duration::from_secs(120);
     loop {
         let query_ready = server.get("/readyz/query").0 == 200;
-        let (status, body) = server.post("/api/v1/sql", json!({ "query": "SELECT count(*) FROM events" }));
-        assert_eq!(status, 200, "{body}");
+        let response = client
+            .post(format!("{}/api/v1/sql", server.base))
+            .bearer_auth(server.token())
+            .json(&json!({ "query": "SELECT count(*) FROM events" }))
+            .send()
+            .unwrap();
+        assert_eq!(response.status().as_u16(), 200);
+        let header = |name: &str| response.headers()[name].to_str().unwrap().to_string();
+        let (lag_header, caught_up_header) = (header("oriel-ingest-lag-events"), header("oriel-caught-up"));
+        let body: serde_json::Value = response.json().unwrap();
         let count = body["rows"][0][0].as_i64().unwrap();
         let caught_up = body["caught_up"].as_bool().unwrap();
+        // The headers say what the body says, for clients that read only headers.
+        assert_eq!(caught_up_header, caught_up.to_string());
+        assert_eq!(lag_header, body["ingest_lag_events"].to_string());
         if caught_up {
             // Complete: every acknowledged event, plus at most the batches the kill cut off
             // after they became durable but before their answer went out.

@@ -4,12 +4,13 @@ use std::time::Duration;
 
 use crate::{Server, http_get};
 
-/// No flags and no file: data in ./oriel-data, HTTP on 127.0.0.1:8080, clean exit on SIGTERM.
+/// No file and no data directory: data in ./oriel-data, clean exit on SIGTERM.
 #[test]
 fn serves_with_no_configuration_at_all() {
     let cwd = tempfile::tempdir().unwrap();
-    let server = Server::start(cwd.path(), &[]);
-    assert_eq!(server.base, "http://127.0.0.1:8080");
+    // Only the port is chosen (the default, 127.0.0.1:8080, may be taken on a test machine;
+    // the example config test pins it): no file, no data directory, no variables.
+    let server = Server::start(cwd.path(), &["--listen", "127.0.0.1:0"]);
     server.wait_ready();
     assert_eq!(server.get("/healthz"), (200, "ok\n".into()));
     assert!(cwd.path().join("oriel-data/log/meta.json").exists());
@@ -125,4 +126,35 @@ fn log_lines_to_a_pipe_have_no_colour_codes() {
     let _ = child.wait();
     assert!(lines.len() >= 3, "{lines:?}");
     assert!(lines.iter().all(|l| !l.contains('\u{1b}')), "{lines:#?}");
+}
+
+/// `oriel signin` on the server's machine prints a one-time link; opening it signs a browser in
+/// (a session cookie that queries work with), and it works only once.
+#[test]
+fn a_signin_link_from_the_command_line_signs_a_browser_in_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), &["--listen", "127.0.0.1:0", "--data-dir", "d"]);
+    server.wait_ready();
+    let out = server.cli().args(["signin", "--viewer"]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let link = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    assert!(link.starts_with(&format!("{}/signin?code=", server.base)), "{link}");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("signs the browser in as viewer"));
+
+    let browser = reqwest::blocking::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let opened = browser.get(&link).send().unwrap();
+    assert_eq!(opened.status().as_u16(), 303);
+    let cookie = opened.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_string();
+    let home = browser.get(format!("{}/", server.base)).header("cookie", &cookie).send().unwrap().text().unwrap();
+    assert!(home.contains("signed in as") && home.contains("(viewer)"), "{home}");
+    let query = browser
+        .post(format!("{}/api/v1/sql", server.base))
+        .header("cookie", &cookie)
+        .header("origin", &server.base)
+        .json(&serde_json::json!({ "query": "SELECT 1 AS one" }))
+        .send()
+        .unwrap();
+    assert_eq!(query.status().as_u16(), 200);
+    assert_eq!(query.json::<serde_json::Value>().unwrap()["rows"], serde_json::json!([[1]]));
+    assert_eq!(browser.get(&link).send().unwrap().status().as_u16(), 401, "the link works once");
 }

@@ -52,7 +52,7 @@ fn sql_over_http_is_read_only_and_errors_are_clear() {
         ["DROP TABLE events", "INSERT INTO events SELECT * FROM events", "COPY (SELECT 1) TO '/tmp/oriel-escape.csv'"]
     {
         let (status, body) = server.post("/api/v1/sql", json!({ "query": statement }));
-        assert_eq!(status, 403, "{statement}: {body}");
+        assert_eq!(status, 400, "{statement}: {body}");
         assert!(body["error"].as_str().unwrap().contains("not allowed: the SQL interface is read-only"), "{body}");
     }
     assert!(!std::path::Path::new("/tmp/oriel-escape.csv").exists());
@@ -72,7 +72,7 @@ fn sql_over_http_is_read_only_and_errors_are_clear() {
     assert!(!out.status.success());
     assert_eq!(
         String::from_utf8_lossy(&out.stderr),
-        "error: DELETE FROM is not allowed: the SQL interface is read-only (HTTP 403)\n"
+        "error: DELETE FROM is not allowed: the SQL interface is read-only (HTTP 400)\n"
     );
     let out = server.cli().args(["sql", "SELECT 1", "--url", "http://127.0.0.1:9"]).output().unwrap();
     assert!(

@@ -4,6 +4,7 @@
 
 mod auth;
 mod collect;
+mod connections;
 
 use std::path::Path;
 use std::sync::Arc;

@@ -229,9 +229,10 @@ impl QueryEngine {
             Err(_) => {
                 metrics::counter!(m::QUERIES_REFUSED).increment(1);
                 return Err(Error::Busy(format!(
-                    "{} queries are running and none finished within {} s; retry shortly",
+                    "{} queries are running and none finished within {} s (store.max_concurrent_queries, \
+                     store.query_queue_seconds); retry shortly",
                     self.options.max_concurrent,
-                    self.options.queue_wait.as_secs()
+                    self.options.queue_wait.as_secs_f64()
                 )));
             }
         };
@@ -338,7 +339,7 @@ async fn plan(state: &SessionState, sql: &str) -> Result<datafusion::physical_pl
         .with_allow_dml(false)
         .with_allow_statements(false)
         .verify_plan(&logical)
-        .map_err(|e| Error::Forbidden(format!("{e}: the SQL interface is read-only")))?;
+        .map_err(|e| Error::ReadOnly(format!("{e}: the SQL interface is read-only")))?;
     let physical = state.create_physical_plan(&logical).await.map_err(classify)?;
     datafusion::physical_plan::execute_stream(physical, state.task_ctx()).map_err(classify)
 }

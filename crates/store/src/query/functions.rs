@@ -555,6 +555,40 @@ mod tests {
             let _ = format_time(ms, None, zone);
             let _ = format_time(ms, Some("%Y-%m-%d %H:%M:%S%.3f %:z"), zone);
         }
+
+        /// The registered functions themselves, called through SQL with arbitrary arguments:
+        /// each call answers a value, NULL or an error, and never panics.
+        #[test]
+        fn the_functions_answer_or_refuse_whatever_their_arguments(
+            ms in proptest::prelude::any::<i64>(),
+            step in proptest::prelude::any::<i64>(),
+            amount in proptest::prelude::any::<u64>(),
+            unit in proptest::sample::select(vec!["Y", "M", "W", "D", "TH", "TM", "TS", "X", ""]),
+            zone in proptest::sample::select(vec!["UTC", "Europe/Amsterdam", "+14:00", "-12:00", "Nowhere/City", "+99:99"]),
+            origin in proptest::prelude::any::<i64>(),
+            pattern in proptest::sample::select(vec!["yyyy-MM-dd", "HH'h'", "QQ", "''", "y".repeat(40).leak() as &str]),
+            text in "[0-9TZ:+ -]{0,30}",
+        ) {
+            let ctx = datafusion::prelude::SessionContext::new();
+            for f in druid_time_functions() {
+                ctx.register_udf(f);
+            }
+            let period = format!("P{amount}{unit}");
+            let ts = format!("millis_to_timestamp({ms})");
+            let queries = [
+                format!("SELECT time_floor({ts}, '{period}', millis_to_timestamp({origin}), '{zone}')"),
+                format!("SELECT time_floor({ts}, '{period}')"),
+                format!("SELECT time_shift({ts}, '{period}', {step}, '{zone}')"),
+                format!("SELECT time_format({ts}, '{pattern}', '{zone}')"),
+                format!("SELECT time_parse('{text}', '{pattern}', '{zone}')"),
+                format!("SELECT time_parse('{text}')"),
+                format!("SELECT timestamp_to_millis({ts})"),
+            ];
+            let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
+            for sql in queries {
+                let _ = runtime.block_on(async { ctx.sql(&sql).await?.collect().await });
+            }
+        }
     }
 
     #[test]

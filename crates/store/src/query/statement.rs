@@ -33,14 +33,14 @@ pub(crate) fn read_only_statement(sql: &str) -> Result<DfStatement> {
         .with_recursion_limit(PARSER_RECURSION_LIMIT)
         .build()
         .and_then(|mut parser| parser.parse_statements())
-        .map_err(|e| Error::InvalidQuery(format!("SQL parse failed: {e}")))?;
+        .map_err(|e| Error::SqlParse(e.to_string()))?;
     if statements.len() != 1 {
         return Err(Error::InvalidQuery(format!("expected one statement, found {}", statements.len())));
     }
     let Some(statement) = statements.pop_front() else {
         return Err(Error::InvalidQuery("empty statement".into()));
     };
-    let refuse = |what: &str| Error::Forbidden(format!("{what} is not allowed: the SQL interface is read-only"));
+    let refuse = |what: &str| Error::ReadOnly(format!("{what} is not allowed: the SQL interface is read-only"));
     let mut inner = match statement {
         DfStatement::Statement(inner) => *inner,
         DfStatement::CreateExternalTable(_) => return Err(refuse("CREATE EXTERNAL TABLE")),
@@ -85,7 +85,7 @@ fn check_query(statement: &Statement) -> Result<()> {
         && let SetExpr::Select(select) = query.body.as_ref()
         && select.into.is_some()
     {
-        return Err(Error::Forbidden("SELECT INTO is not allowed: the SQL interface is read-only".into()));
+        return Err(Error::ReadOnly("SELECT INTO is not allowed: the SQL interface is read-only".into()));
     }
     let mut depth = Depth::default();
     if statement.visit(&mut depth).is_break() {
@@ -191,11 +191,11 @@ mod tests {
             ("EXPLAIN ANALYZE SELECT 1", "EXPLAIN ANALYZE"),
         ] {
             let err = read_only_statement(bad).unwrap_err();
-            assert!(matches!(err, Error::Forbidden(_)), "{bad}: {err}");
+            assert!(matches!(err, Error::ReadOnly(_)), "{bad}: {err}");
             assert_eq!(err.to_string(), format!("{what} is not allowed: the SQL interface is read-only"), "{bad}");
         }
         assert!(matches!(read_only_statement("SELECT 1; SELECT 2"), Err(Error::InvalidQuery(_))));
-        assert!(matches!(read_only_statement("SELEC 1"), Err(Error::InvalidQuery(_))));
+        assert!(matches!(read_only_statement("SELEC 1"), Err(Error::SqlParse(_))));
         let into = read_only_statement("SELECT 1 INTO t").unwrap_err();
         assert_eq!(into.to_string(), "SELECT INTO is not allowed: the SQL interface is read-only");
     }
@@ -209,7 +209,7 @@ mod tests {
         let explained = read_only_statement(&format!("EXPLAIN {chain}")).unwrap_err();
         assert!(explained.to_string().contains("deeper than"), "{explained}");
         let parens = format!("SELECT {}1{}", "(".repeat(1000), ")".repeat(1000));
-        assert!(matches!(read_only_statement(&parens), Err(Error::InvalidQuery(_))));
+        assert!(matches!(read_only_statement(&parens), Err(Error::SqlParse(_))));
         let fine = format!("SELECT {}", vec!["1"; 200].join("+"));
         assert!(read_only_statement(&fine).is_ok());
     }

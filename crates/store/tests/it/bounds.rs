@@ -84,3 +84,40 @@ async fn deletion_rewrites_only_the_segments_that_may_hold_the_visitor() {
     assert_eq!(f.store.delete(Selector { party_id: Some("nobody".into()), user_id: None }).await.unwrap(), 0);
     assert_eq!(ids(&Manifest::load(&f.dir.path().join("store")).unwrap()), ids(&after));
 }
+
+/// At most `max_concurrent_queries` run at once: a query that finds every slot taken waits the
+/// queue time and is refused with a clear error, and a freed slot is taken at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn queries_past_the_concurrency_cap_wait_then_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = MockClock::new(T0);
+    let log = Fixture::open_log(dir.path());
+    let mut options = options(dir.path(), &clock);
+    options.query.max_concurrent = 1;
+    options.query.queue_wait = std::time::Duration::from_millis(500);
+    let store: Arc<Store> = Store::open(options, Some(log.clone())).await.unwrap();
+    let events: Vec<_> = (0..40_000).map(|i| event(i, "a", "p", T0 + i as i64)).collect();
+    let records = events
+        .iter()
+        .map(|e| oriel_log::Record::new(e.party_id.clone().unwrap().into_bytes(), serde_json::to_vec(e).unwrap(), e.time))
+        .collect();
+    log.append(records).await.unwrap();
+    while store.stats().live_rows + (store.stats().segment_rows as usize) < 40_000 {
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    // A result of several batches that nobody reads holds its slot.
+    let mut held = store.engine().query("SELECT * FROM events").await.unwrap();
+    assert!(held.next().await.is_some());
+    let started = std::time::Instant::now();
+    let refused = store.engine().query("SELECT 1").await.unwrap_err();
+    assert!(started.elapsed() >= std::time::Duration::from_millis(500), "refused before the queue wait");
+    assert!(matches!(refused, oriel_store::Error::Busy(_)), "{refused}");
+    assert_eq!(
+        refused.to_string(),
+        "1 queries are running and none finished within 0.5 s (store.max_concurrent_queries, store.query_queue_seconds); retry shortly"
+    );
+    drop(held);
+    store.engine().collect("SELECT 1").await.unwrap();
+    store.close().await.unwrap();
+    log.close().await.unwrap();
+}

@@ -222,3 +222,21 @@ async fn closed_days_are_compacted_into_one_segment_each() {
     assert_eq!(f.sql("SELECT TIME_FLOOR(__time, 'PT1H'), count(*) FROM events GROUP BY 1 ORDER BY 1").await, before);
     assert_eq!(f.store.compact().await.unwrap(), 0, "nothing left to merge");
 }
+
+/// Flushes are due by the store's clock, not the wall clock: nothing is flushed before the
+/// interval passes on the injected clock, and a flush follows soon after it does.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_flush_interval_runs_on_the_injected_clock() {
+    let f = Fixture::new().await;
+    f.send(&[event(0, "a", "p", T0), event(1, "a", "p", T0 + 1)]).await;
+    f.wait_for_count(2).await;
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    assert_eq!(f.store.stats().segments, 0, "the interval (one hour) has not passed on the clock");
+    f.clock.advance(3_600_001);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while f.store.stats().segments == 0 {
+        assert!(std::time::Instant::now() < deadline, "no flush after the interval passed on the clock");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert_eq!(f.count("SELECT count(*) FROM events").await, 2);
+}
