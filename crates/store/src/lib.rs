@@ -9,6 +9,7 @@
 //! - [`schema`]: the `events` Arrow schema and the builder from event JSON.
 
 pub mod deletion;
+pub mod druid;
 mod error;
 pub(crate) mod ingest;
 pub(crate) mod maintenance;

@@ -17,6 +17,7 @@ use datafusion::execution::SessionState;
 use datafusion::execution::memory_pool::{FairSpillPool, TrackConsumersPool};
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::functions_aggregate::approx_distinct::approx_distinct_udaf;
+use datafusion::logical_expr::LogicalPlan;
 use datafusion::prelude::{SessionConfig, SessionContext};
 use futures::StreamExt;
 use oriel_core::config::StoreConfig;
@@ -83,6 +84,53 @@ impl KeepAlive {
     pub(crate) fn hold(&self, value: Arc<dyn std::any::Any + Send + Sync>) {
         self.0.lock().push(value);
     }
+}
+
+/// What one query is: SQL in one of the two dialects, or a plan a caller builds.
+pub enum QueryInput {
+    /// SQL in Oriel's dialect: unquoted identifiers are folded to lower case.
+    Sql(String),
+    /// SQL in Druid's dialect: identifiers are case-sensitive, unnamed columns are called
+    /// `EXPR$n`, and `?` placeholders take `parameters` in order.
+    DruidSql {
+        /// The statement.
+        sql: String,
+        /// Values of the `?` placeholders.
+        parameters: Vec<crate::druid::sql::Parameter>,
+    },
+    /// A plan built from the session by the caller (the Druid native translator), so it gets the
+    /// same tables, functions and limits as SQL.
+    Plan(PlanBuilder),
+}
+
+impl std::fmt::Debug for QueryInput {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Sql(sql) => f.debug_tuple("Sql").field(sql).finish(),
+            Self::DruidSql { sql, parameters } => {
+                f.debug_struct("DruidSql").field("sql", sql).field("parameters", parameters).finish()
+            }
+            Self::Plan(_) => f.write_str("Plan"),
+        }
+    }
+}
+
+/// Builds a logical plan from what a query may read.
+pub type PlanBuilder = Box<dyn FnOnce(&PlanContext<'_>) -> Result<LogicalPlan> + Send>;
+
+/// What a [`PlanBuilder`] builds from: the query's session and the `events` table.
+pub struct PlanContext<'a> {
+    /// The session the query runs in (its functions and settings).
+    pub state: &'a SessionState,
+    /// The `events` table.
+    pub events: Arc<dyn TableProvider>,
+}
+
+/// Limits of one query, within the engine's own.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct QuerySettings {
+    /// A shorter time limit than `store.query_timeout_seconds` (a client's own timeout).
+    pub timeout: Option<Duration>,
 }
 
 /// A query's whole result: its schema and rows.
@@ -156,6 +204,7 @@ impl QueryStream {
 /// The SQL engine of one process.
 pub struct QueryEngine {
     ctx: SessionContext,
+    events: Arc<dyn TableProvider>,
     runtime: Arc<QueryRuntime>,
     slots: Arc<Semaphore>,
     options: QueryOptions,
@@ -170,7 +219,11 @@ impl std::fmt::Debug for QueryEngine {
 impl QueryEngine {
     /// An engine over `events`, with `options`' limits.
     pub fn new(events: Arc<dyn TableProvider>, options: QueryOptions) -> Result<Self> {
-        let mut config = SessionConfig::new().with_information_schema(true).with_target_partitions(2);
+        // Druid's catalog and schema names, so `druid.events` and `"druid"."events"` work.
+        let mut config = SessionConfig::new()
+            .with_information_schema(true)
+            .with_target_partitions(2)
+            .with_default_catalog_and_schema(crate::druid::CATALOG, crate::druid::SCHEMA);
         let o = config.options_mut();
         o.execution.parquet.pushdown_filters = false;
         o.execution.parquet.reorder_filters = true;
@@ -189,7 +242,8 @@ impl QueryEngine {
             .with_metadata_cache_limit(METADATA_CACHE_BYTES)
             .build_arc()?;
         let ctx = SessionContext::new_with_config_rt(config, runtime);
-        ctx.register_table("events", events)?;
+        ctx.register_table(crate::druid::DATASOURCE, Arc::clone(&events))?;
+        crate::druid::catalog::register(&ctx)?;
         for name in guards::unregistered_functions() {
             ctx.deregister_udf(&name);
         }
@@ -203,9 +257,12 @@ impl QueryEngine {
         for f in functions::druid_time_functions() {
             ctx.register_udf(f);
         }
+        for f in crate::druid::functions::all() {
+            ctx.register_udf(f);
+        }
         ctx.register_udaf(approx_distinct_udaf().as_ref().clone().with_aliases(["approx_count_distinct"]));
         let slots = Arc::new(Semaphore::new(options.max_concurrent.max(1)));
-        Ok(Self { ctx, runtime: Arc::new(QueryRuntime::new(options.threads)?), slots, options })
+        Ok(Self { ctx, events, runtime: Arc::new(QueryRuntime::new(options.threads)?), slots, options })
     }
 
     /// The limits queries run under.
@@ -220,9 +277,15 @@ impl QueryEngine {
         state
     }
 
-    /// Starts `sql`: waits for a slot, plans it on the query runtime, and returns the stream of
-    /// its results once planning succeeded.
+    /// Starts `sql` (Oriel's dialect): waits for a slot, plans it on the query runtime, and
+    /// returns the stream of its results once planning succeeded.
     pub async fn query(&self, sql: &str) -> Result<QueryStream> {
+        self.start(QueryInput::Sql(sql.to_string()), QuerySettings::default()).await
+    }
+
+    /// Starts any query: waits for a slot, plans it on the query runtime, and returns the stream
+    /// of its results once planning succeeded.
+    pub async fn start(&self, input: QueryInput, settings: QuerySettings) -> Result<QueryStream> {
         let permit = match tokio::time::timeout(self.options.queue_wait, Arc::clone(&self.slots).acquire_owned()).await {
             Ok(Ok(permit)) => permit,
             Ok(Err(_)) => return Err(Error::Closed),
@@ -240,9 +303,12 @@ impl QueryEngine {
         let (tx, rx) = mpsc::channel(CHANNEL_BATCHES);
         let ending: Ending = Arc::default();
         let state = self.query_state();
-        let sql = sql.to_string();
-        let options = self.options.clone();
-        self.runtime.spawn(run(state, sql, options, permit, schema_tx, tx, Arc::clone(&ending)))?;
+        let mut options = self.options.clone();
+        if let Some(timeout) = settings.timeout {
+            options.timeout = options.timeout.min(timeout);
+        }
+        let job = Job { state, events: Arc::clone(&self.events), input, options };
+        self.runtime.spawn(run(job, permit, schema_tx, tx, Arc::clone(&ending)))?;
         let schema = schema_rx.await.map_err(|_| Error::Internal("the query task ended before planning".into()))??;
         Ok(QueryStream { schema, batches: rx, ending, ended: false, max_result_bytes: self.options.max_result_bytes })
     }
@@ -253,14 +319,20 @@ impl QueryEngine {
     }
 }
 
+/// One query as its task receives it.
+struct Job {
+    state: SessionState,
+    events: Arc<dyn TableProvider>,
+    input: QueryInput,
+    options: QueryOptions,
+}
+
 /// Plans and runs one query on the query runtime, sending the schema once planned and then
 /// the batches, within the time and row limits. How it ended goes into `ending` before the
 /// channel closes; the slot (`_permit`) is free as soon as this returns, whatever the reader
 /// does, and a reader that goes away stops the query even while it computes.
 async fn run(
-    state: SessionState,
-    sql: String,
-    options: QueryOptions,
+    job: Job,
     _permit: OwnedSemaphorePermit,
     schema_tx: tokio::sync::oneshot::Sender<Result<SchemaRef>>,
     tx: mpsc::Sender<RecordBatch>,
@@ -268,8 +340,9 @@ async fn run(
 ) {
     let started = std::time::Instant::now();
     metrics::gauge!(m::QUERIES_RUNNING).increment(1.0);
+    let Job { state, events, input, options } = job;
     let deadline = tokio::time::Instant::now() + options.timeout;
-    let planned = tokio::time::timeout_at(deadline, plan(&state, &sql)).await;
+    let planned = tokio::time::timeout_at(deadline, plan(&state, events, input)).await;
     let stream = match planned {
         Ok(Ok(stream)) => stream,
         Ok(Err(error)) => {
@@ -331,9 +404,25 @@ fn timed_out(options: &QueryOptions) -> Error {
     Error::Timeout(format!("the query ran longer than {} s (store.query_timeout_seconds)", options.timeout.as_secs()))
 }
 
-async fn plan(state: &SessionState, sql: &str) -> Result<datafusion::physical_plan::SendableRecordBatchStream> {
-    let statement = statement::read_only_statement(sql)?;
-    let logical = state.statement_to_plan(statement).await.map_err(classify)?;
+async fn plan(
+    state: &SessionState,
+    events: Arc<dyn TableProvider>,
+    input: QueryInput,
+) -> Result<datafusion::physical_plan::SendableRecordBatchStream> {
+    let logical = match input {
+        QueryInput::Sql(sql) => {
+            let statement = statement::read_only_statement(&sql)?;
+            state.statement_to_plan(statement).await.map_err(classify)?
+        }
+        QueryInput::DruidSql { sql, parameters } => {
+            let statement = crate::druid::sql::statement(&sql, &parameters)?;
+            let mut state = state.clone();
+            // Druid's identifiers are case-sensitive, as Calcite reads them.
+            state.config_mut().options_mut().sql_parser.enable_ident_normalization = false;
+            state.statement_to_plan(statement).await.map_err(classify)?
+        }
+        QueryInput::Plan(build) => build(&PlanContext { state, events })?,
+    };
     datafusion::execution::context::SQLOptions::new()
         .with_allow_ddl(false)
         .with_allow_dml(false)

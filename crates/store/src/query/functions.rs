@@ -22,7 +22,8 @@ use datafusion::arrow::datatypes::{DataType, Int64Type, TimeUnit, TimestampMilli
 use datafusion::common::{DataFusionError, Result as DfResult, plan_err};
 use datafusion::logical_expr::{ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility};
 
-const TS: DataType = DataType::Timestamp(TimeUnit::Millisecond, None);
+/// The type of timestamps: UTC milliseconds.
+pub(crate) const TS: DataType = DataType::Timestamp(TimeUnit::Millisecond, None);
 
 /// An ISO-8601 period as Druid uses them for granularities.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -308,14 +309,16 @@ pub fn druid_time_functions() -> Vec<ScalarUDF> {
     ]
 }
 
-fn constant_string(arrays: &[ArrayRef], i: usize, name: &str) -> DfResult<Option<String>> {
+/// Argument `i` as a constant string (its first value), `None` when absent or NULL.
+pub(crate) fn constant_string(arrays: &[ArrayRef], i: usize, name: &str) -> DfResult<Option<String>> {
     let Some(array) = arrays.get(i) else { return Ok(None) };
     let strings =
         array.as_string_opt::<i32>().ok_or_else(|| DataFusionError::Plan(format!("{name}: argument {} must be text", i + 1)))?;
     Ok((strings.len() > 0 && strings.is_valid(0)).then(|| strings.value(0).to_string()))
 }
 
-fn zone_arg(arrays: &[ArrayRef], i: usize, name: &str) -> DfResult<Zone> {
+/// Argument `i` as a time zone, UTC when absent.
+pub(crate) fn zone_arg(arrays: &[ArrayRef], i: usize, name: &str) -> DfResult<Zone> {
     match constant_string(arrays, i, name)? {
         None => Ok(Zone::utc()),
         Some(z) => Zone::parse(&z).ok_or_else(|| DataFusionError::Plan(format!("{name}: unknown time zone {z:?}"))),
@@ -329,7 +332,8 @@ fn pattern_arg(arrays: &[ArrayRef], i: usize, name: &str) -> DfResult<Option<Str
         .transpose()
 }
 
-fn period_arg(arrays: &[ArrayRef], i: usize, name: &str) -> DfResult<Period> {
+/// Argument `i` as an ISO-8601 period.
+pub(crate) fn period_arg(arrays: &[ArrayRef], i: usize, name: &str) -> DfResult<Period> {
     let text = constant_string(arrays, i, name)?.unwrap_or_default();
     Period::parse(&text)
         .ok_or_else(|| DataFusionError::Plan(format!("{name}: {text:?} is not an ISO-8601 period such as PT1H or P1D")))
@@ -440,7 +444,9 @@ impl ScalarUDFImpl for DruidTime {
     }
 }
 
-fn format_time(ms: i64, format: Option<&str>, zone: Zone) -> Option<String> {
+/// `ms` as text: ISO-8601 with milliseconds (`Z` in UTC, else the zone's offset) without a
+/// format, else in chrono `format`.
+pub(crate) fn format_time(ms: i64, format: Option<&str>, zone: Zone) -> Option<String> {
     let utc = DateTime::from_timestamp_millis(ms)?;
     let text = match format {
         None => match zone {
@@ -469,7 +475,8 @@ pub(crate) fn parse_iso(text: &str) -> Option<i64> {
     parse_time(text, None, Zone::utc())
 }
 
-fn parse_time(text: &str, format: Option<&str>, zone: Zone) -> Option<i64> {
+/// Parses `text` with chrono `format` (ISO-8601 without one), local times in `zone`.
+pub(crate) fn parse_time(text: &str, format: Option<&str>, zone: Zone) -> Option<i64> {
     let text = text.trim();
     let local_to_utc = |naive: NaiveDateTime| -> Option<i64> {
         let ms = naive.and_utc().timestamp_millis();

@@ -6,15 +6,12 @@
 //! Nesting is bounded twice: the parser's recursion limit for parenthesised and subquery
 //! nesting, and [`MAX_DEPTH`] for operator chains such as `1+1+…+1`, which parse without
 //! recursion but build a tree as deep as they are long, and every later pass recurses over it.
-//! `FLOOR(t TO unit)` is rewritten to `date_trunc` (DataFusion's SQL planner lacks it).
+//! Druid's functions that DataFusion lacks are rewritten afterwards (`crate::druid::sql`).
 
 use std::ops::ControlFlow;
 
 use datafusion::sql::parser::{DFParserBuilder, Statement as DfStatement};
-use datafusion::sql::sqlparser::ast::{
-    self, CeilFloorKind, DateTimeField, Expr as SqlExpr, FunctionArg, FunctionArgExpr, FunctionArgumentList, FunctionArguments,
-    Ident, ObjectName, ObjectNamePart, SetExpr, Statement, Value, Visit, Visitor, visit_expressions_mut,
-};
+use datafusion::sql::sqlparser::ast::{self, Expr as SqlExpr, SetExpr, Statement, Visit, Visitor};
 use datafusion::sql::sqlparser::dialect::GenericDialect;
 
 use crate::{Error, Result};
@@ -58,7 +55,7 @@ pub(crate) fn read_only_statement(sql: &str) -> Result<DfStatement> {
             let mut explain = explain;
             if let DfStatement::Statement(inner) = explain.statement.as_mut() {
                 check_query(inner)?;
-                rewrite_floor_to(inner);
+                crate::druid::sql::rewrite_functions(inner)?;
             }
             return Ok(DfStatement::Explain(explain));
         }
@@ -75,7 +72,7 @@ pub(crate) fn read_only_statement(sql: &str) -> Result<DfStatement> {
             return Err(refuse(&keyword.to_uppercase()));
         }
     }
-    rewrite_floor_to(&mut inner);
+    crate::druid::sql::rewrite_functions(&mut inner)?;
     Ok(DfStatement::Statement(Box::new(inner)))
 }
 
@@ -125,46 +122,6 @@ impl Visitor for Depth {
         self.current -= 1;
         ControlFlow::Continue(())
     }
-}
-
-/// Rewrites `FLOOR(t TO unit)` to `date_trunc('unit', t)`.
-fn rewrite_floor_to(statement: &mut Statement) {
-    let _ = visit_expressions_mut(statement, |expr| {
-        if let SqlExpr::Floor { expr: inner, field: CeilFloorKind::DateTimeField(field) } = expr {
-            let unit = match field {
-                DateTimeField::Second | DateTimeField::Seconds => Some("second"),
-                DateTimeField::Minute | DateTimeField::Minutes => Some("minute"),
-                DateTimeField::Hour | DateTimeField::Hours => Some("hour"),
-                DateTimeField::Day | DateTimeField::Days => Some("day"),
-                DateTimeField::Week(_) | DateTimeField::Weeks => Some("week"),
-                DateTimeField::Month | DateTimeField::Months => Some("month"),
-                DateTimeField::Quarter => Some("quarter"),
-                DateTimeField::Year | DateTimeField::Years => Some("year"),
-                _ => None,
-            };
-            if let Some(unit) = unit {
-                let target = std::mem::replace(inner.as_mut(), SqlExpr::value(Value::Null));
-                *expr = SqlExpr::Function(ast::Function {
-                    name: ObjectName(vec![ObjectNamePart::Identifier(Ident::new("date_trunc"))]),
-                    uses_odbc_syntax: false,
-                    parameters: FunctionArguments::None,
-                    args: FunctionArguments::List(FunctionArgumentList {
-                        duplicate_treatment: None,
-                        args: vec![
-                            FunctionArg::Unnamed(FunctionArgExpr::Expr(SqlExpr::value(Value::SingleQuotedString(unit.into())))),
-                            FunctionArg::Unnamed(FunctionArgExpr::Expr(target)),
-                        ],
-                        clauses: vec![],
-                    }),
-                    filter: None,
-                    null_treatment: None,
-                    over: None,
-                    within_group: vec![],
-                });
-            }
-        }
-        ControlFlow::<()>::Continue(())
-    });
 }
 
 #[cfg(test)]

@@ -24,7 +24,7 @@ async fn druid_time_functions() {
     let rows = f.sql("SELECT MILLIS_TO_TIMESTAMP(1795770000000), TIMESTAMP_TO_MILLIS(MIN(__time)) FROM events").await;
     assert_eq!(json!(rows), json!([["2026-11-27T09:00:00.000Z", T0]]));
     assert_eq!(f.count("SELECT APPROX_COUNT_DISTINCT(event_id) FROM events").await, 6);
-    let tables = f.sql("SELECT table_name FROM information_schema.tables WHERE table_schema = 'public'").await;
+    let tables = f.sql("SELECT table_name FROM information_schema.tables WHERE table_schema = 'druid'").await;
     assert_eq!(json!(tables), json!([["events"]]));
     let columns = f.count("SELECT count(*) FROM information_schema.columns WHERE table_name = 'events'").await;
     assert_eq!(columns as usize, oriel_core::event::COLUMNS.len());
