@@ -192,7 +192,8 @@ def same(a, b, tolerance):
     return abs(a - b) <= rel * max(abs(a), abs(b), 1e-12)
 
 
-def duckdb_check(events, oriel_answers):
+def load_events(events):
+    """A DuckDB connection with table `events` holding the JSON-lines events of file `events`."""
     import duckdb
 
     con = duckdb.connect()
@@ -202,6 +203,11 @@ def duckdb_check(events, oriel_answers):
         f"CREATE TABLE events AS SELECT {select} FROM read_json('{events}', format = 'newline_delimited', "
         f"columns = {{{columns}}})"
     )
+    return con
+
+
+def duckdb_check(events, oriel_answers):
+    con = load_events(events)
     with open(oriel_answers) as f:
         answers = json.load(f)
     total = con.execute("SELECT count(*) FROM events").fetchone()[0]

@@ -25,7 +25,7 @@ mod store;
 
 pub use collector::{Cidr, CollectorConfig, DivolteConfig, SiteConfig};
 pub use log::{EmbeddedLogConfig, LogConfig};
-pub use server::{ApiToken, Role, ServerConfig};
+pub use server::{ApiToken, Role, ServerConfig, User};
 pub use store::{Partitioning, StoreConfig};
 
 /// Environment variables with this prefix override configuration keys.

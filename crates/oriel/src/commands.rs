@@ -8,4 +8,5 @@ pub(crate) mod log;
 pub(crate) mod serve;
 pub(crate) mod signin;
 pub(crate) mod sql;
+pub(crate) mod user;
 pub(crate) mod version;

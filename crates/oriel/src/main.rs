@@ -2,7 +2,8 @@
 //!
 //! Each subcommand is a module of [`commands`]: `serve` runs everything; `sql`, `delete` and
 //! `signin` talk to a running server ([`client`]); `gen` makes realistic traffic ([`generate`]);
-//! `import` backfills events; `log` inspects the event log; `check-config` validates a
+//! `import` backfills events; `log` inspects the event log; `user add` makes the entry of a
+//! user who signs in with a password; `check-config` validates a
 //! configuration file; `version` prints the version. Configuration is loaded by [`settings`],
 //! logging and metrics are set up by [`telemetry`].
 
@@ -49,6 +50,9 @@ enum Command {
     /// Inspect the event log of a stopped server.
     #[command(subcommand)]
     Log(commands::log::LogCommand),
+    /// Manage users who sign in with a password.
+    #[command(subcommand)]
+    User(commands::user::UserCommand),
     /// Print the version.
     Version,
 }
@@ -64,6 +68,7 @@ fn main() -> ExitCode {
         Command::Gen(args) => commands::generate::run(args),
         Command::Import(args) => commands::import::run(args),
         Command::Log(command) => commands::log::run(command),
+        Command::User(command) => commands::user::run(command),
         Command::Version => commands::version::run(),
     };
     match result {

@@ -7,7 +7,9 @@
 //! | `GET /api/v1/session` | who the credential signs in | viewer |
 //! | `POST /api/v1/signin-links` | a one-time sign-in link for a browser ([`signin`]) | admin |
 //!
-//! and the public `GET /signin?code=` that trades a one-time code for a session cookie.
+//! and the public `GET /signin?code=` that trades a one-time code for a session cookie,
+//! `POST /api/v1/signin` that trades a user's name and password for one, and
+//! `POST /api/v1/signout`.
 
 pub(crate) mod delete;
 mod signin;
@@ -32,7 +34,11 @@ pub(crate) fn protected() -> Router<AppState> {
 
 /// The public routes of signing in.
 pub(crate) fn public() -> Router<AppState> {
-    Router::new().route("/signin", get(signin::signin)).route("/", get(signin::home))
+    Router::new()
+        .route("/signin", get(signin::signin))
+        .route("/api/v1/signin", post(signin::password))
+        .route("/api/v1/signout", post(signin::signout))
+        .route("/", get(signin::home))
 }
 
 async fn session(Extension(principal): Extension<Arc<Principal>>) -> Json<serde_json::Value> {

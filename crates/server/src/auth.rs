@@ -7,8 +7,11 @@
 //! - a bearer token: the admin token that the first start writes to `data_dir/admin-token`
 //!   (mode 0600; `oriel sql` and `oriel delete` on the same machine read it from there), or a
 //!   token of `server.api_tokens`, each with a role;
+//! - a user's name and password (`server.users`, Argon2id hashes) with HTTP Basic, as Druid's
+//!   clients send them;
 //! - a session cookie, signed with `data_dir/session-key`, which `/signin` sets in exchange for
-//!   a one-time code (`oriel serve` prints a sign-in link with one at start).
+//!   a one-time code (`oriel serve` prints a sign-in link with one at start) and
+//!   `POST /api/v1/signin` for a user's name and password.
 //!
 //! Requests to these endpoints must also name a host Oriel answers to ([`host_allowed`]), and
 //! cookie-authenticated writes must come from the same origin. The collector endpoints are
@@ -17,6 +20,7 @@
 mod credentials;
 mod session;
 mod throttle;
+mod users;
 
 use std::net::IpAddr;
 use std::path::Path;
@@ -34,6 +38,8 @@ pub use self::credentials::ADMIN_TOKEN_FILE;
 use self::session::Sessions;
 pub(crate) use self::session::{CODE_SECONDS, SESSION_COOKIE, SESSION_SECONDS};
 use self::throttle::Throttle;
+use self::users::Users;
+pub use self::users::hash_password;
 use crate::peer::Peer;
 use crate::{ApiError, AppState};
 
@@ -44,9 +50,21 @@ pub struct Principal {
     pub name: String,
     /// What the credential allows.
     pub role: Role,
+    /// The user of `server.users` behind it, if it is one.
+    pub user: Option<String>,
 }
 
 impl Principal {
+    /// A credential that is not a user's (a token, a sign-in link's session).
+    pub(crate) fn named(name: impl Into<String>, role: Role) -> Self {
+        Self { name: name.into(), role, user: None }
+    }
+
+    /// User `name` of `server.users`.
+    pub(crate) fn user(name: &str, role: Role) -> Self {
+        Self { name: name.to_string(), role, user: Some(name.to_string()) }
+    }
+
     /// Refuses unless the principal is an administrator.
     pub(crate) fn require_admin(&self) -> Result<(), ApiError> {
         if self.role == Role::Admin {
@@ -65,6 +83,7 @@ struct Token {
 /// The credentials this process accepts.
 pub struct Auth {
     tokens: Vec<Token>,
+    users: Users,
     sessions: Sessions,
     public_hosts: Vec<String>,
     failures: Throttle,
@@ -72,7 +91,11 @@ pub struct Auth {
 
 impl std::fmt::Debug for Auth {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Auth").field("tokens", &self.tokens.len()).field("public_hosts", &self.public_hosts).finish()
+        f.debug_struct("Auth")
+            .field("tokens", &self.tokens.len())
+            .field("users", &!self.users.is_empty())
+            .field("public_hosts", &self.public_hosts)
+            .finish()
     }
 }
 
@@ -85,16 +108,17 @@ impl Auth {
     pub fn load_or_create(data_dir: &Path, config: &ServerConfig) -> std::io::Result<Self> {
         let admin = credentials::admin_token(data_dir)?;
         let key = credentials::session_key(data_dir)?;
-        let mut tokens = vec![Token { secret: admin, principal: Principal { name: "admin token".into(), role: Role::Admin } }];
+        let mut tokens = vec![Token { secret: admin, principal: Principal::named("admin token", Role::Admin) }];
         for (i, token) in config.api_tokens.iter().enumerate() {
             let name = match token {
                 oriel_core::config::ApiToken::WithRole { name, .. } if !name.is_empty() => name.clone(),
                 _ => format!("server.api_tokens[{i}]"),
             };
-            tokens.push(Token { secret: token.token().to_string(), principal: Principal { name, role: token.role() } });
+            tokens.push(Token { secret: token.token().to_string(), principal: Principal::named(name, token.role()) });
         }
         Ok(Self {
             tokens,
+            users: Users::new(&config.users)?,
             sessions: Sessions::new(key),
             public_hosts: config.public_hosts.iter().map(|h| h.to_ascii_lowercase()).collect(),
             failures: Throttle::new(FAILURES_PER_MINUTE),
@@ -128,18 +152,54 @@ impl Auth {
         host_allowed(headers, uri_host, &self.public_hosts)
     }
 
+    /// User `name` with `password`, or `None` when either is wrong.
+    pub(crate) async fn check_password(&self, name: &str, password: &str) -> Option<Principal> {
+        self.users.check(name, password).await
+    }
+
+    /// A session cookie's value for `principal`.
+    pub(crate) fn session_for(&self, principal: &Principal) -> Option<String> {
+        self.sessions.issue(principal.role, principal.user.as_deref())
+    }
+
+    /// Who a session cookie signs in: a user's session holds only while the user still exists,
+    /// and with the role the configuration gives the user now.
+    fn session(&self, cookie: &str) -> Option<Principal> {
+        let principal = self.sessions.verify(cookie)?;
+        match &principal.user {
+            Some(name) => self.users.role_of(name).map(|role| Principal::user(name, role)),
+            None => Some(principal),
+        }
+    }
+
     /// The principal behind `headers`, or why there is none.
-    fn authenticate(&self, method: &Method, headers: &HeaderMap) -> Result<Principal, ApiError> {
+    async fn authenticate(&self, method: &Method, headers: &HeaderMap, peer: IpAddr) -> Result<Principal, ApiError> {
         if let Some(token) = bearer(headers) {
             return self
                 .by_token(token)
                 .cloned()
                 .ok_or_else(|| ApiError::new(ErrorCode::Unauthorized, "the bearer token is not valid"));
         }
+        if let Some((name, password)) = basic(headers) {
+            if let Some(known) = self.users.remembered(&name, &password) {
+                return Ok(known);
+            }
+            // A client that keeps failing gets no more password checks (each costs CPU).
+            if self.is_blocked(peer) {
+                return Err(ApiError::new(
+                    ErrorCode::TooManyRequests,
+                    "too many failed sign-ins from this address; wait a minute",
+                ));
+            }
+            return self
+                .users
+                .check(&name, &password)
+                .await
+                .ok_or_else(|| ApiError::new(ErrorCode::Unauthorized, "the user name or password is wrong"));
+        }
         if let Some(cookie) = session::cookie(headers) {
             let principal = self
-                .sessions
-                .verify(cookie)
+                .session(cookie)
                 .ok_or_else(|| ApiError::new(ErrorCode::Unauthorized, "the session expired or is not valid; sign in again"))?;
             if !matches!(*method, Method::GET | Method::HEAD) && !same_origin(headers) {
                 return Err(ApiError::new(
@@ -153,16 +213,26 @@ impl Auth {
             ErrorCode::Unauthorized,
             format!(
                 "analytics need a credential: send Authorization: Bearer <token> (the admin token is in \
-                 the data directory's {ADMIN_TOKEN_FILE}, or use a token of server.api_tokens), or sign in \
-                 with the link oriel serve printed"
+                 the data directory's {ADMIN_TOKEN_FILE}, or use a token of server.api_tokens), a user's name \
+                 and password with HTTP Basic (server.users), or sign in with the link oriel serve printed"
             ),
         ))
+    }
+
+    /// Whether `peer` failed too often lately.
+    pub(crate) fn is_blocked(&self, peer: IpAddr) -> bool {
+        self.failures.is_blocked(peer)
+    }
+
+    /// Records a failed sign-in of `peer`.
+    pub(crate) fn failed(&self, peer: IpAddr) {
+        self.failures.fail(peer);
     }
 }
 
 /// Who the session cookie in `headers` signs in, if it is valid.
 pub(crate) fn session_principal(auth: &Auth, headers: &HeaderMap) -> Option<Principal> {
-    session::cookie(headers).and_then(|c| auth.sessions.verify(c))
+    session::cookie(headers).and_then(|c| auth.session(c))
 }
 
 /// The token of an `Authorization: Bearer <token>` header: the one parser, used for query
@@ -171,6 +241,19 @@ pub fn bearer(headers: &HeaderMap) -> Option<&str> {
     let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
     let (scheme, token) = value.split_once(' ')?;
     scheme.eq_ignore_ascii_case("bearer").then(|| token.trim()).filter(|t| !t.is_empty())
+}
+
+/// The name and password of an `Authorization: Basic` header.
+pub(crate) fn basic(headers: &HeaderMap) -> Option<(String, String)> {
+    use base64::Engine;
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, encoded) = value.split_once(' ')?;
+    if !scheme.eq_ignore_ascii_case("basic") || encoded.len() > 4 * (users::MAX_NAME_BYTES + users::MAX_PASSWORD_BYTES) {
+        return None;
+    }
+    let decoded = base64::engine::general_purpose::STANDARD.decode(encoded.trim()).ok()?;
+    let (name, password) = String::from_utf8(decoded).ok()?.split_once(':').map(|(n, p)| (n.to_string(), p.to_string()))?;
+    Some((name, password))
 }
 
 /// Whether the request's host is one Oriel answers to: an IP address, `localhost`, or a name in
@@ -201,7 +284,7 @@ fn one_host_allowed(host: &str, public: &[String]) -> bool {
 }
 
 /// Whether the `Origin` of a request matches its `Host` (browsers send `Origin` on writes).
-fn same_origin(headers: &HeaderMap) -> bool {
+pub(crate) fn same_origin(headers: &HeaderMap) -> bool {
     let origin = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()).and_then(|o| url::Url::parse(o).ok());
     let host = headers.get(header::HOST).and_then(|v| v.to_str().ok());
     match (origin, host) {
@@ -219,7 +302,7 @@ fn same_origin(headers: &HeaderMap) -> bool {
 /// Middleware of every query endpoint: the host must be one Oriel answers to and the request
 /// must carry a valid credential; the [`Principal`] is attached for the handler.
 ///
-/// A client that keeps presenting wrong bearer tokens is refused for a while. A valid
+/// A client that keeps presenting wrong tokens or passwords is refused for a while. A valid
 /// credential always passes, so clients sharing one address (behind a proxy) are not locked out
 /// by someone else's mistakes; with 256-bit tokens there is nothing to gain by guessing anyway.
 /// An expired session cookie is not a failure: browsers keep sending old cookies.
@@ -237,23 +320,25 @@ pub(crate) async fn require_credential(
         )
         .into_response();
     }
-    match auth.authenticate(request.method(), request.headers()) {
+    match auth.authenticate(request.method(), request.headers(), peer).await {
         Ok(principal) => {
             request.extensions_mut().insert(Arc::new(principal));
             next.run(request).await
         }
         Err(error) => {
-            if error.code == ErrorCode::Unauthorized && bearer(request.headers()).is_some() {
-                if auth.failures.is_blocked(peer) {
+            let presented = bearer(request.headers()).is_some() || basic(request.headers()).is_some();
+            if error.code == ErrorCode::Unauthorized && presented {
+                if auth.is_blocked(peer) {
                     return ApiError::new(
                         ErrorCode::TooManyRequests,
                         "too many failed sign-ins from this address; wait a minute",
                     )
                     .into_response();
                 }
-                // Never the credential itself.
-                tracing::warn!(%peer, path = %request.uri().path(), "refused an invalid credential");
-                auth.failures.fail(peer);
+                // The user's name, never the password or token.
+                let user = basic(request.headers()).map(|(name, _)| name);
+                tracing::warn!(%peer, path = %request.uri().path(), user = user.as_deref().unwrap_or("-"), "refused an invalid credential");
+                auth.failed(peer);
             }
             error.into_response()
         }

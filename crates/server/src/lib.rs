@@ -3,6 +3,7 @@
 //!
 //! - [`collect`]: the collector endpoints (public by nature), on top of `oriel-collector`.
 //! - [`api`]: Oriel's query API and signing in, behind [`auth`] (a credential is always needed).
+//! - `druid`: Apache Druid's HTTP API (SQL, native queries, status), behind [`auth`] too.
 //! - [`health`]: `/healthz`, `/readyz`, `/readyz/query`, `/metrics`.
 //! - [`error`]: [`ApiError`], the one place where errors become HTTP statuses.
 //! - [`state`]: [`AppState`], what every handler can reach, filled in as start-up progresses.
@@ -15,10 +16,12 @@ pub mod api;
 pub mod auth;
 mod body;
 pub mod collect;
+mod druid;
 pub mod error;
 pub mod health;
 pub mod listen;
 pub mod peer;
+mod rows;
 pub mod state;
 
 use axum::Router;
@@ -30,6 +33,14 @@ pub use state::{AppState, HttpLimits};
 
 /// The complete router for one `oriel serve` process.
 pub fn router(state: AppState) -> Router {
-    let protected = api::protected().route_layer(axum::middleware::from_fn_with_state(state.clone(), auth::require_credential));
-    Router::new().merge(health::routes()).merge(api::public()).merge(protected).merge(collect::routes(&state)).with_state(state)
+    let protected = api::protected()
+        .merge(druid::protected())
+        .route_layer(axum::middleware::from_fn_with_state(state.clone(), auth::require_credential));
+    Router::new()
+        .merge(health::routes())
+        .merge(api::public())
+        .merge(druid::public())
+        .merge(protected)
+        .merge(collect::routes(&state))
+        .with_state(state)
 }

@@ -175,7 +175,7 @@ pub struct Store {
     /// The log's end offsets when the store opened: query readiness waits for them.
     start_ends: BTreeMap<u32, u64>,
     tasks: Mutex<Vec<JoinHandle<()>>>,
-    engine: QueryEngine,
+    engine: Arc<QueryEngine>,
     lock: Mutex<Option<DirLock>>,
 }
 
@@ -205,7 +205,7 @@ impl Store {
         let segment_ids = Arc::new(std::sync::atomic::AtomicU64::new(manifest.next_segment_id.max(1)));
         let shared = Arc::new(Shared { options, state: RwLock::new(State { manifest, segments, live }), segment_ids });
         let table = Arc::new(EventsTable::new(Arc::clone(&shared) as Arc<dyn SnapshotSource>));
-        let engine = QueryEngine::new(table, query_options)?;
+        let engine = Arc::new(QueryEngine::new(table, query_options)?);
         let store = Arc::new(Self {
             shared,
             log: log.clone(),
@@ -232,7 +232,7 @@ impl Store {
     }
 
     /// The SQL engine over this store.
-    pub fn engine(&self) -> &QueryEngine {
+    pub fn engine(&self) -> &Arc<QueryEngine> {
         &self.engine
     }
 

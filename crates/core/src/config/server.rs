@@ -63,6 +63,21 @@ impl ApiToken {
     }
 }
 
+/// A person who signs in with a password (HTTP Basic for API clients, the sign-in form for the
+/// UI).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct User {
+    /// The name to sign in with.
+    pub name: String,
+    /// What the user may do.
+    #[serde(default)]
+    pub role: Role,
+    /// The password's Argon2id hash in PHC form (`$argon2id$v=19$…`), as `oriel user add`
+    /// prints it; never the password itself.
+    pub password_hash: String,
+}
+
 /// HTTP server settings.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -74,6 +89,8 @@ pub struct ServerConfig {
     /// Bearer tokens that authorise the query APIs and the UI, besides the admin token in the
     /// data directory.
     pub api_tokens: Vec<ApiToken>,
+    /// People who sign in with a name and password (`oriel user add` makes an entry).
+    pub users: Vec<User>,
     /// Host names the query APIs and UI are reached under, besides `localhost` and IP addresses
     /// (e.g. `analytics.example.com`). Requests naming another host are refused, which defeats
     /// DNS rebinding.
@@ -95,6 +112,7 @@ impl Default for ServerConfig {
             listen: "127.0.0.1:8080".into(),
             shutdown_timeout_ms: 10_000,
             api_tokens: Vec::new(),
+            users: Vec::new(),
             public_hosts: Vec::new(),
             max_connections: 4096,
             header_read_timeout_ms: 10_000,
@@ -126,6 +144,30 @@ impl ServerConfig {
                     &format!("server.api_tokens[{i}]"),
                     format!("(a token of {} characters)", token.token().len()),
                     "tokens of at least 16 characters",
+                ));
+            }
+        }
+        for (i, user) in self.users.iter().enumerate() {
+            let key = format!("server.users[{i}]");
+            let name_ok = !user.name.is_empty()
+                && user.name.len() <= 64
+                && user.name.bytes().all(|b| b.is_ascii_alphanumeric() || b"._@-".contains(&b));
+            if !name_ok {
+                return Err(invalid(
+                    &format!("{key}.name"),
+                    format!("{:?}", user.name),
+                    "1 to 64 letters, digits, '.', '_', '@' or '-'",
+                ));
+            }
+            if self.users[..i].iter().any(|u| u.name == user.name) {
+                return Err(invalid(&format!("{key}.name"), format!("{:?}", user.name), "a name no other user has"));
+            }
+            if !user.password_hash.starts_with("$argon2id$") {
+                // A hash is not secret, but a password pasted by mistake would be: show neither.
+                return Err(invalid(
+                    &format!("{key}.password_hash"),
+                    format!("(a value of {} characters)", user.password_hash.len()),
+                    "an Argon2id hash as `oriel user add` prints it ($argon2id$v=19$...)",
                 ));
             }
         }

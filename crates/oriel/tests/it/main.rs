@@ -6,6 +6,7 @@ mod abuse;
 mod browser;
 mod cli;
 mod crash;
+mod druid;
 mod oracle;
 mod restart;
 mod serve;
@@ -242,6 +243,16 @@ pub(crate) fn tag_batch(site: &str, vid: &str, uid: Option<&str>, ids: &[String]
         .collect();
     let batch = TagBatch { site: Some(site.into()), vid: Some(vid.into()), uid: uid.map(Into::into), ev, ..TagBatch::default() };
     serde_json::to_string(&batch).unwrap()
+}
+
+/// Stops a test of the Node clients with one line naming the missing install step.
+pub(crate) fn require_node_packages() {
+    if Command::new("node").arg("--version").output().is_err() {
+        panic!("node is not installed (apt: nodejs): run scripts/test once, then cargo test works alone");
+    }
+    if !repo().join("node_modules/plywood").exists() {
+        panic!("node_modules/plywood is missing (npm ci): run scripts/test once, then cargo test works alone");
+    }
 }
 
 /// Stops a browser test with one line naming the missing install step, instead of a failure

@@ -9,18 +9,17 @@
 
 use std::sync::Arc;
 
-use axum::body::{Body, Bytes};
+use axum::body::Body;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use futures::stream::{self, StreamExt};
 use oriel_core::ErrorCode;
-use oriel_store::QueryStream;
 use oriel_store::arrow::array::RecordBatch;
 use oriel_store::query::values;
 use serde::Deserialize;
 use serde_json::json;
 
+use crate::rows::{self, RowFormat};
 use crate::{ApiError, AppState};
 
 /// Largest SQL text accepted.
@@ -56,8 +55,8 @@ pub(super) async fn sql(State(state): State<AppState>, headers: HeaderMap, body:
     let head = head.to_string();
     // `{"…":…,"columns":[…]` then `,"rows":[` …
     let open = format!("{},\"rows\":[", &head[..head.len() - 1]);
-    let body = encode(open, first, stream);
-    let mut response = (StatusCode::OK, Body::from_stream(body)).into_response();
+    let body = rows::body(open, first, stream, Arc::new(Rows));
+    let mut response = (StatusCode::OK, body).into_response();
     let h = response.headers_mut();
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
     if let Ok(v) = HeaderValue::from_str(&lag.events.to_string()) {
@@ -67,94 +66,25 @@ pub(super) async fn sql(State(state): State<AppState>, headers: HeaderMap, body:
     Ok(response)
 }
 
-/// A batch's rows as JSON arrays, comma-separated (`first` when no row was written before);
-/// `None` as soon as the text would pass `budget` bytes, so one batch of huge values is never
-/// encoded whole past the result limit.
-fn encode_rows(batch: &RecordBatch, first: bool, budget: u64) -> Option<String> {
-    let mut out = String::new();
-    for (i, row) in values::rows_of(batch).enumerate() {
-        if i > 0 || !first {
-            out.push(',');
-        }
-        out.push_str(&row.to_string());
-        if out.len() as u64 > budget {
-            return None;
-        }
-    }
-    Some(out)
-}
+/// Oriel's format: the rows as JSON arrays inside `"rows": [...]`; a failure after the first
+/// row adds an `"error"` member.
+struct Rows;
 
-/// The text that ends the rows with an error, once the status line is sent.
-fn closing_error(message: &str) -> String {
-    format!("],\"error\":{}}}", serde_json::Value::String(message.to_string()))
-}
-
-/// The rows of `first` and then of `rest`, as JSON text chunks, within the result byte limit.
-fn encode(
-    open: String,
-    first: Option<RecordBatch>,
-    rest: QueryStream,
-) -> impl futures::Stream<Item = Result<Bytes, std::io::Error>> + Send {
-    struct Encoder {
-        rest: QueryStream,
-        pending: Option<RecordBatch>,
-        written: u64,
-        rows: u64,
-        done: bool,
+impl RowFormat for Rows {
+    fn rows(&self, batch: &RecordBatch, first: bool, budget: u64) -> Option<String> {
+        rows::encode_each(batch, first, budget, ",", |batch, i, out| {
+            let row: Vec<serde_json::Value> = batch.columns().iter().map(|c| values::value(c, i)).collect();
+            out.push_str(&serde_json::Value::Array(row).to_string());
+        })
     }
-    let limit = rest.max_result_bytes();
-    let start = Encoder { rest, pending: first, written: open.len() as u64, rows: 0, done: false };
-    stream::once(async move { Ok::<_, std::io::Error>(Bytes::from(open)) }).chain(stream::unfold(
-        start,
-        move |mut e| async move {
-            if e.done {
-                return None;
-            }
-            let batch = match e.pending.take() {
-                Some(batch) => Ok(batch),
-                None => match e.rest.next().await {
-                    Some(batch) => batch,
-                    None => {
-                        e.done = true;
-                        return Some((Ok(Bytes::from_static(b"]}")), e));
-                    }
-                },
-            };
-            let chunk = match batch {
-                Ok(batch) => {
-                    let first = e.rows == 0;
-                    e.rows += batch.num_rows() as u64;
-                    let budget = limit.saturating_sub(e.written);
-                    // Encoding thousands of rows is CPU work that must not hold up the threads
-                    // answering the collector and /healthz.
-                    match tokio::task::spawn_blocking(move || encode_rows(&batch, first, budget)).await {
-                        Ok(Some(out)) => {
-                            e.written += out.len() as u64;
-                            out
-                        }
-                        Ok(None) => {
-                            e.done = true;
-                            let message = format!(
-                                "the result is larger than {limit} bytes (store.max_result_mb); add a LIMIT or aggregate"
-                            );
-                            tracing::debug!(%message, "query result cut off");
-                            closing_error(&message)
-                        }
-                        Err(error) => {
-                            e.done = true;
-                            tracing::error!(%error, "encoding a query result failed");
-                            closing_error("encoding the result failed on the server; see its log")
-                        }
-                    }
-                }
-                Err(error) => {
-                    e.done = true;
-                    closing_error(&ApiError::from(error).public_message())
-                }
-            };
-            Some((Ok(Bytes::from(chunk)), e))
-        },
-    ))
+
+    fn end(&self) -> String {
+        "]}".into()
+    }
+
+    fn failed(&self, message: &str) -> Option<String> {
+        Some(format!("],\"error\":{}}}", serde_json::Value::String(message.to_string())))
+    }
 }
 
 #[cfg(test)]
@@ -166,9 +96,9 @@ mod tests {
     fn encoding_stops_at_the_byte_budget() {
         let column: ArrayRef = Arc::new(StringArray::from(vec!["x".repeat(100); 50]));
         let batch = RecordBatch::try_from_iter([("s", column)]).unwrap();
-        let whole = encode_rows(&batch, true, u64::MAX).unwrap();
+        let whole = Rows.rows(&batch, true, u64::MAX).unwrap();
         assert_eq!(whole.matches("],[").count(), 49);
-        assert!(encode_rows(&batch, true, whole.len() as u64).is_some());
-        assert!(encode_rows(&batch, true, 1000).is_none());
+        assert!(Rows.rows(&batch, true, whole.len() as u64).is_some());
+        assert!(Rows.rows(&batch, true, 1000).is_none());
     }
 }

@@ -1,8 +1,9 @@
 //! Browser sessions: one-time sign-in codes, and signed cookies.
 //!
 //! A code (from the link `oriel serve` prints, or from `oriel signin`) can be redeemed once,
-//! within an hour, for a cookie `v1.<role>.<expiry>.<nonce>.<signature>`: HMAC-SHA256 over the
-//! rest with the data directory's session key. Nothing of a session is stored server-side, so
+//! within an hour, for a cookie `v1.<role>.<expiry>.<nonce>[.<user>].<signature>`: HMAC-SHA256
+//! over the rest with the data directory's session key (`<user>`, base64url, when a user of
+//! `server.users` signed in with a password). Nothing of a session is stored server-side, so
 //! sessions survive restarts; replacing the key signs everyone out.
 
 use std::collections::HashMap;
@@ -77,6 +78,16 @@ impl Sessions {
         code
     }
 
+    /// A cookie's value for `role`, and for user `user` when a user signed in.
+    pub(crate) fn issue(&self, role: Role, user: Option<&str>) -> Option<String> {
+        let mut payload = format!("v1.{}.{}.{}", role_name(role), now() + SESSION_SECONDS, &random_secret()[..16]);
+        if let Some(user) = user {
+            payload.push('.');
+            payload.push_str(&base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(user));
+        }
+        Some(format!("{payload}.{}", self.sign(&payload)?))
+    }
+
     /// Redeems `code` once: the cookie value and who it signs in.
     pub(crate) fn redeem(&self, code: &str) -> Option<(String, Principal)> {
         let digest: [u8; 32] = Sha256::digest(code.as_bytes()).into();
@@ -84,9 +95,7 @@ impl Sessions {
         if expiry <= now() {
             return None;
         }
-        let payload = format!("v1.{}.{}.{}", role_name(role), now() + SESSION_SECONDS, &random_secret()[..16]);
-        let cookie = format!("{payload}.{}", self.sign(&payload)?);
-        Some((cookie, Principal { name: format!("browser session ({})", role_name(role)), role }))
+        Some((self.issue(role, None)?, link_principal(role)))
     }
 
     /// Who a cookie value signs in, if its signature holds and it has not expired.
@@ -96,11 +105,24 @@ impl Sessions {
             return None;
         }
         let mut parts = payload.split('.');
-        let (version, role, expiry) = (parts.next()?, parts.next()?, parts.next()?);
+        let (version, role, expiry, _nonce) = (parts.next()?, parts.next()?, parts.next()?, parts.next()?);
         let role = parse_role(role)?;
-        (version == "v1" && expiry.parse::<i64>().ok()? > now())
-            .then(|| Principal { name: format!("browser session ({})", role_name(role)), role })
+        if version != "v1" || expiry.parse::<i64>().ok()? <= now() {
+            return None;
+        }
+        match parts.next() {
+            None => Some(link_principal(role)),
+            Some(user) => {
+                let name = String::from_utf8(base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(user).ok()?).ok()?;
+                Some(Principal::user(&name, role))
+            }
+        }
     }
+}
+
+/// Who a sign-in link's session is.
+fn link_principal(role: Role) -> Principal {
+    Principal::named(format!("browser session ({})", role_name(role)), role)
 }
 
 /// The session cookie's value in `headers`, if any.
@@ -132,5 +154,8 @@ mod tests {
         assert!(Sessions::new(b"another key".to_vec()).verify(&cookie).is_none());
         assert!(sessions.verify("garbage").is_none());
         assert!(sessions.redeem("never issued").is_none());
+        let user = sessions.issue(Role::Viewer, Some("ana")).unwrap();
+        assert_eq!(sessions.verify(&user).unwrap(), Principal::user("ana", Role::Viewer));
+        assert!(sessions.verify(&user.replacen(".YW5h.", ".Ym9i.", 1)).is_none(), "the user is signed too");
     }
 }

@@ -19,9 +19,26 @@ const ENDPOINTS: &[(&str, &str, &str, Role)] = &[
     ("POST", "/api/v1/delete", r#"{"party_id":"p"}"#, Role::Admin),
     ("GET", "/api/v1/session", "", Role::Viewer),
     ("POST", "/api/v1/signin-links", r#"{"role":"viewer"}"#, Role::Admin),
+    ("POST", "/druid/v2/sql", r#"{"query":"SELECT 1"}"#, Role::Viewer),
+    ("POST", "/druid/v2/sql/", r#"{"query":"SELECT 1"}"#, Role::Viewer),
+    ("POST", "/druid/v2", r#"{"queryType":"timeBoundary","dataSource":"events"}"#, Role::Viewer),
+    ("POST", "/druid/v2/", r#"{"queryType":"timeBoundary","dataSource":"events"}"#, Role::Viewer),
+    ("GET", "/druid/v2/datasources", "", Role::Viewer),
+    ("GET", "/druid/v2/datasources/", "", Role::Viewer),
+    ("GET", "/druid/v2/datasources/events", "", Role::Viewer),
+    ("GET", "/druid/broker/v1/loadstatus", "", Role::Viewer),
+    ("GET", "/druid/broker/v1/readiness", "", Role::Viewer),
+    ("GET", "/status", "", Role::Viewer),
 ];
 
 const VIEWER: &str = "viewer-token-0123456789";
+/// Users of `server.users`: name, password, role.
+const USERS: [(&str, &str, Role); 2] = [("vera", "vera's password", Role::Viewer), ("adam", "adam's password", Role::Admin)];
+
+fn basic(name: &str, password: &str) -> String {
+    use base64::Engine;
+    format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{name}:{password}")))
+}
 
 struct Fixture {
     state: AppState,
@@ -33,6 +50,14 @@ fn fixture() -> Fixture {
     let dir = tempfile::tempdir().unwrap();
     let mut config = Config { data_dir: dir.path().to_path_buf(), ..Config::default() };
     config.server.api_tokens = vec![ApiToken::Plain(VIEWER.into())];
+    config.server.users = USERS
+        .iter()
+        .map(|(name, password, role)| oriel_core::config::User {
+            name: (*name).into(),
+            role: *role,
+            password_hash: oriel_server::auth::hash_password(password).unwrap(),
+        })
+        .collect();
     config.server.public_hosts = vec!["analytics.example.com".into()];
     let state = crate::state_in(dir.path(), &config);
     let admin = std::fs::read_to_string(dir.path().join("admin-token")).unwrap().trim().to_string();
@@ -76,8 +101,11 @@ async fn every_query_endpoint_needs_a_credential_with_the_right_role() {
     let f = fixture();
     let admin = format!("Bearer {}", f.admin);
     let viewer = format!("Bearer {VIEWER}");
-    for &(method, path, body, role) in ENDPOINTS {
+    for (index, &(method, path, body, role)) in ENDPOINTS.iter().enumerate() {
         let case = |what: &str| format!("{method} {path}: {what}");
+        // Each endpoint's wrong credentials come from an address of its own, within the limit.
+        let guesser = format!("192.0.2.{}:5000", 100 + index);
+        let guesser = guesser.as_str();
         // Loopback is not trusted: reverse proxies and DNS rebinding make it meaningless.
         for peer in ["127.0.0.1:5000", "[::1]:5000", "192.0.2.7:5000"] {
             let (status, text, _) = send(&f.state, method, path, body, peer, &[]).await;
@@ -87,19 +115,32 @@ async fn every_query_endpoint_needs_a_credential_with_the_right_role() {
         let (status, _, _) = send(&f.state, method, path, body, "127.0.0.1:5000", &[("x-forwarded-for", "192.0.2.7")]).await;
         assert_eq!(status, StatusCode::UNAUTHORIZED, "{}", case("proxied"));
         let (status, text, _) =
-            send(&f.state, method, path, body, "192.0.2.8:5000", &[("authorization", "Bearer wrong-token-0123456789")]).await;
+            send(&f.state, method, path, body, guesser, &[("authorization", "Bearer wrong-token-0123456789")]).await;
         assert_eq!(status, StatusCode::UNAUTHORIZED, "{}", case("wrong token"));
         assert!(!text.contains("wrong-token"), "the credential is never echoed: {text}");
 
-        let (status, text, _) = send(&f.state, method, path, body, "192.0.2.9:5000", &[("authorization", &viewer)]).await;
-        if role == Role::Viewer {
-            assert!(passed(status), "{}: {status} {text}", case("viewer"));
-        } else {
-            assert_eq!(status, StatusCode::FORBIDDEN, "{}: {text}", case("viewer may not"));
-            assert!(text.contains("needs an admin credential"), "{text}");
+        let (status, text, _) =
+            send(&f.state, method, path, body, guesser, &[("authorization", &basic("vera", "not her password"))]).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{}", case("wrong password"));
+        assert!(!text.contains("not her password"), "the password is never echoed: {text}");
+        let (status, _, _) =
+            send(&f.state, method, path, body, guesser, &[("authorization", &basic("nobody", "vera's password"))]).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{}", case("unknown user"));
+
+        let viewers = [viewer.clone(), basic(USERS[0].0, USERS[0].1)];
+        for credential in &viewers {
+            let (status, text, _) = send(&f.state, method, path, body, "192.0.2.9:5000", &[("authorization", credential)]).await;
+            if role == Role::Viewer {
+                assert!(passed(status), "{}: {status} {text}", case("viewer"));
+            } else {
+                assert_eq!(status, StatusCode::FORBIDDEN, "{}: {text}", case("viewer may not"));
+                assert!(text.contains("needs an admin credential"), "{text}");
+            }
         }
-        let (status, text, _) = send(&f.state, method, path, body, "192.0.2.9:5000", &[("authorization", &admin)]).await;
-        assert!(passed(status), "{}: {status} {text}", case("admin"));
+        for credential in [admin.clone(), basic(USERS[1].0, USERS[1].1)] {
+            let (status, text, _) = send(&f.state, method, path, body, "192.0.2.9:5000", &[("authorization", &credential)]).await;
+            assert!(passed(status), "{}: {status} {text}", case("admin"));
+        }
 
         // DNS rebinding: a page of another domain that resolves to this server.
         let (status, text, _) = send(
@@ -120,6 +161,59 @@ async fn every_query_endpoint_needs_a_credential_with_the_right_role() {
     // The collector stays open: its answer here is 503 only because it is not started.
     let (status, _, _) = send(&f.state, "GET", "/e.gif?site=a", "", "192.0.2.7:5000", &[]).await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    // So does Druid's health check, which tells nothing about the data.
+    assert_eq!(send(&f.state, "GET", "/status/health", "", "192.0.2.7:5000", &[]).await.1, "true");
+}
+
+#[tokio::test]
+async fn a_user_signs_a_browser_in_with_a_password() {
+    let f = fixture();
+    let (status, text, cookie) =
+        send(&f.state, "POST", "/api/v1/signin", r#"{"name":"vera","password":"vera's password"}"#, "192.0.2.7:5000", &[]).await;
+    assert_eq!(status, StatusCode::OK, "{text}");
+    assert_eq!(text, r#"{"name":"vera","role":"viewer"}"#);
+    let session = cookie.unwrap().split(';').next().unwrap().to_string();
+    let (status, text, _) = send(&f.state, "GET", "/api/v1/session", "", "192.0.2.7:5000", &[("cookie", &session)]).await;
+    assert_eq!((status, text.as_str()), (StatusCode::OK, r#"{"name":"vera","role":"viewer"}"#));
+    let (status, _, _) =
+        send(&f.state, "POST", "/api/v1/signin", r#"{"name":"vera","password":"wrong"}"#, "192.0.2.7:5000", &[]).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    // A form on another site cannot sign a browser in.
+    let (status, _, _) = send(
+        &f.state,
+        "POST",
+        "/api/v1/signin",
+        r#"{"name":"vera","password":"vera's password"}"#,
+        "192.0.2.7:5000",
+        &[("origin", "https://evil.example")],
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, _, cleared) = send(&f.state, "POST", "/api/v1/signout", "", "192.0.2.7:5000", &[("cookie", &session)]).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    assert!(cleared.unwrap().contains("Max-Age=0"));
+}
+
+#[tokio::test]
+async fn a_client_that_keeps_guessing_passwords_gets_no_more_checks() {
+    let f = fixture();
+    for _ in 0..20 {
+        let wrong = [("authorization", basic("vera", "guess"))];
+        let wrong: Vec<(&str, &str)> = wrong.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        assert_eq!(send(&f.state, "GET", "/api/v1/session", "", "198.51.100.2:5000", &wrong).await.0, StatusCode::UNAUTHORIZED);
+    }
+    let again = basic("vera", "another guess");
+    let (status, _, _) = send(&f.state, "GET", "/api/v1/session", "", "198.51.100.2:5000", &[("authorization", &again)]).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+    let (status, _, _) =
+        send(&f.state, "POST", "/api/v1/signin", r#"{"name":"vera","password":"x"}"#, "198.51.100.2:5000", &[]).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "the sign-in form counts the same failures");
+    // Another address is not affected.
+    let right = basic("vera", "vera's password");
+    assert_eq!(
+        send(&f.state, "GET", "/api/v1/session", "", "198.51.100.3:5000", &[("authorization", &right)]).await.0,
+        StatusCode::OK
+    );
 }
 
 #[tokio::test]

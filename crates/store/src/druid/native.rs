@@ -20,6 +20,7 @@ pub mod model;
 mod plan;
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use datafusion::arrow::array::{Array, AsArray};
@@ -44,8 +45,14 @@ use crate::query::{QueryEngine, QueryResult, values};
 use crate::schema::events_schema;
 use crate::{Error, Result};
 
-/// Runs native query `body` on `engine` and returns Druid's answer.
-pub async fn execute(engine: &QueryEngine, body: Value) -> Result<Value> {
+/// Runs native query `body` on `engine` and returns Druid's answer. All of it, the shaping of
+/// the answer included, runs on the query threads.
+pub async fn execute(engine: Arc<QueryEngine>, body: Value) -> Result<Value> {
+    let runner = Arc::clone(&engine);
+    engine.on_query_threads(async move { answer(&runner, body).await }).await?
+}
+
+async fn answer(engine: &QueryEngine, body: Value) -> Result<Value> {
     let query = Query::from_value(body)?;
     let common = query.common();
     if !plan::exists(&common.data_source, 0)? {

@@ -265,6 +265,16 @@ impl QueryEngine {
         Ok(Self { ctx, events, runtime: Arc::new(QueryRuntime::new(options.threads)?), slots, options })
     }
 
+    /// Runs `task` on the query threads (work that belongs with a query, such as shaping its
+    /// answer, stays off the threads that serve HTTP).
+    pub(crate) async fn on_query_threads<F>(&self, task: F) -> Result<F::Output>
+    where
+        F: std::future::Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        self.runtime.spawn(task)?.await.map_err(|e| Error::Internal(format!("a query task failed: {e}")))
+    }
+
     /// The limits queries run under.
     pub fn options(&self) -> &QueryOptions {
         &self.options

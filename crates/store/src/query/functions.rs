@@ -449,8 +449,9 @@ impl ScalarUDFImpl for DruidTime {
 pub(crate) fn format_time(ms: i64, format: Option<&str>, zone: Zone) -> Option<String> {
     let utc = DateTime::from_timestamp_millis(ms)?;
     let text = match format {
+        // A zero offset is written `Z`, whatever the zone, as Druid (Joda) writes it.
+        None if zone.offset_ms(ms) == 0 => utc.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string(),
         None => match zone {
-            Zone::Fixed(f) if f.local_minus_utc() == 0 => utc.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string(),
             Zone::Fixed(f) => utc.with_timezone(&f).format("%Y-%m-%dT%H:%M:%S%.3f%:z").to_string(),
             Zone::Named(tz) => utc.with_timezone(&tz).format("%Y-%m-%dT%H:%M:%S%.3f%:z").to_string(),
         },

@@ -51,7 +51,7 @@ async fn fixture(n: usize) -> Fixture {
 }
 
 async fn native_query(f: &Fixture, query: Value) -> Value {
-    native::execute(f.store.engine(), query.clone()).await.unwrap_or_else(|e| panic!("{query}: {e}"))
+    native::execute(std::sync::Arc::clone(f.store.engine()), query.clone()).await.unwrap_or_else(|e| panic!("{query}: {e}"))
 }
 
 async fn druid_sql(f: &Fixture, sql: &str) -> Vec<Vec<Value>> {
@@ -242,7 +242,7 @@ async fn bad_native_queries_get_clear_errors() {
         ),
     ];
     for (query, part) in cases {
-        let error = native::execute(f.store.engine(), query.clone()).await.unwrap_err().to_string();
+        let error = native::execute(std::sync::Arc::clone(f.store.engine()), query.clone()).await.unwrap_err().to_string();
         assert!(error.contains(part), "{query}: {error}");
     }
     // Thousands of clauses stay shallow: balanced, not a chain.
@@ -256,8 +256,11 @@ async fn bad_native_queries_get_clear_errors() {
     for _ in 0..200 {
         deep = json!({"type": "not", "field": deep});
     }
-    let error =
-        native::execute(f.store.engine(), json!({"queryType": "timeseries", "dataSource": "events", "filter": deep})).await;
+    let error = native::execute(
+        std::sync::Arc::clone(f.store.engine()),
+        json!({"queryType": "timeseries", "dataSource": "events", "filter": deep}),
+    )
+    .await;
     assert!(error.is_err());
 }
 
