@@ -431,7 +431,11 @@ async fn plan(
             state.config_mut().options_mut().sql_parser.enable_ident_normalization = false;
             state.statement_to_plan(statement).await.map_err(classify)?
         }
-        QueryInput::Plan(build) => build(&PlanContext { state, events })?,
+        // A plan a builder could not build is a query that does not plan, like SQL that does not.
+        QueryInput::Plan(build) => build(&PlanContext { state, events }).map_err(|e| match e {
+            Error::DataFusion(e) => classify(e),
+            other => other,
+        })?,
     };
     datafusion::execution::context::SQLOptions::new()
         .with_allow_ddl(false)

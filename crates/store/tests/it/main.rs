@@ -4,6 +4,7 @@
 
 mod bounds;
 mod druid;
+mod fuzz;
 mod lifecycle;
 mod sql;
 

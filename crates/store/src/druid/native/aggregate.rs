@@ -80,6 +80,17 @@ impl Aggregations {
             let aggregation = out.one(columns, a, name, None)?;
             out.list.push(aggregation);
         }
+        if out.list.is_empty() {
+            // A query without aggregators still answers one row per bucket (with no values).
+            let expr = agg::count(lit(1i64));
+            out.list.push(Aggregation {
+                name: "\u{1}rows".into(),
+                expr,
+                kind: ColumnKind::Long,
+                empty: Some(lit(0i64)),
+                hidden: true,
+            });
+        }
         Ok(out)
     }
 
