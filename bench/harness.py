@@ -353,7 +353,7 @@ class Oriel:
             self._conn.timeout = timeout
             try:
                 headers = {"content-type": "application/json"} if body is not None else {}
-                if path.startswith("/api/v1/") and path != "/api/v1/events":
+                if (path.startswith("/api/v1/") and path != "/api/v1/events") or path.startswith("/druid/"):
                     headers["authorization"] = f"Bearer {self.token()}"
                 self._conn.request(method, path, body=body, headers=headers)
                 response = self._conn.getresponse()
@@ -507,6 +507,7 @@ class Results:
     freshness: list = field(default_factory=list)
     ingest: list = field(default_factory=list)
     queries: dict = field(default_factory=dict)  # filled by query_suite
+    druid: list = field(default_factory=list)  # dicts, one per native query and its SQL form
     store_partition: str = "hour"  # Oriel's store.partition for the query suite
     footprint_bytes: list = field(default_factory=list)  # (what, bytes, events)
     memory: list = field(default_factory=list)  # (process, state, bytes)
@@ -1329,6 +1330,9 @@ def area_queries(res: Results, work: Path, binary: Path, config: Path, data_cach
                     answers["oriel"][q.name] = {"error": str(e)[:1000]}
                 progress_line("Oriel", q.name, answers["oriel"][q.name])
         res.memory.append(("Oriel", "running the query suite (max)", busy.max))
+        log(f"queries: Druid native queries beside their SQL, {len(DRUID_PAIRS)} pairs")
+        for pair in DRUID_PAIRS:
+            res.druid.append(druid_pair(res, server, pair))
     finally:
         server.stop()
     res.footprint_bytes.append(("Oriel store segments (data_dir/store/segments)", segments, events))
@@ -1389,6 +1393,91 @@ def area_queries(res: Results, work: Path, binary: Path, config: Path, data_cach
                     answer["diff"] = diff
                     res.fail(f"{ENGINE_LABELS[engine]} answered {q.name!r} wrongly: {diff}")
     res.queries = {"suite": suite, "answers": answers, "loads": loads, "events": events}
+
+
+# Dashboard queries of the suite as a Druid client sends them natively, each beside the same
+# question in Druid SQL, both through Oriel's Druid API: (name, native query, SQL, native answer
+# to rows). The answers must be equal; the time shows what the native translation costs.
+ALL = "1000/3000"
+DRUID_PAIRS = [
+    ("total events", {"queryType": "timeseries", "dataSource": "events", "intervals": ALL, "granularity": "all",
+                      "aggregations": [{"type": "count", "name": "n"}]},
+     "SELECT COUNT(*) FROM events", lambda a: [[e["result"]["n"]] for e in a]),
+    ("events per hour", {"queryType": "timeseries", "dataSource": "events", "intervals": ALL, "granularity": "hour",
+                         "context": {"skipEmptyBuckets": "true"}, "aggregations": [{"type": "count", "name": "n"}]},
+     "SELECT TIME_FLOOR(__time, 'PT1H') AS t, COUNT(*) FROM events GROUP BY 1 ORDER BY 1",
+     lambda a: [[e["timestamp"], e["result"]["n"]] for e in a]),
+    ("top pages", {"queryType": "topN", "dataSource": "events", "intervals": ALL, "granularity": "all", "dimension": "path",
+                   "threshold": 10, "metric": "views", "filter": {"type": "selector", "dimension": "event_type", "value": "pageView"},
+                   "aggregations": [{"type": "count", "name": "views"}]},
+     "SELECT path, COUNT(*) AS views FROM events WHERE event_type = 'pageView' GROUP BY path ORDER BY views DESC, path LIMIT 10",
+     lambda a: [[r["path"], r["views"]] for r in a[0]["result"]] if a else []),
+    ("channels", {"queryType": "groupBy", "dataSource": "events", "intervals": ALL, "granularity": "all", "dimensions": ["channel"],
+                  "filter": {"type": "selector", "dimension": "event_type", "value": "pageView"},
+                  "aggregations": [{"type": "count", "name": "n"},
+                                   {"type": "cardinality", "name": "sessions", "fields": ["session_id"], "round": True}]},
+     "SELECT channel, COUNT(*), COUNT(DISTINCT session_id) FROM events WHERE event_type = 'pageView' GROUP BY 1 ORDER BY 1 NULLS FIRST",
+     lambda a: [[e["event"]["channel"], e["event"]["n"], e["event"]["sessions"]] for e in a]),
+    ("filtered breakdown", {"queryType": "topN", "dataSource": "events", "intervals": ALL, "granularity": "all", "dimension": "os",
+                            "threshold": 100, "metric": {"type": "dimension", "ordering": "lexicographic"},
+                            "filter": {"type": "and", "fields": [{"type": "selector", "dimension": "site", "value": "shop"},
+                                                                 {"type": "selector", "dimension": "device_type", "value": "mobile"}]},
+                            "aggregations": [{"type": "count", "name": "n"}]},
+     "SELECT os, COUNT(*) FROM events WHERE site = 'shop' AND device_type = 'mobile' GROUP BY os ORDER BY os NULLS FIRST",
+     lambda a: [[r["os"], r["n"]] for r in a[0]["result"]] if a else []),
+    ("visitors per day and country", {"queryType": "groupBy", "dataSource": "events", "intervals": ALL, "granularity": "day",
+                                      "dimensions": ["country"],
+                                      "aggregations": [{"type": "cardinality", "name": "v", "fields": ["party_id"], "round": True}]},
+     "SELECT TIME_FLOOR(__time, 'P1D') AS d, country, COUNT(DISTINCT party_id) FROM events GROUP BY 1, 2 ORDER BY 1, 2 NULLS FIRST",
+     lambda a: [[e["timestamp"], e["event"]["country"], e["event"]["v"]] for e in a]),
+]
+
+
+def druid_pair(res: Results, server: Oriel, pair) -> dict:
+    """Times a native query and its SQL form through the Druid API and checks they agree."""
+    name, native, sql, to_rows = pair
+    plan = res.plan
+
+    def ask(path: str, body: dict):
+        status, text = server._request("POST", path, json.dumps(body).encode(), 1800)
+        if status != 200:
+            raise SqlError(f"HTTP {status} from {path}: {text[:300].decode(errors='replace')}")
+        return json.loads(text)
+
+    try:
+        native_run = timed_runs(lambda: to_rows(ask("/druid/v2", native)), plan.warmup, plan.runs, plan.budget)
+        sql_run = timed_runs(lambda: ask("/druid/v2/sql", {"query": sql, "resultFormat": "array"}), plan.warmup, plan.runs,
+                             plan.budget)
+    except (SqlError, OSError, KeyError, IndexError, TypeError) as e:
+        res.fail(f"Druid pair {name!r}: {e}")
+        return {"name": name, "error": str(e)[:300]}
+    native_rows = [[normalize(v) for v in row] for row in native_run["rows"]]
+    sql_rows = [[normalize(v) for v in row] for row in sql_run["rows"]]
+    if native_rows != sql_rows:
+        res.fail(f"Druid pair {name!r}: the native answer differs from the SQL one: "
+                 f"{json.dumps(native_rows)[:200]} vs {json.dumps(sql_rows)[:200]}")
+    native_ms, sql_ms = statistics.median(native_run["times"]) * 1000, statistics.median(sql_run["times"]) * 1000
+    log(f"  {name}: native {native_ms:.1f} ms, SQL {sql_ms:.1f} ms ({len(sql_rows)} rows)")
+    return {"name": name, "native_ms": native_ms, "sql_ms": sql_ms, "rows": len(sql_rows), "same": native_rows == sql_rows}
+
+
+def druid_report(res: Results) -> list[str]:
+    out = ["", "### Druid native queries beside their SQL", "",
+           "Six dashboard queries of the suite sent as Druid native queries (`POST /druid/v2`: timeseries, topN, groupBy) "
+           "and as Druid SQL (`POST /druid/v2/sql`, array format) to the same server, one after the other; both are "
+           "planned on the same engine, so the difference is the translation and the shaping of the answer. "
+           "*How to read:* native/SQL near 1.0; the target is at most 5 % or 2 ms more, whichever is larger. Both "
+           "answers are checked equal before their times count.", ""]
+    rows = []
+    for r in res.druid:
+        if "error" in r:
+            rows.append([r["name"], "–", "–", "–", "–", "error"])
+            continue
+        within = r["native_ms"] <= max(r["sql_ms"] * 1.05, r["sql_ms"] + 2)
+        rows.append([r["name"], f"{r['rows']:,}", fmt_ms(r["sql_ms"]), fmt_ms(r["native_ms"]), f"{r['native_ms'] / r['sql_ms']:.2f}",
+                     ("yes" if within else "**no**") if r["same"] else "**answers differ**"])
+    out.append(table(["query", "rows", "SQL ms", "native ms", "native/SQL", "within 5 % or 2 ms"], rows, "lrrrrl"))
+    return out
 
 
 def progress_line(label: str, name: str, answer: dict) -> None:
@@ -1530,6 +1619,8 @@ def report(res: Results) -> str:
 
     if res.queries:
         out += query_report(res)
+    if res.druid:
+        out += druid_report(res)
 
     if res.footprint_bytes or res.memory:
         out += ["", "## 5. Footprint", "",

@@ -88,6 +88,9 @@ impl Runner<'_> {
 
     /// The first and last `__time` of the whole data source; `None` when it is empty.
     async fn boundary(&self) -> Result<Option<(i64, i64)>> {
+        if let Some(known) = self.engine.time_range() {
+            return Ok(known);
+        }
         let result = self
             .run(|ctx| {
                 let Input { builder, columns } = plan::input(ctx, &empty_common(), 0)?;

@@ -275,6 +275,13 @@ impl QueryEngine {
         self.runtime.spawn(task)?.await.map_err(|e| Error::Internal(format!("a query task failed: {e}")))
     }
 
+    /// The first and last `__time` of the `events` table, from its bookkeeping when it is the
+    /// store's table (no data is read); `None` when it is empty or cannot tell.
+    pub fn time_range(&self) -> Option<Option<(i64, i64)>> {
+        let table: &dyn std::any::Any = self.events.as_ref();
+        table.downcast_ref::<crate::query::EventsTable>().map(crate::query::EventsTable::time_range)
+    }
+
     /// The limits queries run under.
     pub fn options(&self) -> &QueryOptions {
         &self.options

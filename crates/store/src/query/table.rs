@@ -40,6 +40,18 @@ impl EventsTable {
     pub fn new(source: Arc<dyn SnapshotSource>) -> Self {
         Self { source }
     }
+
+    /// The first and last `__time` of everything the table holds now, from the manifest's
+    /// segment bounds and the live batches (no file is read); `None` when it is empty.
+    pub fn time_range(&self) -> Option<(i64, i64)> {
+        let snapshot = self.source.snapshot();
+        let segments = snapshot.segments.iter().filter(|s| s.meta.rows > 0).map(|s| (s.meta.min_time, s.meta.max_time));
+        let live = snapshot.live.iter().filter_map(|batch| {
+            let times = batch.column(TIME).as_any().downcast_ref::<datafusion::arrow::array::TimestampMillisecondArray>()?;
+            Some((datafusion::arrow::compute::min(times)?, datafusion::arrow::compute::max(times)?))
+        });
+        segments.chain(live).reduce(|(lo, hi), (l, h)| (lo.min(l), hi.max(h)))
+    }
 }
 
 /// The `[lo, hi]` range of `__time` (ms) that `filters` allow; unbounded sides are `None`.

@@ -1146,9 +1146,30 @@ pub enum Query {
     DataSourceMetadata(DataSourceMetadata),
 }
 
+/// How deeply a query's JSON may nest (what serde_json allows when it parses text).
+const MAX_JSON_DEPTH: usize = 128;
+
+/// How deeply `value` nests, measured without recursion.
+fn json_depth(value: &Value) -> usize {
+    let mut deepest = 0;
+    let mut stack = vec![(value, 1usize)];
+    while let Some((v, d)) = stack.pop() {
+        deepest = deepest.max(d);
+        match v {
+            Value::Array(items) => stack.extend(items.iter().map(|i| (i, d + 1))),
+            Value::Object(map) => stack.extend(map.values().map(|i| (i, d + 1))),
+            _ => {}
+        }
+    }
+    deepest
+}
+
 impl Query {
     /// Reads a query from its JSON, by its `queryType`.
     pub fn from_value(value: Value) -> Result<Self> {
+        if json_depth(&value) > MAX_JSON_DEPTH {
+            return Err(Error::InvalidQuery(format!("the query nests deeper than {MAX_JSON_DEPTH} levels")));
+        }
         let kind = value
             .get("queryType")
             .and_then(Value::as_str)
