@@ -38,8 +38,10 @@ pub use self::credentials::ADMIN_TOKEN_FILE;
 use self::session::Sessions;
 pub(crate) use self::session::{CODE_SECONDS, SESSION_COOKIE, SESSION_SECONDS};
 use self::throttle::Throttle;
-use self::users::Users;
+pub use self::users::MAX_PASSWORD_BYTES;
 pub use self::users::hash_password;
+pub(crate) use self::users::loggable;
+use self::users::{Checked, Users};
 use crate::peer::Peer;
 use crate::{ApiError, AppState};
 
@@ -152,23 +154,53 @@ impl Auth {
         host_allowed(headers, uri_host, &self.public_hosts)
     }
 
-    /// User `name` with `password`, or `None` when either is wrong.
-    pub(crate) async fn check_password(&self, name: &str, password: &str) -> Option<Principal> {
-        self.users.check(name, password).await
+    /// Checks user `name`'s `password` for `peer`: refused at once while `peer` is blocked, and
+    /// counted as a failure before the check runs (so concurrent guesses count too) and
+    /// forgiven when it succeeds.
+    pub(crate) async fn sign_in(&self, name: &str, password: &str, peer: IpAddr) -> Result<Principal, ApiError> {
+        if let Some(known) = self.users.remembered(name, password) {
+            return Ok(known);
+        }
+        // A client that keeps failing gets no more password checks (each costs CPU).
+        if self.failures.is_blocked(peer) {
+            return Err(ApiError::new(ErrorCode::TooManyRequests, "too many failed sign-ins from this address; wait a minute"));
+        }
+        self.failures.fail(peer);
+        match self.users.check(name, password).await {
+            Checked::Valid(principal) => {
+                self.failures.forgive(peer);
+                Ok(principal)
+            }
+            Checked::Wrong => Err(ApiError::new(ErrorCode::Unauthorized, "the user name or password is wrong")),
+            Checked::Busy => {
+                self.failures.forgive(peer);
+                Err(ApiError::new(ErrorCode::Unavailable, "too many sign-ins are being checked; retry in a moment"))
+            }
+        }
     }
 
     /// A session cookie's value for `principal`.
     pub(crate) fn session_for(&self, principal: &Principal) -> Option<String> {
-        self.sessions.issue(principal.role, principal.user.as_deref())
+        let user = match &principal.user {
+            Some(name) => Some((name.as_str(), self.users.password_mark(name)?)),
+            None => None,
+        };
+        self.sessions.issue(principal.role, user.as_ref().map(|(n, m)| (*n, m.as_str())))
     }
 
-    /// Who a session cookie signs in: a user's session holds only while the user still exists,
-    /// and with the role the configuration gives the user now.
+    /// Who a session cookie signs in: a user's session holds only while the user exists with
+    /// the same password, and with the role the configuration gives the user now.
     fn session(&self, cookie: &str) -> Option<Principal> {
-        let principal = self.sessions.verify(cookie)?;
-        match &principal.user {
-            Some(name) => self.users.role_of(name).map(|role| Principal::user(name, role)),
-            None => Some(principal),
+        let claims = self.sessions.verify(cookie)?;
+        match &claims.user {
+            Some((name, mark)) => {
+                let current = self.users.password_mark(name)?;
+                if !constant_time_eq(current.as_bytes(), mark.as_bytes()) {
+                    return None;
+                }
+                self.users.role_of(name).map(|role| Principal::user(name, role))
+            }
+            None => Some(claims.link()),
         }
     }
 
@@ -181,21 +213,7 @@ impl Auth {
                 .ok_or_else(|| ApiError::new(ErrorCode::Unauthorized, "the bearer token is not valid"));
         }
         if let Some((name, password)) = basic(headers) {
-            if let Some(known) = self.users.remembered(&name, &password) {
-                return Ok(known);
-            }
-            // A client that keeps failing gets no more password checks (each costs CPU).
-            if self.is_blocked(peer) {
-                return Err(ApiError::new(
-                    ErrorCode::TooManyRequests,
-                    "too many failed sign-ins from this address; wait a minute",
-                ));
-            }
-            return self
-                .users
-                .check(&name, &password)
-                .await
-                .ok_or_else(|| ApiError::new(ErrorCode::Unauthorized, "the user name or password is wrong"));
+            return self.sign_in(&name, &password, peer).await;
         }
         if let Some(cookie) = session::cookie(headers) {
             let principal = self
@@ -217,16 +235,6 @@ impl Auth {
                  and password with HTTP Basic (server.users), or sign in with the link oriel serve printed"
             ),
         ))
-    }
-
-    /// Whether `peer` failed too often lately.
-    pub(crate) fn is_blocked(&self, peer: IpAddr) -> bool {
-        self.failures.is_blocked(peer)
-    }
-
-    /// Records a failed sign-in of `peer`.
-    pub(crate) fn failed(&self, peer: IpAddr) {
-        self.failures.fail(peer);
     }
 }
 
@@ -314,11 +322,11 @@ pub(crate) async fn require_credential(
 ) -> Response {
     let auth = state.auth();
     if !auth.host_allowed(request.headers(), request.uri().host()) {
-        return ApiError::new(
+        let error = ApiError::new(
             ErrorCode::Forbidden,
             "this host name is not one Oriel answers to; add it to server.public_hosts (or use the IP address)",
-        )
-        .into_response();
+        );
+        return refuse(&request, error);
     }
     match auth.authenticate(request.method(), request.headers(), peer).await {
         Ok(principal) => {
@@ -326,22 +334,37 @@ pub(crate) async fn require_credential(
             next.run(request).await
         }
         Err(error) => {
-            let presented = bearer(request.headers()).is_some() || basic(request.headers()).is_some();
-            if error.code == ErrorCode::Unauthorized && presented {
-                if auth.is_blocked(peer) {
-                    return ApiError::new(
-                        ErrorCode::TooManyRequests,
-                        "too many failed sign-ins from this address; wait a minute",
-                    )
-                    .into_response();
+            let token = bearer(request.headers()).is_some();
+            let user = basic(request.headers()).map(|(name, _)| users::loggable(&name));
+            if error.code == ErrorCode::Unauthorized && (token || user.is_some()) {
+                // Passwords were counted where they were checked; tokens are counted here.
+                if token {
+                    if auth.failures.is_blocked(peer) {
+                        let blocked = ApiError::new(
+                            ErrorCode::TooManyRequests,
+                            "too many failed sign-ins from this address; wait a minute",
+                        );
+                        return refuse(&request, blocked);
+                    }
+                    auth.failures.fail(peer);
                 }
                 // The user's name, never the password or token.
-                let user = basic(request.headers()).map(|(name, _)| name);
-                tracing::warn!(%peer, path = %request.uri().path(), user = user.as_deref().unwrap_or("-"), "refused an invalid credential");
-                auth.failed(peer);
+                let path = request.uri().path();
+                tracing::warn!(%peer, path, user = user.as_deref().unwrap_or("-"), "refused an invalid credential");
             }
-            error.into_response()
+            refuse(&request, error)
         }
+    }
+}
+
+/// The answer to a request refused before its handler: in Druid's envelope on Druid's routes,
+/// so Druid's clients read it as they read Druid's.
+fn refuse(request: &Request, error: ApiError) -> Response {
+    let path = request.uri().path();
+    if path.starts_with("/druid/") || path == "/status" {
+        crate::druid::DruidError::from(error).into_response()
+    } else {
+        error.into_response()
     }
 }
 

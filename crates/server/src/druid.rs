@@ -22,7 +22,7 @@ use axum::routing::{get, post};
 use serde_json::Value;
 
 use crate::AppState;
-use error::DruidError;
+pub(crate) use error::DruidError;
 
 /// The Druid routes that need a credential.
 pub(crate) fn protected() -> Router<AppState> {

@@ -34,6 +34,8 @@ enum RoleArg {
 
 /// Shortest password accepted.
 const MIN_PASSWORD_CHARS: usize = 8;
+/// Longest password accepted: the server checks no longer ones.
+const MAX_PASSWORD_BYTES: usize = oriel_server::auth::MAX_PASSWORD_BYTES;
 
 pub(crate) fn run(command: UserCommand) -> anyhow::Result<()> {
     let UserCommand::Add(args) = command;
@@ -57,6 +59,9 @@ pub(crate) fn run(command: UserCommand) -> anyhow::Result<()> {
     };
     if password.chars().count() < MIN_PASSWORD_CHARS {
         bail!("the password must have at least {MIN_PASSWORD_CHARS} characters");
+    }
+    if password.len() > MAX_PASSWORD_BYTES {
+        bail!("the password must have at most {MAX_PASSWORD_BYTES} bytes (the server refuses longer ones)");
     }
     let hash = oriel_server::auth::hash_password(&password).map_err(|e| anyhow::anyhow!("cannot hash the password: {e}"))?;
     let role = match args.role {

@@ -243,3 +243,36 @@ fn golden_requests_get_golden_answers() {
         failures.join("\n\n")
     );
 }
+
+/// A wrong password is refused, and the server's log names the user but never the password.
+#[test]
+fn failed_sign_ins_are_logged_by_name_without_the_password() {
+    let dir = tempfile::tempdir().unwrap();
+    let entry = user_add("eve", "viewer", "eve's real password");
+    let config = config_file(dir.path(), &format!("[server]\n{}", String::from_utf8_lossy(&entry.stdout)));
+    let server = Server::start(dir.path(), &["--config", &config, "--listen", "127.0.0.1:0", "--data-dir", "d"]);
+    server.wait_ready();
+    let client = reqwest::blocking::Client::new();
+    let ask = |password: &str| {
+        client
+            .post(format!("{}/druid/v2/sql", server.base))
+            .basic_auth("eve", Some(password))
+            .json(&serde_json::json!({"query": "SELECT 1"}))
+            .send()
+            .unwrap()
+            .status()
+            .as_u16()
+    };
+    assert_eq!(ask("a wrong secret"), 401);
+    assert_eq!(ask("eve's real password"), 200);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let line = loop {
+        let line = server.stderr.recv_timeout(std::time::Duration::from_secs(10)).expect("no log line about the refusal");
+        if line.contains("refused an invalid credential") {
+            break line;
+        }
+        assert!(std::time::Instant::now() < deadline, "no log line about the refusal");
+    };
+    assert!(line.contains(r#"user="eve""#) && line.contains(r#"path="/druid/v2/sql""#), "{line}");
+    assert!(!line.contains("wrong secret"), "{line}");
+}

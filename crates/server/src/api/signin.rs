@@ -76,10 +76,6 @@ pub(super) async fn password(State(state): State<AppState>, Peer(peer): Peer, he
     if headers.contains_key(header::ORIGIN) && !crate::auth::same_origin(&headers) {
         return ApiError::new(ErrorCode::Forbidden, "sign in from Oriel's own page (Origin must match Host)").into_response();
     }
-    if auth.is_blocked(peer) {
-        return ApiError::new(ErrorCode::TooManyRequests, "too many failed sign-ins from this address; wait a minute")
-            .into_response();
-    }
     let bytes = match crate::body::read(&headers, body, 8 * 1024, state.limits().body_read_timeout).await {
         Ok(bytes) => bytes,
         Err(error) => return error.into_response(),
@@ -87,11 +83,15 @@ pub(super) async fn password(State(state): State<AppState>, Peer(peer): Peer, he
     let Ok(request) = serde_json::from_slice::<PasswordSignin>(&bytes) else {
         return ApiError::new(ErrorCode::InvalidInput, "the body must be {\"name\": \"…\", \"password\": \"…\"}").into_response();
     };
-    let Some(principal) = auth.check_password(&request.name, &request.password).await else {
-        // The name, never the password.
-        tracing::warn!(%peer, user = %request.name, "refused a sign-in");
-        auth.failed(peer);
-        return ApiError::new(ErrorCode::Unauthorized, "the user name or password is wrong").into_response();
+    let principal = match auth.sign_in(&request.name, &request.password, peer).await {
+        Ok(principal) => principal,
+        Err(error) => {
+            if error.code == ErrorCode::Unauthorized {
+                // The name (when it is a valid one), never the password.
+                tracing::warn!(%peer, user = %crate::auth::loggable(&request.name), "refused a sign-in");
+            }
+            return error.into_response();
+        }
     };
     let Some(cookie) = auth.session_for(&principal) else {
         return ApiError::new(ErrorCode::Internal, "cannot sign the session").into_response();

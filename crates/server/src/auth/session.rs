@@ -1,9 +1,10 @@
 //! Browser sessions: one-time sign-in codes, and signed cookies.
 //!
 //! A code (from the link `oriel serve` prints, or from `oriel signin`) can be redeemed once,
-//! within an hour, for a cookie `v1.<role>.<expiry>.<nonce>[.<user>].<signature>`: HMAC-SHA256
-//! over the rest with the data directory's session key (`<user>`, base64url, when a user of
-//! `server.users` signed in with a password). Nothing of a session is stored server-side, so
+//! within an hour, for a cookie `v1.<role>.<expiry>.<nonce>[.<user>~<mark>].<signature>`:
+//! HMAC-SHA256 over the rest with the data directory's session key. `<user>` (base64url) is
+//! there when a user of `server.users` signed in with a password, with a mark of the user's
+//! password hash, so changing the password ends the user's sessions. Nothing of a session is stored server-side, so
 //! sessions survive restarts; replacing the key signs everyone out.
 
 use std::collections::HashMap;
@@ -78,12 +79,14 @@ impl Sessions {
         code
     }
 
-    /// A cookie's value for `role`, and for user `user` when a user signed in.
-    pub(crate) fn issue(&self, role: Role, user: Option<&str>) -> Option<String> {
+    /// A cookie's value for `role`, and for `user` (name, password mark) when a user signed in.
+    pub(crate) fn issue(&self, role: Role, user: Option<(&str, &str)>) -> Option<String> {
         let mut payload = format!("v1.{}.{}.{}", role_name(role), now() + SESSION_SECONDS, &random_secret()[..16]);
-        if let Some(user) = user {
+        if let Some((name, mark)) = user {
             payload.push('.');
-            payload.push_str(&base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(user));
+            payload.push_str(&base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(name));
+            payload.push('~');
+            payload.push_str(mark);
         }
         Some(format!("{payload}.{}", self.sign(&payload)?))
     }
@@ -98,8 +101,8 @@ impl Sessions {
         Some((self.issue(role, None)?, link_principal(role)))
     }
 
-    /// Who a cookie value signs in, if its signature holds and it has not expired.
-    pub(crate) fn verify(&self, value: &str) -> Option<Principal> {
+    /// What a cookie value says, if its signature holds and it has not expired.
+    pub(crate) fn verify(&self, value: &str) -> Option<Claims> {
         let (payload, signature) = value.rsplit_once('.')?;
         if !constant_time_eq(self.sign(payload)?.as_bytes(), signature.as_bytes()) {
             return None;
@@ -110,13 +113,31 @@ impl Sessions {
         if version != "v1" || expiry.parse::<i64>().ok()? <= now() {
             return None;
         }
-        match parts.next() {
-            None => Some(link_principal(role)),
+        let user = match parts.next() {
+            None => None,
             Some(user) => {
-                let name = String::from_utf8(base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(user).ok()?).ok()?;
-                Some(Principal::user(&name, role))
+                let (name, mark) = user.split_once('~')?;
+                let name = String::from_utf8(base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(name).ok()?).ok()?;
+                Some((name, mark.to_string()))
             }
-        }
+        };
+        Some(Claims { role, user })
+    }
+}
+
+/// What a valid session cookie says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Claims {
+    /// The role it was issued with.
+    pub(crate) role: Role,
+    /// The user's name and password mark, for a user's session.
+    pub(crate) user: Option<(String, String)>,
+}
+
+impl Claims {
+    /// Who a sign-in link's session is (a user's session is checked against the users first).
+    pub(crate) fn link(&self) -> Principal {
+        link_principal(self.role)
     }
 }
 
@@ -149,13 +170,14 @@ mod tests {
         assert_eq!(principal.role, Role::Admin);
         assert!(sessions.redeem(&code).is_none(), "a code works once");
         assert_eq!(sessions.verify(&cookie).unwrap().role, Role::Admin);
+        assert_eq!(sessions.verify(&cookie).unwrap().link(), principal);
         let forged = cookie.replacen("v1.admin", "v1.viewer", 1);
         assert!(sessions.verify(&forged).is_none());
         assert!(Sessions::new(b"another key".to_vec()).verify(&cookie).is_none());
         assert!(sessions.verify("garbage").is_none());
         assert!(sessions.redeem("never issued").is_none());
-        let user = sessions.issue(Role::Viewer, Some("ana")).unwrap();
-        assert_eq!(sessions.verify(&user).unwrap(), Principal::user("ana", Role::Viewer));
-        assert!(sessions.verify(&user.replacen(".YW5h.", ".Ym9i.", 1)).is_none(), "the user is signed too");
+        let user = sessions.issue(Role::Viewer, Some(("ana", "mark"))).unwrap();
+        assert_eq!(sessions.verify(&user).unwrap().user, Some(("ana".to_string(), "mark".to_string())));
+        assert!(sessions.verify(&user.replacen(".YW5h~", ".Ym9i~", 1)).is_none(), "the user is signed too");
     }
 }

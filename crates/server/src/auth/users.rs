@@ -28,9 +28,12 @@ const REMEMBER: Duration = Duration::from_secs(300);
 const REMEMBERED: usize = 1024;
 /// Argon2 checks that may run at once.
 const CONCURRENT_CHECKS: usize = 2;
-/// Longest name and password accepted (longer ones are wrong without a check).
+/// How long a check waits for its turn before the sign-in is refused as busy.
+const CHECK_WAIT: Duration = Duration::from_secs(5);
+/// Longest name accepted (a longer one is wrong without a check).
 pub(crate) const MAX_NAME_BYTES: usize = 64;
-pub(crate) const MAX_PASSWORD_BYTES: usize = 1024;
+/// Longest password accepted (a longer one is wrong without a check).
+pub const MAX_PASSWORD_BYTES: usize = 1024;
 
 /// Hashes `password` with Argon2id and a random salt, in PHC form.
 pub fn hash_password(password: &str) -> Result<String, String> {
@@ -42,6 +45,17 @@ struct Entry {
     name: String,
     role: Role,
     hash: String,
+}
+
+/// What a password check found.
+#[derive(Debug)]
+pub(crate) enum Checked {
+    /// The name and password belong to this user.
+    Valid(Principal),
+    /// The name or the password is wrong.
+    Wrong,
+    /// Too many checks are waiting; nothing was checked.
+    Busy,
 }
 
 /// The configured users and the checks remembered.
@@ -112,16 +126,18 @@ impl Users {
         (at.elapsed() < REMEMBER).then(|| self.role_of(&user).map(|role| Principal::user(&user, role))).flatten()
     }
 
-    /// Who `name` with `password` is, or `None` when either is wrong.
-    pub(crate) async fn check(&self, name: &str, password: &str) -> Option<Principal> {
+    /// Who `name` with `password` is.
+    pub(crate) async fn check(&self, name: &str, password: &str) -> Checked {
         if name.len() > MAX_NAME_BYTES || password.len() > MAX_PASSWORD_BYTES {
-            return None;
+            return Checked::Wrong;
         }
         if let Some(known) = self.remembered(name, password) {
-            return Some(known);
+            return Checked::Valid(known);
         }
         let fingerprint = self.fingerprint(name, password);
-        let _permit = self.checks.acquire().await.ok()?;
+        let Ok(Ok(_permit)) = tokio::time::timeout(CHECK_WAIT, self.checks.acquire()).await else {
+            return Checked::Busy;
+        };
         let (entries, decoy, name_owned, password) =
             (Arc::clone(&self.entries), Arc::clone(&self.decoy), name.to_string(), password.to_string());
         let matched = tokio::task::spawn_blocking(move || {
@@ -130,13 +146,30 @@ impl Users {
             let ok = PasswordHash::new(hash).is_ok_and(|h| Argon2::default().verify_password(password.as_bytes(), &h).is_ok());
             (ok && entry.is_some()).then(|| entry.map(|e| (e.name.clone(), e.role))).flatten()
         })
-        .await
-        .ok()??;
+        .await;
+        let Ok(Some((user, role))) = matched else { return Checked::Wrong };
         if let Some(fingerprint) = fingerprint {
-            self.remembered.lock().put(fingerprint, (matched.0.clone(), Instant::now()));
+            self.remembered.lock().put(fingerprint, (user.clone(), Instant::now()));
         }
-        Some(Principal::user(&matched.0, matched.1))
+        Checked::Valid(Principal::user(&user, role))
     }
+
+    /// A short mark of user `name`'s current password hash, signed into the user's sessions so
+    /// a changed password ends them.
+    pub(crate) fn password_mark(&self, name: &str) -> Option<String> {
+        use base64::Engine;
+        use sha2::Digest;
+        let entry = self.entries.iter().find(|e| e.name == name)?;
+        let digest = Sha256::digest(entry.hash.as_bytes());
+        Some(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&digest[..12]))
+    }
+}
+
+/// `name` as a log may show it: itself when it is a valid user name, else only its length, so
+/// a forged name cannot write log lines and a password typed into the name field stays out.
+pub(crate) fn loggable(name: &str) -> String {
+    let valid = !name.is_empty() && name.len() <= 64 && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"._@-".contains(&b));
+    if valid { name.to_string() } else { format!("(a name of {} bytes)", name.len()) }
 }
 
 #[cfg(test)]
@@ -148,12 +181,15 @@ mod tests {
         let hash = hash_password("correct horse").unwrap();
         assert!(hash.starts_with("$argon2id$v=19$"));
         let users = Users::new(&[User { name: "ana".into(), role: Role::Admin, password_hash: hash }]).unwrap();
-        let ana = users.check("ana", "correct horse").await.unwrap();
+        let Checked::Valid(ana) = users.check("ana", "correct horse").await else { panic!() };
         assert_eq!((ana.name.as_str(), ana.role), ("ana", Role::Admin));
-        assert!(users.check("ana", "correct horse").await.is_some(), "remembered");
-        assert!(users.check("ana", "wrong").await.is_none());
-        assert!(users.check("bob", "correct horse").await.is_none());
-        assert!(users.check("ana", &"x".repeat(2000)).await.is_none());
+        assert!(users.remembered("ana", "correct horse").is_some(), "remembered");
+        assert!(matches!(users.check("ana", "wrong").await, Checked::Wrong));
+        assert!(matches!(users.check("bob", "correct horse").await, Checked::Wrong));
+        assert!(matches!(users.check("ana", &"x".repeat(2000)).await, Checked::Wrong));
+        assert_eq!(users.password_mark("ana").unwrap().len(), 16);
+        assert_eq!(loggable("ana"), "ana");
+        assert_eq!(loggable("eve\nFAKE LOG LINE"), "(a name of 17 bytes)");
         let bad = Users::new(&[User { name: "eve".into(), role: Role::Viewer, password_hash: "$argon2id$nope".into() }]);
         assert!(bad.err().unwrap().to_string().contains("\"eve\""));
     }

@@ -58,8 +58,18 @@ async fn answer(engine: &QueryEngine, body: Value) -> Result<Value> {
     if !plan::exists(&common.data_source, 0)? {
         return Ok(json!([]));
     }
-    let settings = QuerySettings { timeout: common.context.timeout.filter(|t| *t > 0).map(Duration::from_millis) };
-    let run = Runner { engine, settings, as_long: common.context.serialize_date_time_as_long };
+    // One time limit for the whole request, however many queries it takes.
+    let limit = common
+        .context
+        .timeout
+        .filter(|t| *t > 0)
+        .map_or(engine.options().timeout, |ms| Duration::from_millis(ms).min(engine.options().timeout));
+    let run = Runner {
+        engine,
+        deadline: tokio::time::Instant::now() + limit,
+        limit,
+        as_long: common.context.serialize_date_time_as_long,
+    };
     match query {
         Query::Timeseries(q) => run.timeseries(q).await,
         Query::TopN(q) => run.top_n(q).await,
@@ -72,9 +82,17 @@ async fn answer(engine: &QueryEngine, body: Value) -> Result<Value> {
     }
 }
 
+/// Most groupings of one `subtotalsSpec` (each is a query of its own).
+const MAX_SUBTOTALS: usize = 64;
+/// Most dimensions one search looks in.
+const MAX_SEARCH_DIMENSIONS: usize = 256;
+
 struct Runner<'a> {
     engine: &'a QueryEngine,
-    settings: QuerySettings,
+    /// When the whole request must be done.
+    deadline: tokio::time::Instant,
+    /// Its time limit, for the error message.
+    limit: Duration,
     as_long: bool,
 }
 
@@ -83,7 +101,27 @@ type Row = Map<String, Value>;
 
 impl Runner<'_> {
     async fn run(&self, build: impl FnOnce(&PlanContext<'_>) -> Result<LogicalPlan> + Send + 'static) -> Result<QueryResult> {
-        self.engine.start(QueryInput::Plan(Box::new(build)), self.settings).await?.collect().await
+        let left = self.deadline.saturating_duration_since(tokio::time::Instant::now());
+        if left.is_zero() {
+            return Err(Error::Timeout(format!("the query ran longer than {} s", self.limit.as_secs_f64())));
+        }
+        let mut stream = self.engine.start(QueryInput::Plan(Box::new(build)), QuerySettings { timeout: Some(left) }).await?;
+        // The answer is built whole: its batches count against the result size limit as they
+        // come, before any of it is shaped.
+        let budget = self.engine.options().max_result_bytes;
+        let (schema, mut batches, mut held) = (Arc::clone(stream.schema()), Vec::new(), 0u64);
+        while let Some(batch) = stream.next().await {
+            let batch = batch?;
+            held += batch.get_array_memory_size() as u64;
+            if held > budget {
+                return Err(Error::TooBig(format!(
+                    "the answer is larger than {} bytes (store.max_result_mb); add a limit or a filter",
+                    self.engine.options().max_result_bytes
+                )));
+            }
+            batches.push(batch);
+        }
+        Ok(QueryResult { schema, batches })
     }
 
     /// The first and last `__time` of the whole data source; `None` when it is empty.
@@ -134,6 +172,9 @@ impl Runner<'_> {
             if universal.is_none() {
                 return Ok(json!([]));
             }
+        } else if matches!(granularity, Granularity::All) {
+            // Over an inner query: the first interval's start, as for a groupBy.
+            universal = intervals.as_deref().and_then(|i| i.first()).map(|i| i.start);
         }
         let fill = match (fill_wanted, bounds) {
             (true, Some((lo, hi))) => {
@@ -224,7 +265,7 @@ impl Runner<'_> {
                     let rank = row_number().partition_by(vec![ident(BUCKET)]).order_by(sorts).build()?.alias("__oriel_rank");
                     builder = builder
                         .window(vec![rank])?
-                        .filter(ident("__oriel_rank").lt_eq(lit(threshold as i64)))?
+                        .filter(ident("__oriel_rank").lt_eq(lit(i64::try_from(threshold).unwrap_or(i64::MAX))))?
                         .sort(vec![ident(BUCKET).sort(true, true), ident("__oriel_rank").sort(true, true)])?;
                     let keep: Vec<Expr> = builder
                         .schema()
@@ -267,6 +308,12 @@ impl Runner<'_> {
             None => None,
         };
         let groupings: Vec<Vec<String>> = match &q.subtotals_spec {
+            Some(subtotals) if subtotals.len() > MAX_SUBTOTALS => {
+                return Err(Error::InvalidQuery(format!(
+                    "subtotalsSpec has {} groupings; at most {MAX_SUBTOTALS}",
+                    subtotals.len()
+                )));
+            }
             Some(subtotals) => subtotals.clone(),
             None => vec![q.dimensions.iter().map(|d| d.output_name().to_string()).collect()],
         };
@@ -414,6 +461,12 @@ impl Runner<'_> {
         } else {
             None
         };
+        if q.search_dimensions.len() > MAX_SEARCH_DIMENSIONS {
+            return Err(Error::InvalidQuery(format!(
+                "{} searchDimensions are too many; at most {MAX_SEARCH_DIMENSIONS}",
+                q.search_dimensions.len()
+            )));
+        }
         let mut specs = q.search_dimensions.clone();
         if specs.is_empty() {
             specs = events_schema()

@@ -55,6 +55,9 @@ pub fn parse_instant(text: &str) -> Option<i64> {
             _ => {
                 let sign = if zone.starts_with('-') { -1 } else { 1 };
                 let body: String = zone[1..].chars().filter(|c| *c != ':').collect();
+                if !body.bytes().all(|b| b.is_ascii_digit()) {
+                    return None;
+                }
                 let (h, m) = match body.len() {
                     2 => (digits::<i32>(&body, 2)?, 0),
                     4 => (digits::<i32>(&body[..2], 2)?, digits::<i32>(&body[2..], 2)?),
@@ -250,14 +253,7 @@ impl Granularity {
     pub fn floor(&self, ms: i64) -> Option<i64> {
         match self {
             Self::All | Self::None => Some(ms),
-            Self::Period { period, zone, origin, .. } => match (origin, period) {
-                (Some(o), Period::Millis(p)) => ms.checked_sub(*o)?.div_euclid(*p).checked_mul(*p)?.checked_add(*o),
-                (Some(o), Period::Weeks(w)) => {
-                    let p = w.checked_mul(7 * 86_400_000)?;
-                    ms.checked_sub(*o)?.div_euclid(p).checked_mul(p)?.checked_add(*o)
-                }
-                _ => period.floor(ms, *zone),
-            },
+            Self::Period { period, zone, origin, .. } => period.floor_from(ms, *origin, *zone),
             Self::Duration { ms: d, origin } => ms.checked_sub(*origin)?.div_euclid(*d).checked_mul(*d)?.checked_add(*origin),
         }
     }
@@ -387,6 +383,31 @@ mod tests {
         let second = Granularity::from_json(Some(&json!("second"))).unwrap();
         assert!(matches!(second.buckets(0, 365 * DAY), Err(Error::TooBig(_))));
         assert!(Granularity::from_json(Some(&json!("fortnight"))).is_err());
+        // Days on the local calendar: 23 hours when the clocks go forward, 25 when they go back.
+        let la =
+            Granularity::from_json(Some(&json!({"type": "period", "period": "P1D", "timeZone": "America/Los_Angeles"}))).unwrap();
+        let spring =
+            la.buckets(parse_instant("2024-03-09T12:00:00Z").unwrap(), parse_instant("2024-03-13T00:00:00Z").unwrap()).unwrap();
+        let lengths: Vec<i64> = spring.windows(2).map(|w| (w[1] - w[0]) / 3_600_000).collect();
+        assert_eq!(lengths, [24, 23, 24]);
+        let autumn =
+            la.buckets(parse_instant("2024-11-02T12:00:00Z").unwrap(), parse_instant("2024-11-06T00:00:00Z").unwrap()).unwrap();
+        let lengths: Vec<i64> = autumn.windows(2).map(|w| (w[1] - w[0]) / 3_600_000).collect();
+        assert_eq!(lengths, [24, 25, 24]);
+        assert!(spring.iter().chain(&autumn).all(|b| la.floor(*b) == Some(*b)), "every bucket start is a floor");
+        let months =
+            Granularity::from_json(Some(&json!({"type": "period", "period": "P1M", "timeZone": "America/Los_Angeles"}))).unwrap();
+        let starts = months
+            .buckets(parse_instant("2024-02-15T00:00:00Z").unwrap(), parse_instant("2024-05-01T00:00:00Z").unwrap())
+            .unwrap();
+        assert_eq!(
+            starts.iter().map(|b| months.format(*b)).collect::<Vec<_>>(),
+            [
+                json!("2024-02-01T00:00:00.000-08:00"),
+                json!("2024-03-01T00:00:00.000-08:00"),
+                json!("2024-04-01T00:00:00.000-07:00"),
+            ]
+        );
         assert_eq!(Granularity::from_json(None).unwrap(), Granularity::All);
     }
 }

@@ -272,7 +272,15 @@ impl QueryEngine {
         F: std::future::Future + Send + 'static,
         F::Output: Send + 'static,
     {
-        self.runtime.spawn(task)?.await.map_err(|e| Error::Internal(format!("a query task failed: {e}")))
+        // Abort the task when the caller goes away (a client that disconnected).
+        struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
+        impl<T> Drop for AbortOnDrop<T> {
+            fn drop(&mut self) {
+                self.0.abort();
+            }
+        }
+        let mut handle = AbortOnDrop(self.runtime.spawn(task)?);
+        (&mut handle.0).await.map_err(|e| Error::Internal(format!("a query task failed: {e}")))
     }
 
     /// The first and last `__time` of the `events` table, from its bookkeeping when it is the
@@ -355,8 +363,7 @@ async fn run(
     tx: mpsc::Sender<RecordBatch>,
     ending: Ending,
 ) {
-    let started = std::time::Instant::now();
-    metrics::gauge!(m::QUERIES_RUNNING).increment(1.0);
+    let _running = Running::start();
     let Job { state, events, input, options } = job;
     let deadline = tokio::time::Instant::now() + options.timeout;
     let planned = tokio::time::timeout_at(deadline, plan(&state, events, input)).await;
@@ -364,11 +371,11 @@ async fn run(
         Ok(Ok(stream)) => stream,
         Ok(Err(error)) => {
             let _ = schema_tx.send(Err(error));
-            return finish(started);
+            return;
         }
         Err(_) => {
             let _ = schema_tx.send(Err(timed_out(&options)));
-            return finish(started);
+            return;
         }
     };
     if schema_tx.send(Ok(stream.schema())).is_ok() {
@@ -378,14 +385,23 @@ async fn run(
         };
         *ending.lock() = Some(outcome);
     }
-    drop(tx);
-    finish(started);
 }
 
-/// Records a finished query in the metrics.
-fn finish(started: std::time::Instant) {
-    metrics::gauge!(m::QUERIES_RUNNING).decrement(1.0);
-    metrics::histogram!(m::QUERY_SECONDS).record(started.elapsed().as_secs_f64());
+/// A query in the metrics while it runs: counted out however its task ends (a panic too).
+struct Running(std::time::Instant);
+
+impl Running {
+    fn start() -> Self {
+        metrics::gauge!(m::QUERIES_RUNNING).increment(1.0);
+        Self(std::time::Instant::now())
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        metrics::gauge!(m::QUERIES_RUNNING).decrement(1.0);
+        metrics::histogram!(m::QUERY_SECONDS).record(self.0.elapsed().as_secs_f64());
+    }
 }
 
 /// Sends the batches of `stream` to the reader until the end, an error, the row limit, or the

@@ -52,8 +52,23 @@ impl Period {
         for (part, in_time) in [(date, false), (time.unwrap_or(""), true)] {
             let mut number = String::new();
             for c in part.chars() {
-                if c.is_ascii_digit() {
+                if c.is_ascii_digit() || (c == '.' && in_time) {
                     number.push(c);
+                    continue;
+                }
+                // Only seconds may have a fraction, to the millisecond (`PT0.001S`).
+                if let Some((whole, fraction)) = number.split_once('.') {
+                    if !c.eq_ignore_ascii_case(&'S') || fraction.is_empty() || fraction.len() > 3 || fraction.contains('.') {
+                        return None;
+                    }
+                    let ms = whole
+                        .parse::<i64>()
+                        .ok()?
+                        .checked_mul(1000)?
+                        .checked_add(format!("{fraction:0<3}").parse::<i64>().ok()?)?;
+                    number.clear();
+                    any = true;
+                    millis = millis.checked_add(ms)?;
                     continue;
                 }
                 let n: i64 = number.parse().ok()?;
@@ -119,24 +134,50 @@ impl Period {
         floored.checked_sub(zone.offset_ms(floored.checked_sub(offset)?))
     }
 
-    /// `ms` moved by `step` periods; `None` when the result is out of the range of timestamps.
-    pub fn shift(self, ms: i64, step: i64, zone: Zone) -> Option<i64> {
-        match self {
-            Self::Millis(p) => ms.checked_add(p.checked_mul(step)?),
-            Self::Weeks(w) => ms.checked_add(w.checked_mul(WEEK_MS)?.checked_mul(step)?),
-            Self::Months(m) => {
-                let offset = zone.offset_ms(ms);
-                let local = DateTime::from_timestamp_millis(ms.checked_add(offset)?)?.naive_utc();
-                let total = (i64::from(local.year()) * 12 + i64::from(local.month0())).checked_add(m.checked_mul(step)?)?;
-                let (year, month) = (i32::try_from(total.div_euclid(12)).ok()?, (total.rem_euclid(12) + 1) as u32);
-                let day = local.day().min(days_in_month(year, month));
-                let moved = local.with_day(1)?.with_year(year)?.with_month(month)?.with_day(day)?;
-                moved.and_utc().timestamp_millis().checked_sub(offset)
-            }
+    /// The start of the period containing `ms` when periods are counted from `origin` (fixed
+    /// lengths only: months ignore it), else as [`Period::floor`].
+    pub fn floor_from(self, ms: i64, origin: Option<i64>, zone: Zone) -> Option<i64> {
+        let fixed = match self {
+            Self::Millis(p) => p,
+            Self::Weeks(w) => w.checked_mul(WEEK_MS)?,
+            Self::Months(_) => return self.floor(ms, zone),
+        };
+        match origin {
+            Some(o) => ms.checked_sub(o)?.div_euclid(fixed).checked_mul(fixed)?.checked_add(o),
+            None => self.floor(ms, zone),
         }
+    }
+
+    /// `ms` moved by `step` periods; `None` when the result is out of the range of timestamps.
+    /// Periods under a day move by their length; days, weeks and months move on the local
+    /// calendar of `zone`, so a day is 23 or 25 hours across a daylight-saving change, as in
+    /// Druid.
+    pub fn shift(self, ms: i64, step: i64, zone: Zone) -> Option<i64> {
+        let offset = zone.offset_ms(ms);
+        let local = ms.checked_add(offset)?;
+        let moved_local = match self {
+            Self::Millis(p) if p % DAY_MS != 0 => return ms.checked_add(p.checked_mul(step)?),
+            Self::Millis(p) => local.checked_add(p.checked_mul(step)?)?,
+            Self::Weeks(w) => local.checked_add(w.checked_mul(WEEK_MS)?.checked_mul(step)?)?,
+            Self::Months(m) => {
+                let date = DateTime::from_timestamp_millis(local)?.naive_utc();
+                let total = (i64::from(date.year()) * 12 + i64::from(date.month0())).checked_add(m.checked_mul(step)?)?;
+                let (year, month) = (i32::try_from(total.div_euclid(12)).ok()?, (total.rem_euclid(12) + 1) as u32);
+                let day = date.day().min(days_in_month(year, month));
+                date.with_day(1)?.with_year(year)?.with_month(month)?.with_day(day)?.and_utc().timestamp_millis()
+            }
+        };
+        local_to_utc(moved_local, zone)
     }
 }
 
+/// The instant of local time `local` (ms, as if UTC) in `zone`.
+pub(crate) fn local_to_utc(local: i64, zone: Zone) -> Option<i64> {
+    local.checked_sub(zone.offset_ms(local.checked_sub(zone.offset_ms(local))?))
+}
+
+/// Milliseconds in a day.
+const DAY_MS: i64 = 86_400_000;
 /// Milliseconds in a week.
 const WEEK_MS: i64 = 7 * 86_400_000;
 /// The longest period accepted: ten thousand years.
@@ -396,10 +437,7 @@ impl ScalarUDFImpl for DruidTime {
                 let zone = zone_arg(&arrays, 3, name)?;
                 let t = cast(&arrays[0], &TS)?;
                 let t = t.as_primitive::<TimestampMillisecondType>();
-                Arc::new(t.unary_opt::<_, TimestampMillisecondType>(|ms| match (origin, period) {
-                    (Some(o), Period::Millis(p)) => ms.checked_sub(o)?.div_euclid(p).checked_mul(p)?.checked_add(o),
-                    _ => period.floor(ms, zone),
-                }))
+                Arc::new(t.unary_opt::<_, TimestampMillisecondType>(|ms| period.floor_from(ms, origin, zone)))
             }
             Kind::Shift => {
                 let period = period_arg(&arrays, 1, name)?;
@@ -479,32 +517,29 @@ pub(crate) fn parse_iso(text: &str) -> Option<i64> {
 /// Parses `text` with chrono `format` (ISO-8601 without one), local times in `zone`.
 pub(crate) fn parse_time(text: &str, format: Option<&str>, zone: Zone) -> Option<i64> {
     let text = text.trim();
-    let local_to_utc = |naive: NaiveDateTime| -> Option<i64> {
-        let ms = naive.and_utc().timestamp_millis();
-        ms.checked_sub(zone.offset_ms(ms.checked_sub(zone.offset_ms(ms))?))
-    };
+    let at_local = |naive: NaiveDateTime| local_to_utc(naive.and_utc().timestamp_millis(), zone);
     if let Some(format) = format {
         if let Ok(t) = DateTime::parse_from_str(text, format) {
             return Some(t.timestamp_millis());
         }
         if let Ok(n) = NaiveDateTime::parse_from_str(text, format) {
-            return local_to_utc(n);
+            return at_local(n);
         }
-        return chrono::NaiveDate::parse_from_str(text, format).ok().and_then(|d| local_to_utc(d.and_hms_opt(0, 0, 0)?));
+        return chrono::NaiveDate::parse_from_str(text, format).ok().and_then(|d| at_local(d.and_hms_opt(0, 0, 0)?));
     }
     if let Ok(t) = DateTime::parse_from_rfc3339(text) {
         return Some(t.timestamp_millis());
     }
     for f in ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M"] {
         if let Ok(n) = NaiveDateTime::parse_from_str(text, f) {
-            return local_to_utc(n);
+            return at_local(n);
         }
     }
     let text = text.strip_suffix('Z').unwrap_or(text);
     if let Ok(n) = NaiveDateTime::parse_from_str(text, "%Y-%m-%dT%H:%M:%S%.f") {
         return Some(n.and_utc().timestamp_millis());
     }
-    chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d").ok().and_then(|d| local_to_utc(d.and_hms_opt(0, 0, 0)?))
+    chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d").ok().and_then(|d| at_local(d.and_hms_opt(0, 0, 0)?))
 }
 
 #[cfg(test)]
@@ -516,6 +551,10 @@ mod tests {
     #[test]
     fn periods() {
         assert_eq!(Period::parse("PT1H"), Some(Period::Millis(3_600_000)));
+        assert_eq!(Period::parse("PT0.001S"), Some(Period::Millis(1)));
+        assert_eq!(Period::parse("PT1.5S"), Some(Period::Millis(1500)));
+        assert_eq!(Period::parse("PT1.5M"), None);
+        assert_eq!(Period::parse("PT.S"), None);
         assert_eq!(Period::parse("PT15M"), Some(Period::Millis(900_000)));
         assert_eq!(Period::parse("P1D"), Some(Period::Millis(86_400_000)));
         assert_eq!(Period::parse("P1DT12H"), Some(Period::Millis(129_600_000)));

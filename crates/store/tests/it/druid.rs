@@ -447,3 +447,33 @@ fn native_queries_give_the_numbers_of_the_equivalent_sql() {
         prop_assert_eq!(native, expected, "{}\n{}", query, sql);
     });
 }
+
+/// Days in a zone with daylight saving are 23 or 25 hours: empty-bucket filling must use the
+/// same days as the grouping, or a day's rows would be lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn filled_days_follow_daylight_saving() {
+    let f = Fixture::new().await;
+    // Every two hours from 2026-03-05 to 2026-03-12 (clocks go forward in Los Angeles on the 8th).
+    let start = 1_772_668_800_000; // 2026-03-05T00:00:00Z
+    let events: Vec<_> = (0..84).map(|i| crate::event(i, "a", "p", start + i as i64 * 2 * HOUR)).collect();
+    f.send(&events).await;
+    f.wait_for_count(84).await;
+    let answer = native_query(
+        &f,
+        json!({"queryType": "timeseries", "dataSource": "events", "intervals": "2026-03-01/2026-03-20",
+               "granularity": {"type": "period", "period": "P1D", "timeZone": "America/Los_Angeles"},
+               "aggregations": [{"type": "count", "name": "n"}]}),
+    )
+    .await;
+    let sql = druid_sql(
+        &f,
+        "SELECT TIME_FLOOR(__time, 'P1D', NULL, 'America/Los_Angeles') AS d, COUNT(*) FROM events GROUP BY 1 ORDER BY 1",
+    )
+    .await;
+    let native: Vec<(Value, Value)> =
+        answer.as_array().unwrap().iter().map(|e| (millis(&e["timestamp"]), e["result"]["n"].clone())).collect();
+    let expected: Vec<(Value, Value)> = sql.iter().map(|r| (millis(&r[0]), r[1].clone())).collect();
+    assert_eq!(native, expected, "{answer}");
+    assert_eq!(native.iter().map(|(_, n)| n.as_i64().unwrap()).sum::<i64>(), 84, "no row lost");
+    assert!(answer.as_array().unwrap().iter().any(|e| e["timestamp"].as_str().unwrap().ends_with("-07:00")));
+}

@@ -28,6 +28,8 @@ pub(crate) const BUCKET: &str = "__oriel_bucket";
 const KEY: &str = "__oriel_key";
 /// How deeply query data sources may nest.
 const MAX_NESTING: usize = 8;
+/// Most data sources of one union.
+const MAX_UNION: usize = 16;
 
 /// Whether `source` names only data that exists (a query on anything else answers `[]`).
 pub(crate) fn exists(source: &DataSource, depth: usize) -> Result<bool> {
@@ -57,6 +59,12 @@ pub(crate) fn input<'a>(ctx: &'a PlanContext<'_>, common: &Common, depth: usize)
     let builder = match &common.data_source {
         DataSource::Table(_) => scan(ctx)?,
         DataSource::Union(names) => {
+            if names.len() > MAX_UNION {
+                return Err(Error::InvalidQuery(format!(
+                    "a union of {} data sources is too large; at most {MAX_UNION}",
+                    names.len()
+                )));
+            }
             let known = names.iter().filter(|n| *n == DATASOURCE).count().max(1);
             let mut builder = scan(ctx)?;
             for _ in 1..known {
@@ -138,7 +146,7 @@ pub(crate) struct Grouped {
 
 /// Groups `input` by bucket and dimensions and computes the aggregates, then the
 /// post-aggregates. With `fill`, every bucket start listed gets a row, with 0 for counts and
-/// null for the rest where it had no rows.
+/// null for the rest where it had no rows; buckets with rows are kept whether listed or not.
 pub(crate) fn aggregate(
     input: Input<'_>,
     granularity: &Granularity,
@@ -184,13 +192,15 @@ pub(crate) fn aggregate(
         let mut keyed = vec![ident(BUCKET).alias(KEY)];
         keyed.extend(aggregations.list.iter().map(|a| ident(&a.name)));
         let aggregated = builder.project(keyed)?.build()?;
+        // A full join: a bucket the list lacks (data that arrived after the list was made)
+        // keeps its row.
         let joined = LogicalPlanBuilder::scan("fill", provider_as_source(Arc::new(table)), None)?.join(
             aggregated,
-            JoinType::Left,
+            JoinType::Full,
             (vec![BUCKET], vec![KEY]),
             None,
         )?;
-        let mut filled = vec![ident(BUCKET)];
+        let mut filled = vec![coalesce(vec![ident(BUCKET), ident(KEY)]).alias(BUCKET)];
         filled.extend(aggregations.list.iter().map(|a| match &a.empty {
             Some(zero) => coalesce(vec![ident(&a.name), zero.clone()]).alias(&a.name),
             None => ident(&a.name),
