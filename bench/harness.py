@@ -351,6 +351,9 @@ class Oriel:
             if self._conn is None:
                 self._conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
             self._conn.timeout = timeout
+            if self._conn.sock is not None:
+                # A kept-alive socket keeps the timeout it was opened with (10 s for /readyz).
+                self._conn.sock.settimeout(timeout)
             try:
                 headers = {"content-type": "application/json"} if body is not None else {}
                 if (path.startswith("/api/v1/") and path != "/api/v1/events") or path.startswith("/druid/"):

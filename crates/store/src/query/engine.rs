@@ -124,6 +124,9 @@ pub struct PlanContext<'a> {
     pub state: &'a SessionState,
     /// The `events` table.
     pub events: Arc<dyn TableProvider>,
+    /// The first and last `__time` of `events` when the plan was built, from the store's
+    /// bookkeeping; `None` when it is empty or cannot tell.
+    pub data_range: Option<(i64, i64)>,
 }
 
 /// Limits of one query, within the engine's own.
@@ -455,10 +458,14 @@ async fn plan(
             state.statement_to_plan(statement).await.map_err(classify)?
         }
         // A plan a builder could not build is a query that does not plan, like SQL that does not.
-        QueryInput::Plan(build) => build(&PlanContext { state, events }).map_err(|e| match e {
-            Error::DataFusion(e) => classify(e),
-            other => other,
-        })?,
+        QueryInput::Plan(build) => {
+            let table: &dyn std::any::Any = events.as_ref();
+            let data_range = table.downcast_ref::<crate::query::EventsTable>().and_then(crate::query::EventsTable::time_range);
+            build(&PlanContext { state, events, data_range }).map_err(|e| match e {
+                Error::DataFusion(e) => classify(e),
+                other => other,
+            })?
+        }
     };
     datafusion::execution::context::SQLOptions::new()
         .with_allow_ddl(false)

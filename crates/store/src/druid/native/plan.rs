@@ -53,9 +53,13 @@ fn scan(ctx: &PlanContext<'_>) -> Result<LogicalPlanBuilder> {
     Ok(LogicalPlanBuilder::scan(DATASOURCE, provider_as_source(Arc::clone(&ctx.events)), None)?)
 }
 
+/// How far past now an interval must reach to be taken as covering every event to come.
+const TEN_YEARS_MS: i64 = 10 * 366 * 24 * 3_600_000;
+
 /// The rows `common` selects: its data source with its virtual columns, within its intervals
 /// and filter.
 pub(crate) fn input<'a>(ctx: &'a PlanContext<'_>, common: &Common, depth: usize) -> Result<Input<'a>> {
+    let data_range = ctx.data_range;
     let builder = match &common.data_source {
         DataSource::Table(_) => scan(ctx)?,
         DataSource::Union(names) => {
@@ -98,7 +102,16 @@ pub(crate) fn input<'a>(ctx: &'a PlanContext<'_>, common: &Common, depth: usize)
         let time = columns
             .timestamp("__time")
             .ok_or_else(|| Error::InvalidQuery("the data source has no __time column to apply the intervals to".into()))?;
-        conditions.push(in_intervals(time, &intervals));
+        // Intervals that cover all the data (Turnilo's "1000/3000") filter nothing: leaving
+        // them out lets counts come from the segments' statistics. The range is read before the
+        // scan takes its snapshot, so events may arrive in between; an interval from before
+        // 1970 to a decade past now covers those too.
+        let horizon = chrono::Utc::now().timestamp_millis().saturating_add(TEN_YEARS_MS);
+        let covered = matches!(common.data_source, DataSource::Table(_) | DataSource::Union(_))
+            && data_range.is_some_and(|(lo, hi)| intervals.iter().any(|i| i.start <= lo.min(0) && i.end > hi.max(horizon)));
+        if !covered {
+            conditions.push(in_intervals(time, &intervals));
+        }
     }
     if let Some(f) = &common.filter {
         conditions.push(filter(&columns, f)?);
