@@ -52,6 +52,8 @@ impl Enricher {
         let user_agents = useragent::UserAgents::new(cache_bytes).map_err(Error::Setup)?;
         let geo = if config.geoip_database.as_os_str().is_empty() {
             None
+        } else if config.geoip_database.as_os_str() == oriel_core::config::BUILT_IN_GEOIP {
+            Some(geo::Geo::built_in().map_err(Error::Setup)?)
         } else {
             Some(geo::Geo::open(&config.geoip_database).map_err(Error::Setup)?)
         };
@@ -63,6 +65,11 @@ impl Enricher {
             dedup: Mutex::new(dedup::Dedup::new(config.duplicate_memory as usize)),
             cookieless: cookieless::Cookieless::new(salt_path, 200_000),
         })
+    }
+
+    /// The GeoIP database in use and its build date, for people; `None` without one.
+    pub fn geoip(&self) -> Option<String> {
+        self.geo.as_ref().map(geo::Geo::describe)
     }
 
     /// The client behind the connection from `peer`; `user_agent` is already cut to the limit.

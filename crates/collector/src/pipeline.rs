@@ -70,6 +70,11 @@ impl Collector {
         &self.limits
     }
 
+    /// The GeoIP database in use and its build date; `None` without one.
+    pub fn geoip(&self) -> Option<String> {
+        self.enricher.geoip()
+    }
+
     /// The Divolte settings.
     pub fn divolte(&self) -> &DivolteConfig {
         &self.divolte

@@ -23,7 +23,7 @@ mod log;
 mod server;
 mod store;
 
-pub use collector::{Cidr, CollectorConfig, DivolteConfig, SiteConfig};
+pub use collector::{BUILT_IN_GEOIP, Cidr, CollectorConfig, DivolteConfig, SiteConfig};
 pub use log::{EmbeddedLogConfig, LogConfig};
 pub use server::{ApiToken, Role, ServerConfig, User};
 pub use store::{Partitioning, StoreConfig};
@@ -319,8 +319,8 @@ mod tests {
         let err = Config::load(Some(("o.toml", "[collector]\ngeoip_database = \"/no/such.mmdb\"\n")), env(&[])).unwrap_err();
         assert_eq!(
             err.to_string(),
-            "o.toml: key `collector.geoip_database` has invalid value \"/no/such.mmdb\": empty (no location columns) \
-             or the path of an existing MaxMind .mmdb file"
+            "o.toml: key `collector.geoip_database` has invalid value \"/no/such.mmdb\": \"built-in\" (the country \
+             database inside oriel), the path of an existing MaxMind .mmdb file, or empty (no location)"
         );
         let err = Config::load(Some(("o.toml", "[[sites]]\nid = \"a\"\norigins = [\"https://\"]\n")), env(&[])).unwrap_err();
         assert!(err.to_string().starts_with("o.toml: key `sites[0].origins` has invalid value \"https://\""), "{err}");

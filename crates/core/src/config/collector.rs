@@ -7,6 +7,9 @@ use serde::{Deserialize, Serialize};
 
 use super::{ConfigError, check_range};
 
+/// The `collector.geoip_database` value that names the country database built into Oriel.
+pub const BUILT_IN_GEOIP: &str = "built-in";
+
 /// Collector settings: limits, privacy, enrichment, and the defaults for sites.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -37,7 +40,9 @@ pub struct CollectorConfig {
     pub trusted_proxies: Vec<String>,
     /// Store IP addresses anonymised (IPv4 /24, IPv6 /48).
     pub anonymize_ip: bool,
-    /// MaxMind-format database for IP to country (and region/city); empty = no location.
+    /// MaxMind-format database for IP to country (and region/city): [`BUILT_IN_GEOIP`] (the
+    /// default) for the country database inside the binary, a path for another file, empty for
+    /// no location.
     pub geoip_database: PathBuf,
     /// Memory for parsed user agents, in bytes (keys and answers counted).
     pub user_agent_cache_bytes: u64,
@@ -77,7 +82,7 @@ impl Default for CollectorConfig {
             max_pending_events: 100_000,
             trusted_proxies: Vec::new(),
             anonymize_ip: true,
-            geoip_database: PathBuf::new(),
+            geoip_database: PathBuf::from(BUILT_IN_GEOIP),
             user_agent_cache_bytes: 8 << 20,
             drop_bots: false,
             drop_duplicates: false,
@@ -158,6 +163,9 @@ pub struct SiteConfig {
     pub track_hash: bool,
     /// Keys that authorise `POST /api/v1/events` for this site (`Authorization: Bearer <key>`).
     pub write_keys: Vec<String>,
+    /// The IANA time zone the UI cuts this site's days in (e.g. `Europe/Amsterdam`); the
+    /// browser's zone when unset.
+    pub time_zone: Option<String>,
 }
 
 /// A CIDR range such as `10.0.0.0/8` or `::1/128`.
@@ -239,11 +247,12 @@ impl CollectorConfig {
                 ));
             }
         }
-        if !c.geoip_database.as_os_str().is_empty() && !c.geoip_database.is_file() {
+        let geoip = &c.geoip_database;
+        if !geoip.as_os_str().is_empty() && geoip.as_os_str() != BUILT_IN_GEOIP && !geoip.is_file() {
             return Err(invalid(
                 "collector.geoip_database",
                 format!("{:?}", c.geoip_database.display().to_string()),
-                "empty (no location columns) or the path of an existing MaxMind .mmdb file",
+                "\"built-in\" (the country database inside oriel), the path of an existing MaxMind .mmdb file, or empty (no location)",
             ));
         }
         if !(c.public_url.is_empty() || c.public_url.starts_with("http://") || c.public_url.starts_with("https://")) {
@@ -283,6 +292,18 @@ impl CollectorConfig {
             }
             if let Some(minutes) = site.session_timeout_minutes {
                 check_range(invalid, &format!("sites[{i}].session_timeout_minutes"), minutes.into(), 1, 24 * 60)?;
+            }
+            if let Some(zone) = &site.time_zone {
+                let ok = !zone.is_empty()
+                    && zone.len() <= 64
+                    && zone.bytes().all(|b| b.is_ascii_alphanumeric() || b"/_+-".contains(&b));
+                if !ok {
+                    return Err(invalid(
+                        &format!("sites[{i}].time_zone"),
+                        format!("{zone:?}"),
+                        "an IANA time zone such as \"Europe/Amsterdam\"",
+                    ));
+                }
             }
             if let Some(key) = site.write_keys.iter().find(|k| k.len() < 16) {
                 // A key is a secret: say how long it is, never what it is.
