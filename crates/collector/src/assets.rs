@@ -35,7 +35,11 @@ pub struct Asset {
 
 impl Asset {
     fn new(text: String) -> Result<Self> {
-        let identity = text.into_bytes();
+        Self::from_bytes(text.into_bytes())
+    }
+
+    /// An asset of `identity` bytes, compressed with gzip and brotli at their best once here.
+    pub fn from_bytes(identity: Vec<u8>) -> Result<Self> {
         let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
         gz.write_all(&identity).map_err(|e| Error::Setup(format!("gzip: {e}")))?;
         let gzip = gz.finish().map_err(|e| Error::Setup(format!("gzip: {e}")))?;
@@ -74,7 +78,7 @@ impl Asset {
         Negotiated { body, encoding, etag, not_modified }
     }
 
-    /// The uncompressed script.
+    /// The uncompressed bytes.
     pub fn text(&self) -> &[u8] {
         &self.identity
     }

@@ -6,12 +6,17 @@
 //! | `POST /api/v1/delete` | `{"party_id": …}` or `{"user_id": …}` → how many events went ([`delete`]) | admin |
 //! | `GET /api/v1/session` | who the credential signs in | viewer |
 //! | `POST /api/v1/signin-links` | a one-time sign-in link for a browser ([`signin`]) | admin |
+//! | `POST /api/v1/query` | a report of the UI's query language ([`report`], `docs/api.md`) | viewer |
+//! | `GET /api/v1/live?site=` | server-sent `live` events: visitors now, events per minute, latest page views | viewer |
+//! | `GET /api/v1/sites`, `GET /api/v1/dimensions?site=` | what the UI offers to pick | viewer |
+//! | `GET /api/v1/data` | "Your data": where and what Oriel holds, for how long | viewer |
 //!
 //! and the public `GET /signin?code=` that trades a one-time code for a session cookie,
 //! `POST /api/v1/signin` that trades a user's name and password for one, and
 //! `POST /api/v1/signout`.
 
 pub(crate) mod delete;
+pub(crate) mod report;
 mod signin;
 mod sql;
 
@@ -30,6 +35,11 @@ pub(crate) fn protected() -> Router<AppState> {
         .route("/api/v1/delete", post(delete::delete))
         .route("/api/v1/session", get(session))
         .route("/api/v1/signin-links", post(signin::link))
+        .route("/api/v1/query", post(report::query))
+        .route("/api/v1/live", get(report::stream))
+        .route("/api/v1/sites", get(report::sites))
+        .route("/api/v1/dimensions", get(report::dimensions))
+        .route("/api/v1/data", get(report::data))
 }
 
 /// The public routes of signing in.
@@ -38,7 +48,6 @@ pub(crate) fn public() -> Router<AppState> {
         .route("/signin", get(signin::signin))
         .route("/api/v1/signin", post(signin::password))
         .route("/api/v1/signout", post(signin::signout))
-        .route("/", get(signin::home))
 }
 
 async fn session(Extension(principal): Extension<Arc<Principal>>) -> Json<serde_json::Value> {

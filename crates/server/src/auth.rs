@@ -238,11 +238,6 @@ impl Auth {
     }
 }
 
-/// Who the session cookie in `headers` signs in, if it is valid.
-pub(crate) fn session_principal(auth: &Auth, headers: &HeaderMap) -> Option<Principal> {
-    session::cookie(headers).and_then(|c| auth.session(c))
-}
-
 /// The token of an `Authorization: Bearer <token>` header: the one parser, used for query
 /// credentials and collector write keys alike.
 pub fn bearer(headers: &HeaderMap) -> Option<&str> {

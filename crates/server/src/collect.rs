@@ -20,8 +20,8 @@ use std::net::IpAddr;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::http::{HeaderMap, HeaderValue, header};
+use axum::response::Response;
 use axum::routing::{get, post};
 use oriel_collector::assets::Asset;
 use oriel_collector::{Collector, Privacy, Request};
@@ -83,19 +83,5 @@ fn forwarded_for(headers: &HeaderMap) -> Option<String> {
 
 /// The answer to a GET of a script: the best encoding the client accepts, or 304.
 fn script(asset: &Asset, headers: &HeaderMap, cache_control: &'static str) -> Response {
-    let values = |name| headers.get_all(name).iter().filter_map(|v| v.to_str().ok()).collect::<Vec<_>>();
-    let chosen = asset.negotiate(&values(header::ACCEPT_ENCODING), &values(header::IF_NONE_MATCH));
-    let mut response =
-        if chosen.not_modified { StatusCode::NOT_MODIFIED.into_response() } else { chosen.body.to_vec().into_response() };
-    let h = response.headers_mut();
-    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/javascript; charset=utf-8"));
-    h.insert(header::CACHE_CONTROL, HeaderValue::from_static(cache_control));
-    h.insert(header::VARY, HeaderValue::from_static("Accept-Encoding"));
-    if let Ok(value) = HeaderValue::from_str(&chosen.etag) {
-        h.insert(header::ETAG, value);
-    }
-    if let (Some(encoding), false) = (chosen.encoding, chosen.not_modified) {
-        h.insert(header::CONTENT_ENCODING, HeaderValue::from_static(encoding));
-    }
-    response
+    crate::ui::negotiated(asset, headers, "application/javascript; charset=utf-8", cache_control)
 }

@@ -8,6 +8,7 @@
 //! - [`error`]: [`ApiError`], the one place where errors become HTTP statuses.
 //! - [`state`]: [`AppState`], what every handler can reach, filled in as start-up progresses.
 //! - [`listen`]: accepting connections within limits.
+//! - [`ui`]: the UI's page and assets, embedded in the binary.
 //!
 //! The process binds its port before recovery runs, so orchestrators see a live but not yet ready
 //! server instead of a refused connection.
@@ -23,13 +24,14 @@ pub mod listen;
 pub mod peer;
 mod rows;
 pub mod state;
+pub mod ui;
 
 use axum::Router;
 
 pub use auth::Auth;
 pub use error::ApiError;
 pub use listen::{ConnectionLimits, serve};
-pub use state::{AppState, HttpLimits};
+pub use state::{About, AppState, HttpLimits, SiteAbout};
 
 /// The complete router for one `oriel serve` process.
 pub fn router(state: AppState) -> Router {
@@ -40,6 +42,7 @@ pub fn router(state: AppState) -> Router {
         .merge(health::routes())
         .merge(api::public())
         .merge(druid::public())
+        .merge(ui::routes())
         .merge(protected)
         .merge(collect::routes(&state))
         .with_state(state)

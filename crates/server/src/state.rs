@@ -58,6 +58,30 @@ impl Default for HttpLimits {
     }
 }
 
+/// What the UI's "Your data" page and site switcher show about this installation.
+#[derive(Debug, Clone, Default)]
+pub struct About {
+    /// Where the data lives.
+    pub data_dir: String,
+    /// How many days events are kept.
+    pub retention_days: u32,
+    /// The configured sites.
+    pub sites: Vec<SiteAbout>,
+    /// What is stored about visitors and how, in sentences.
+    pub privacy: Vec<String>,
+    /// The GeoIP database in use, described.
+    pub geoip: Option<String>,
+}
+
+/// A configured site.
+#[derive(Debug, Clone, Default)]
+pub struct SiteAbout {
+    /// Its id.
+    pub id: String,
+    /// The zone its days are cut in.
+    pub time_zone: Option<String>,
+}
+
 /// What handlers can reach. Cheap to clone.
 #[derive(Clone)]
 pub struct AppState {
@@ -73,6 +97,8 @@ struct Inner {
     auth: Auth,
     limits: HttpLimits,
     deletions: DeletionLimit,
+    about: OnceLock<About>,
+    live: crate::api::report::LiveCache,
 }
 
 impl fmt::Debug for AppState {
@@ -94,6 +120,8 @@ impl AppState {
             auth,
             limits,
             deletions: DeletionLimit::default(),
+            about: OnceLock::new(),
+            live: crate::api::report::LiveCache::default(),
         };
         Self { inner: Arc::new(inner) }
     }
@@ -116,6 +144,21 @@ impl AppState {
     /// Who may read analytics, and how they prove it.
     pub fn auth(&self) -> &Auth {
         &self.inner.auth
+    }
+
+    /// Sets what the UI shows about this installation (once, at start).
+    pub fn set_about(&self, about: About) {
+        let _ = self.inner.about.set(about);
+    }
+
+    /// What the UI shows about this installation.
+    pub(crate) fn about(&self) -> About {
+        self.inner.about.get().cloned().unwrap_or_default()
+    }
+
+    /// The live snapshots last taken.
+    pub(crate) fn live_cache(&self) -> &crate::api::report::LiveCache {
+        &self.inner.live
     }
 
     /// The rate limit of deletions.

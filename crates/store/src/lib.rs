@@ -16,6 +16,7 @@ pub(crate) mod maintenance;
 pub mod manifest;
 pub(crate) mod metrics;
 pub mod query;
+pub mod report;
 pub mod schema;
 pub mod segment;
 pub mod snapshot;

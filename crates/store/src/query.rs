@@ -5,6 +5,7 @@
 //! - [`table`]: the `events` table over a [`crate::snapshot::SnapshotSource`].
 //! - [`statement`]: what SQL is accepted (reads only, bounded nesting) and Druid rewrites.
 //! - [`functions`]: Druid's time functions.
+//! - `props`: `prop(props, key)`, one custom property as text.
 //! - [`guards`]: caps on what one expression may allocate.
 //! - [`values`]: result values as JSON, as Druid encodes them.
 //! - `runtime`: the query threads.
@@ -12,6 +13,7 @@
 pub mod engine;
 pub mod functions;
 mod guards;
+mod props;
 mod runtime;
 pub(crate) mod statement;
 pub mod table;

@@ -162,6 +162,7 @@ async fn open_services(config: &Config, state: &AppState) -> anyhow::Result<Arc<
     .await
     .context("collector start-up task")?
     .context("cannot start the collector")?;
+    state.set_about(about(config, collector.geoip()));
     state.collector().set(Arc::new(collector));
     let store = oriel_store::Store::open(oriel_store::StoreOptions::from_config(config), Some(Arc::clone(&log)))
         .await
@@ -170,6 +171,57 @@ async fn open_services(config: &Config, state: &AppState) -> anyhow::Result<Arc<
     tracing::info!(segments = stats.segments, rows = stats.segment_rows, "store opened");
     state.store().set(store);
     Ok(log)
+}
+
+/// What the UI's "Your data" page and site switcher say about this installation.
+fn about(config: &Config, geoip: Option<String>) -> oriel_server::About {
+    let c = &config.collector;
+    let mut privacy = vec![
+        if c.anonymize_ip {
+            "IP addresses are stored anonymised: IPv4 cut to /24, IPv6 to /48.".to_string()
+        } else {
+            "IP addresses are stored whole (collector.anonymize_ip = false).".to_string()
+        },
+        if c.cookieless {
+            "Visitors are counted without cookies: a daily-rotated salted hash of address and browser.".to_string()
+        } else {
+            "Visitors are recognised by a first-party id the tag keeps in the browser.".to_string()
+        },
+    ];
+    if c.respect_dnt {
+        privacy.push("Browsers that send Do-Not-Track are not tracked.".into());
+    }
+    if c.require_consent {
+        privacy.push("Events are only kept once the page says the visitor consented.".into());
+    }
+    for site in &config.sites {
+        let overrides: Vec<&str> = [
+            (site.cookieless, "cookieless", "with cookies"),
+            (site.respect_dnt, "honours Do-Not-Track", "ignores Do-Not-Track"),
+            (site.require_consent, "requires consent", "does not require consent"),
+        ]
+        .into_iter()
+        .filter_map(|(value, yes, no)| value.map(|v| if v { yes } else { no }))
+        .collect();
+        if !overrides.is_empty() {
+            privacy.push(format!("Site {}: {}.", site.id, overrides.join(", ")));
+        }
+    }
+    privacy.push(match &geoip {
+        Some(db) => format!("Countries come from the address with {db}; the address is looked up before it is anonymised."),
+        None => "No location is derived from addresses (collector.geoip_database is empty).".into(),
+    });
+    oriel_server::About {
+        data_dir: config.data_dir.display().to_string(),
+        retention_days: config.store.retention_days,
+        sites: config
+            .sites
+            .iter()
+            .map(|s| oriel_server::SiteAbout { id: s.id.clone(), time_zone: s.time_zone.clone() })
+            .collect(),
+        privacy,
+        geoip,
+    }
 }
 
 /// Deletes log data past the retention policy, now and then, until shutdown.

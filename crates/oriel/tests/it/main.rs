@@ -11,6 +11,7 @@ mod oracle;
 mod restart;
 mod serve;
 mod store;
+mod ui;
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;

@@ -145,8 +145,11 @@ fn a_signin_link_from_the_command_line_signs_a_browser_in_once() {
     let opened = browser.get(&link).send().unwrap();
     assert_eq!(opened.status().as_u16(), 303);
     let cookie = opened.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_string();
-    let home = browser.get(format!("{}/", server.base)).header("cookie", &cookie).send().unwrap().text().unwrap();
-    assert!(home.contains("signed in as") && home.contains("(viewer)"), "{home}");
+    let who = browser.get(format!("{}/api/v1/session", server.base)).header("cookie", &cookie).send().unwrap().text().unwrap();
+    assert!(who.contains(r#""role":"viewer""#), "{who}");
+    let home = browser.get(format!("{}/", server.base)).send().unwrap();
+    assert!(home.headers()["content-security-policy"].to_str().unwrap().contains("script-src 'self'"));
+    assert!(home.text().unwrap().contains("<div id=\"app\">"), "the UI's page");
     let query = browser
         .post(format!("{}/api/v1/sql", server.base))
         .header("cookie", &cookie)

@@ -129,21 +129,3 @@ pub(super) async fn link(
         serde_json::json!({ "path": format!("/signin?code={code}"), "role": role.as_str(), "expires_in_seconds": CODE_SECONDS }),
     ))
 }
-
-/// `GET /`: where a signed-in browser lands.
-pub(super) async fn home(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    let signed_in = crate::auth::session_principal(state.auth(), &headers);
-    let text = match signed_in {
-        Some(p) => format!(
-            "Oriel {}: signed in as {} ({}).\nQuery with POST /api/v1/sql {{\"query\": \"SELECT ...\"}} or `oriel sql`.\n",
-            env!("CARGO_PKG_VERSION"),
-            p.name,
-            p.role.as_str()
-        ),
-        None => format!(
-            "Oriel {}: not signed in. Open the sign-in link `oriel serve` printed, or run `oriel signin` for a new one.\n",
-            env!("CARGO_PKG_VERSION")
-        ),
-    };
-    ([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], text).into_response()
-}

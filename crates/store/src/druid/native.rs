@@ -19,6 +19,8 @@ mod filter;
 pub mod model;
 mod plan;
 
+pub(crate) use dimension::check_regex;
+
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;

@@ -6,6 +6,7 @@ mod bounds;
 mod druid;
 mod fuzz;
 mod lifecycle;
+mod report;
 mod sql;
 
 use std::sync::Arc;

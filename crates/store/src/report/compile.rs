@@ -1,0 +1,413 @@
+//! The SQL of a report. Names come only from the schema and the language's own vocabulary, and
+//! every value a client sends is written as a quoted literal (quotes doubled; the SQL dialect
+//! has no backslash escapes), so a report cannot add SQL of its own.
+//!
+//! One statement answers a report, its comparison included: the events of both ranges are read
+//! once and tagged with their period, a previous period's time buckets are moved onto the
+//! current ones, and the two periods' aggregates are joined by their split keys.
+
+use crate::query::functions::Zone;
+use crate::report::range::{Span, TimeRange};
+use crate::report::request::{Dimension, FilterSpec, Measure, ReportRequest};
+use crate::schema::events_schema;
+use crate::{Error, Result};
+
+/// A split of the compiled report.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Split {
+    /// A dimension.
+    Dimension(Dimension),
+    /// Time, in buckets of an ISO-8601 period.
+    Time(String),
+}
+
+/// A report as SQL, with what its columns are.
+#[derive(Debug, Clone)]
+pub struct Compiled {
+    /// The statement.
+    pub sql: String,
+    /// The splits, in column order (columns `k0`, `k1`).
+    pub splits: Vec<Split>,
+    /// The measures, in column order (columns `m0`…, and `p0`… for the compared period).
+    pub measures: Vec<Measure>,
+    /// Whether the statement has the compared period's columns.
+    pub compared: bool,
+}
+
+/// A SQL string literal of `value` (quotes doubled).
+pub fn quote(value: &str) -> String {
+    format!("'{}'", value.replace('\'', "''"))
+}
+
+fn millis(ms: i64) -> String {
+    format!("MILLIS_TO_TIMESTAMP({ms})")
+}
+
+/// The expression of a dimension's values, raw (for splits).
+fn value_expr(dimension: &Dimension) -> String {
+    match dimension {
+        Dimension::Column(c) => format!("\"{c}\""),
+        Dimension::Prop(key) => format!("prop(\"props\", {})", quote(key)),
+    }
+}
+
+/// The expression of a dimension's values as text (for filters).
+fn text_expr(dimension: &Dimension) -> String {
+    match dimension {
+        Dimension::Column(c) => {
+            let is_text = events_schema()
+                .field_with_name(c)
+                .is_ok_and(|f| matches!(f.data_type(), datafusion::arrow::datatypes::DataType::Utf8));
+            if is_text { format!("\"{c}\"") } else { format!("CAST(\"{c}\" AS VARCHAR)") }
+        }
+        Dimension::Prop(_) => value_expr(dimension),
+    }
+}
+
+/// One filter as a condition.
+fn condition(filter: &FilterSpec) -> Result<String> {
+    let dimension = Dimension::parse(&filter.dimension)?;
+    let x = text_expr(&dimension);
+    let values = &filter.values;
+    let need_values = || -> Result<()> {
+        if values.is_empty() {
+            return Err(Error::InvalidQuery(format!("the {} filter on {} needs values", filter.op, filter.dimension)));
+        }
+        Ok(())
+    };
+    let list = || values.iter().map(|v| quote(v)).collect::<Vec<_>>().join(", ");
+    let any_contains =
+        || values.iter().map(|v| format!("strpos(lower({x}), lower({})) > 0", quote(v))).collect::<Vec<_>>().join(" OR ");
+    Ok(match filter.op.as_str() {
+        "is" => {
+            need_values()?;
+            format!("{x} IN ({})", list())
+        }
+        "isNot" => {
+            need_values()?;
+            format!("({x} IS NULL OR {x} NOT IN ({}))", list())
+        }
+        "contains" => {
+            need_values()?;
+            format!("({})", any_contains())
+        }
+        "notContains" => {
+            need_values()?;
+            format!("({x} IS NULL OR NOT ({}))", any_contains())
+        }
+        "matches" => {
+            need_values()?;
+            for pattern in values {
+                crate::druid::native::check_regex(pattern)?;
+            }
+            format!("({})", values.iter().map(|v| format!("regexp_like({x}, {})", quote(v))).collect::<Vec<_>>().join(" OR "))
+        }
+        "set" => format!("{x} IS NOT NULL"),
+        "notSet" => format!("{x} IS NULL"),
+        "between" => {
+            let [low, high] = values.as_slice() else {
+                return Err(Error::InvalidQuery(format!("the between filter on {} needs two numbers", filter.dimension)));
+            };
+            let number = |v: &str| -> Result<f64> {
+                v.trim().parse::<f64>().ok().filter(|f| f.is_finite()).ok_or_else(|| {
+                    Error::InvalidQuery(format!("the between filter on {} needs numbers, not {v:?}", filter.dimension))
+                })
+            };
+            let (low, high) = (number(low)?, number(high)?);
+            format!("(TRY_CAST({x} AS DOUBLE) >= {low:?} AND TRY_CAST({x} AS DOUBLE) < {high:?})")
+        }
+        other => {
+            return Err(Error::InvalidQuery(format!(
+                "unknown filter operator {other:?}: use is, isNot, contains, notContains, matches, set, notSet or between"
+            )));
+        }
+    })
+}
+
+/// The aggregate of a measure over the rows of `base` (not bounce rate, which needs sessions).
+fn aggregate(measure: &Measure) -> String {
+    const PAGE_VIEW: &str = "\"event_type\" = 'pageView'";
+    const ENGAGEMENT: &str = "\"event_type\" = 'engagement'";
+    match measure {
+        Measure::Events => "COUNT(*)".into(),
+        Measure::Pageviews => format!("COUNT(*) FILTER (WHERE {PAGE_VIEW})"),
+        Measure::Visitors => "COUNT(DISTINCT \"party_id\")".into(),
+        Measure::Sessions => "COUNT(DISTINCT \"session_id\")".into(),
+        Measure::ViewsPerSession => {
+            format!("CAST(COUNT(*) FILTER (WHERE {PAGE_VIEW}) AS DOUBLE) / NULLIF(COUNT(DISTINCT \"session_id\"), 0)")
+        }
+        Measure::AvgEngagedSeconds => format!("AVG(\"engaged_ms\") FILTER (WHERE {ENGAGEMENT}) / 1000.0"),
+        Measure::AvgScrollDepth => format!("AVG(CAST(\"scroll_depth\" AS DOUBLE)) FILTER (WHERE {ENGAGEMENT})"),
+        Measure::Event(kind) => format!("COUNT(*) FILTER (WHERE \"event_type\" = {})", quote(kind)),
+        // Filled in by a join with the sessions' aggregate.
+        Measure::BounceRate => "CAST(NULL AS DOUBLE)".into(),
+    }
+}
+
+/// How a compared period's rows move onto the current period: the inverse of the shift that
+/// made the compared range.
+fn forward(span: Span, how: &str, zone: &str, current: TimeRange, compared: TimeRange) -> String {
+    let zone = quote(zone);
+    match (how, span) {
+        ("year", _) => format!("TIME_SHIFT(\"__time\", 'P1Y', 1, {zone})"),
+        (_, Span::Days(n)) => format!("TIME_SHIFT(\"__time\", 'P1D', {n}, {zone})"),
+        (_, Span::Months(n)) => format!("TIME_SHIFT(\"__time\", 'P1M', {n}, {zone})"),
+        (_, Span::Fixed) => format!("MILLIS_TO_TIMESTAMP(TIMESTAMP_TO_MILLIS(\"__time\") + {})", current.start - compared.start),
+    }
+}
+
+/// The inputs of [`compile`].
+pub struct Plan<'a> {
+    /// The request.
+    pub request: &'a ReportRequest,
+    /// Its range.
+    pub range: TimeRange,
+    /// How the range was made.
+    pub span: Span,
+    /// The compared range and how it was made (`previous`, `year`).
+    pub compare: Option<(TimeRange, &'a str)>,
+    /// The zone, checked, and its name.
+    pub zone: (Zone, &'a str),
+    /// The time split's granularity when the split asks for `auto`.
+    pub auto: &'a str,
+    /// Without the splits and the limit (the report's totals).
+    pub totals: bool,
+}
+
+/// Compiles a report.
+pub fn compile(plan: &Plan<'_>) -> Result<Compiled> {
+    let request = plan.request;
+    let zone_name = plan.zone.1;
+    let measures = request.measures.iter().map(|m| Measure::parse(m)).collect::<Result<Vec<_>>>()?;
+    let splits: Vec<Split> = if plan.totals {
+        Vec::new()
+    } else {
+        request
+            .split
+            .iter()
+            .map(|s| match (&s.dimension, &s.time) {
+                (Some(d), None) => Ok(Split::Dimension(Dimension::parse(d)?)),
+                (None, Some(t)) => {
+                    let t = if t == "auto" { plan.auto } else { t.as_str() };
+                    if !matches!(t, "PT1M" | "PT5M" | "PT15M" | "PT1H" | "P1D" | "P1W" | "P1M") {
+                        return Err(Error::InvalidQuery(format!(
+                            "time split {t:?}: use PT1M, PT5M, PT15M, PT1H, P1D, P1W, P1M or auto"
+                        )));
+                    }
+                    Ok(Split::Time(t.to_string()))
+                }
+                _ => Err(Error::InvalidQuery("a split names a dimension or a time granularity, not both".into())),
+            })
+            .collect::<Result<_>>()?
+    };
+    if splits.iter().filter(|s| matches!(s, Split::Time(_))).count() > 1 {
+        return Err(Error::InvalidQuery("a report splits by time at most once".into()));
+    }
+
+    let current = plan.range;
+    let in_range = |r: TimeRange| format!("(\"__time\" >= {} AND \"__time\" < {})", millis(r.start), millis(r.end));
+    let mut wheres = vec![match plan.compare {
+        Some((c, _)) => format!("({} OR {})", in_range(current), in_range(c)),
+        None => in_range(current),
+    }];
+    if let Some(site) = &request.site {
+        wheres.push(format!("\"site\" = {}", quote(site)));
+    }
+    for filter in &request.filters {
+        wheres.push(condition(filter)?);
+    }
+
+    // The rows, each with its period (0 now, 1 compared) and its split keys.
+    let period = match plan.compare {
+        Some(_) => format!("CASE WHEN \"__time\" >= {} THEN 0 ELSE 1 END", millis(current.start)),
+        None => "0".into(),
+    };
+    let mut keys = Vec::new();
+    for (i, split) in splits.iter().enumerate() {
+        let expr = match split {
+            Split::Dimension(d) => value_expr(d),
+            Split::Time(granularity) => {
+                let time = match plan.compare {
+                    Some((c, how)) => format!(
+                        "CASE WHEN \"__time\" >= {} THEN \"__time\" ELSE {} END",
+                        millis(current.start),
+                        forward(plan.span, how, zone_name, current, c)
+                    ),
+                    None => "\"__time\"".into(),
+                };
+                format!("TIME_FLOOR({time}, {}, NULL, {})", quote(granularity), quote(zone_name))
+            }
+        };
+        keys.push(format!("{expr} AS k{i}"));
+    }
+    let key_names: Vec<String> = (0..splits.len()).map(|i| format!("k{i}")).collect();
+    let base = format!(
+        "SELECT {period} AS period{}, \"event_type\", \"party_id\", \"session_id\", \"engaged_ms\", \"scroll_depth\" FROM events WHERE {}",
+        keys.iter().map(|k| format!(", {k}")).collect::<String>(),
+        wheres.join(" AND ")
+    );
+    let group: Vec<String> = std::iter::once("period".to_string()).chain(key_names.iter().cloned()).collect();
+    let aggregates = measures.iter().enumerate().map(|(i, m)| format!("{} AS m{i}", aggregate(m))).collect::<Vec<_>>().join(", ");
+    let mut with = vec![
+        format!("base AS ({base})"),
+        format!("agg AS (SELECT {}, {aggregates} FROM base GROUP BY {})", group.join(", "), group.join(", ")),
+    ];
+    let same_keys = |a: &str, b: &str| -> String {
+        group.iter().map(|k| format!("{a}.{k} IS NOT DISTINCT FROM {b}.{k}")).collect::<Vec<_>>().join(" AND ")
+    };
+    // Bounce rate: the share of sessions with one page view, per period and keys.
+    let bounce = measures.iter().position(|m| *m == Measure::BounceRate);
+    let rows_of =
+        if bounce.is_some() {
+            let session_keys: Vec<String> = group.iter().cloned().chain(std::iter::once("\"session_id\"".to_string())).collect();
+            with.push(format!(
+                "sess AS (SELECT {}, COUNT(*) FILTER (WHERE \"event_type\" = 'pageView') AS views FROM base \
+             WHERE \"session_id\" IS NOT NULL GROUP BY {})",
+                session_keys.join(", "),
+                session_keys.join(", ")
+            ));
+            with.push(format!(
+                "bounce AS (SELECT {}, 100.0 * COUNT(*) FILTER (WHERE views = 1) / NULLIF(COUNT(*), 0) AS rate FROM sess \
+             WHERE views > 0 GROUP BY {})",
+                group.join(", "),
+                group.join(", ")
+            ));
+            let columns: Vec<String> =
+                group
+                    .iter()
+                    .map(|k| format!("agg.{k}"))
+                    .chain(measures.iter().enumerate().map(|(i, m)| {
+                        if *m == Measure::BounceRate { format!("bounce.rate AS m{i}") } else { format!("agg.m{i}") }
+                    }))
+                    .collect();
+            with.push(format!(
+                "measured AS (SELECT {} FROM agg LEFT JOIN bounce ON {})",
+                columns.join(", "),
+                same_keys("agg", "bounce")
+            ));
+            "measured"
+        } else {
+            "agg"
+        };
+
+    let measure_columns = |prefix: &str, table: &str| -> Vec<String> {
+        (0..measures.len()).map(|i| format!("{table}.m{i} AS {prefix}{i}")).collect()
+    };
+    let time_split = splits.iter().position(|s| matches!(s, Split::Time(_)));
+    let (select, from) = match plan.compare {
+        Some(_) => {
+            let key_columns: Vec<String> =
+                key_names
+                    .iter()
+                    .map(|k| {
+                        if time_split.is_some() {
+                            format!("COALESCE(cur.{k}, prev.{k}) AS {k}")
+                        } else {
+                            format!("cur.{k} AS {k}")
+                        }
+                    })
+                    .collect();
+            let mut columns = key_columns;
+            columns.extend(measure_columns("m", "cur"));
+            columns.extend(measure_columns("p", "prev"));
+            // A time split keeps the compared period's buckets that the current one lacks (the
+            // rest of yesterday, say); a dimension split keeps the current period's rows.
+            let join = if time_split.is_some() { "FULL JOIN" } else { "LEFT JOIN" };
+            let on = if key_names.is_empty() {
+                "TRUE".to_string()
+            } else {
+                key_names.iter().map(|k| format!("cur.{k} IS NOT DISTINCT FROM prev.{k}")).collect::<Vec<_>>().join(" AND ")
+            };
+            (
+                columns.join(", "),
+                format!(
+                    "(SELECT * FROM {rows_of} WHERE period = 0) cur {join} (SELECT * FROM {rows_of} WHERE period = 1) prev ON {on}"
+                ),
+            )
+        }
+        None => {
+            let mut columns: Vec<String> = key_names.iter().map(|k| format!("cur.{k}")).collect();
+            columns.extend(measure_columns("m", "cur"));
+            (columns.join(", "), format!("{rows_of} cur"))
+        }
+    };
+
+    // Order: the request's, else time ascending, else the first measure largest first; the keys
+    // break ties so answers are stable.
+    let mut order = Vec::new();
+    // The totals are one row: nothing to order (and their splits, which a sort may name, are gone).
+    match request.sort.as_ref().filter(|_| !plan.totals) {
+        Some(sort) => {
+            let direction = if sort.desc { "DESC NULLS LAST" } else { "ASC NULLS FIRST" };
+            let column = if let Some(i) = measures.iter().position(|m| Measure::parse(&sort.by).is_ok_and(|x| x == *m)) {
+                format!("m{i}")
+            } else if sort.by == "time" && time_split.is_some() {
+                format!("k{}", time_split.unwrap_or(0))
+            } else if let Some(i) = splits.iter().position(|s| matches!(s, Split::Dimension(d) if d.name() == sort.by)) {
+                format!("k{i}")
+            } else {
+                return Err(Error::InvalidQuery(format!("sort by {:?}: it is not a measure or a split of the report", sort.by)));
+            };
+            order.push(format!("{column} {direction}"));
+        }
+        None => match time_split {
+            Some(i) => order.push(format!("k{i} ASC")),
+            None if !splits.is_empty() => order.push("m0 DESC NULLS LAST".into()),
+            None => {}
+        },
+    }
+    order.extend(key_names.iter().map(|k| format!("{k} ASC NULLS FIRST")));
+    let mut sql = format!("WITH {} SELECT {select} FROM {from}", with.join(", "));
+    if !order.is_empty() {
+        sql.push_str(&format!(" ORDER BY {}", order.join(", ")));
+    }
+    if !plan.totals && !splits.is_empty() {
+        // One row more than asked, to tell a cut-off answer.
+        sql.push_str(&format!(" LIMIT {}", u64::from(request.limit.unwrap_or(10)) + 1));
+    }
+    Ok(Compiled { sql, splits, measures, compared: plan.compare.is_some() })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::request::{RangeSpec, SplitSpec};
+
+    fn request(filters: Vec<FilterSpec>) -> ReportRequest {
+        ReportRequest {
+            site: Some("it's".into()),
+            range: RangeSpec::default(),
+            filters,
+            split: vec![SplitSpec { dimension: Some("path".into()), time: None }],
+            measures: vec!["visitors".into(), "bounceRate".into()],
+            ..ReportRequest::default()
+        }
+    }
+
+    fn plan(request: &ReportRequest) -> Plan<'_> {
+        Plan {
+            request,
+            range: TimeRange { start: 0, end: 1000 },
+            span: Span::Fixed,
+            compare: Some((TimeRange { start: -1000, end: 0 }, "previous")),
+            zone: (Zone::parse("UTC").unwrap(), "UTC"),
+            auto: "PT1H",
+            totals: false,
+        }
+    }
+
+    #[test]
+    fn values_are_literals_and_names_are_checked() {
+        let hostile = FilterSpec { dimension: "title".into(), op: "is".into(), values: vec!["x') OR 1=1 --".into()] };
+        let r = request(vec![hostile]);
+        let compiled = compile(&plan(&r)).unwrap();
+        assert!(compiled.sql.contains("\"title\" IN ('x'') OR 1=1 --')"), "{}", compiled.sql);
+        assert!(compiled.sql.contains("\"site\" = 'it''s'"));
+        let unknown = FilterSpec { dimension: "title\" OR 1=1 --".into(), op: "is".into(), values: vec!["x".into()] };
+        assert!(compile(&plan(&request(vec![unknown]))).unwrap_err().to_string().contains("unknown dimension"));
+        let bad_op = FilterSpec { dimension: "path".into(), op: "like".into(), values: vec!["x".into()] };
+        assert!(compile(&plan(&request(vec![bad_op]))).unwrap_err().to_string().contains("unknown filter operator"));
+        // Every statement parses as one read.
+        crate::query::statement::read_only_statement(&compiled.sql).unwrap();
+    }
+}

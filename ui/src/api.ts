@@ -1,0 +1,165 @@
+// Talking to Oriel: reports, the live stream, sites, dimensions, "Your data", signing in.
+// Failures become sentences a person can act on.
+
+import type { Filter } from './state';
+
+export class ApiError extends Error {
+  constructor(
+    message: string,
+    readonly status: number,
+  ) {
+    super(message);
+  }
+}
+
+/** Called when a request needs a credential the browser does not have. */
+let onSignedOut: () => void = () => {};
+
+export function whenSignedOut(handler: () => void): void {
+  onSignedOut = handler;
+}
+
+/** `signingIn`: a 401 is a wrong password to report, not a reason to show the sign-in page. */
+async function call<T>(path: string, init: RequestInit = {}, signingIn = false): Promise<T> {
+  let response: Response;
+  try {
+    response = await fetch(path, { credentials: 'same-origin', ...init });
+  } catch {
+    throw new ApiError('Oriel does not answer. Is the server running?', 0);
+  }
+  if (response.status === 401 && !signingIn) {
+    onSignedOut();
+    throw new ApiError('Sign in to see this.', 401);
+  }
+  const text = await response.text();
+  let body: unknown = null;
+  try {
+    body = text ? JSON.parse(text) : null;
+  } catch {
+    body = null;
+  }
+  if (!response.ok) {
+    const reason = body && typeof body === 'object' && 'error' in body ? String((body as { error: unknown }).error) : text;
+    throw new ApiError(sentence(reason || `Oriel answered ${response.status}.`), response.status);
+  }
+  return body as T;
+}
+
+function sentence(text: string): string {
+  const t = text.trim();
+  return t.charAt(0).toUpperCase() + t.slice(1) + (/[.!?]$/.test(t) ? '' : '.');
+}
+
+export interface ReportRequest {
+  site?: string | null;
+  range: { preset?: string; start?: string; end?: string };
+  timeZone?: string;
+  filters?: Filter[];
+  split?: { dimension?: string; time?: string }[];
+  measures: string[];
+  sort?: { by: string; desc: boolean };
+  limit?: number;
+  compare?: string | null;
+}
+
+export interface Row {
+  keys: unknown[];
+  values: unknown[];
+  previous?: unknown[];
+}
+
+export interface Report {
+  range: { start: string; end: string };
+  compareRange: { start: string; end: string } | null;
+  timeZone: string;
+  granularity: string | null;
+  splits: string[];
+  measures: string[];
+  lowerIsBetter: boolean[];
+  rows: Row[];
+  totals: Row;
+  truncated: boolean;
+  caughtUp: boolean;
+  ingestLagEvents: number;
+}
+
+export function report(request: ReportRequest, signal?: AbortSignal): Promise<Report> {
+  return call('/api/v1/query', {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(request),
+    signal,
+  });
+}
+
+export interface Site {
+  id: string;
+  timeZone: string | null;
+  configured: boolean;
+}
+
+export const sites = (): Promise<{ sites: Site[] }> => call('/api/v1/sites');
+
+export const dimensions = (site: string | null): Promise<{ columns: string[]; props: string[] }> =>
+  call(`/api/v1/dimensions${site ? `?site=${encodeURIComponent(site)}` : ''}`);
+
+export const session = (): Promise<{ name: string; role: string }> => call('/api/v1/session');
+
+export const dataInfo = (): Promise<Record<string, unknown>> => call('/api/v1/data');
+
+export function signIn(name: string, password: string): Promise<{ name: string; role: string }> {
+  return call(
+    '/api/v1/signin',
+    {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ name, password }),
+    },
+    true,
+  );
+}
+
+export const signOut = (): Promise<void> => call('/api/v1/signout', { method: 'POST' });
+
+export function deleteVisitor(key: 'party_id' | 'user_id', value: string): Promise<{ deleted: number }> {
+  return call('/api/v1/delete', {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ [key]: value }),
+  });
+}
+
+/** Sends one test page view for `site` through the collector, as a page would. */
+export async function sendTestEvent(site: string): Promise<void> {
+  const body = JSON.stringify({
+    site,
+    vid: `test-${Date.now()}`,
+    sid: `test-${Date.now()}`,
+    ev: [{ id: `test-${Date.now()}`, t: 'pageView', url: `${location.origin}/oriel-test-event`, ti: 'Oriel test event' }],
+  });
+  const response = await fetch('/e', { method: 'POST', headers: { 'content-type': 'text/plain' }, body });
+  if (!response.ok) throw new ApiError(`The collector refused the test event (${response.status}).`, response.status);
+}
+
+export interface Live {
+  at: number;
+  visitorsNow: number;
+  perMinute: [string, number][];
+  recent: unknown[][];
+  ingestLagEvents: number;
+  caughtUp: boolean;
+  error?: string;
+}
+
+/** Live snapshots of `site` until the returned function is called. */
+export function live(site: string | null, handler: (live: Live) => void): () => void {
+  const source = new EventSource(`/api/v1/live${site ? `?site=${encodeURIComponent(site)}` : ''}`);
+  source.addEventListener('live', (event) => {
+    try {
+      handler(JSON.parse((event as MessageEvent).data));
+    } catch {
+      // A malformed snapshot is skipped; the next one comes in two seconds.
+    }
+  });
+  return () => source.close();
+}
