@@ -511,6 +511,7 @@ class Results:
     ingest: list = field(default_factory=list)
     queries: dict = field(default_factory=dict)  # filled by query_suite
     druid: list = field(default_factory=list)  # dicts, one per native query and its SQL form
+    ui: dict = field(default_factory=dict)  # page -> ms runs, "panels" -> {name: {oriel, duckdb}}
     store_partition: str = "hour"  # Oriel's store.partition for the query suite
     footprint_bytes: list = field(default_factory=list)  # (what, bytes, events)
     memory: list = field(default_factory=list)  # (process, state, bytes)
@@ -1336,6 +1337,7 @@ def area_queries(res: Results, work: Path, binary: Path, config: Path, data_cach
         log(f"queries: Druid native queries beside their SQL, {len(DRUID_PAIRS)} pairs")
         for pair in DRUID_PAIRS:
             res.druid.append(druid_pair(res, server, pair))
+        ui_timings(res, server)
     finally:
         server.stop()
     res.footprint_bytes.append(("Oriel store segments (data_dir/store/segments)", segments, events))
@@ -1377,6 +1379,10 @@ def area_queries(res: Results, work: Path, binary: Path, config: Path, data_cach
         finally:
             end(worker.proc, grace=10)
         shutil.rmtree(work / f"queries-{engine}", ignore_errors=True)
+
+    # The UI's panels as DuckDB answers them, for the UI section's peer column.
+    if res.ui and "panels" in res.ui:
+        ui_peer(res, parquet, work)
 
     # Check every answer before any time counts.
     for q in suite:
@@ -1462,6 +1468,143 @@ def druid_pair(res: Results, server: Oriel, pair) -> dict:
     native_ms, sql_ms = statistics.median(native_run["times"]) * 1000, statistics.median(sql_run["times"]) * 1000
     log(f"  {name}: native {native_ms:.1f} ms, SQL {sql_ms:.1f} ms ({len(sql_rows)} rows)")
     return {"name": name, "native_ms": native_ms, "sql_ms": sql_ms, "rows": len(sql_rows), "same": native_rows == sql_rows}
+
+
+# The UI over the query data (which ends at GEN_END): its overview and explorer over the last 28
+# days of the data, and the report each overview panel sends (POST /api/v1/query) beside the same
+# question in DuckDB's SQL.
+UI_FROM, UI_TO, UI_BEFORE = "2026-10-04", "2026-11-01", "2026-09-06"
+UI_SITE = "shop"
+UI_OVERVIEW = f"/?site={UI_SITE}&period=custom&from={UI_FROM}&to={UI_TO}&tz=UTC"
+UI_EXPLORER = f"/explore?site={UI_SITE}&period=custom&from={UI_FROM}&to={UI_TO}&split=path&m=visitors,pageviews&compare=previous&tz=UTC"
+
+
+def _ui_panel(measures, split=None, filters=(), compare=None, limit=None):
+    body = {"site": UI_SITE, "range": {"start": UI_FROM, "end": UI_TO}, "timeZone": "UTC", "measures": measures,
+            "filters": list(filters)}
+    if split:
+        body["split"] = [split]
+    if compare:
+        body["compare"] = compare
+    if limit:
+        body["limit"] = limit
+    return body
+
+
+def _duck_ranked(expr, measure, where=""):
+    """A ranked panel in DuckDB: the top 10 rows and, as the report also gives, the total."""
+    scope = f"site = '{UI_SITE}' AND __time >= TIMESTAMP '{UI_FROM}' AND __time < TIMESTAMP '{UI_TO}'{where}"
+    return (f"(SELECT CAST({expr} AS VARCHAR) AS k, {measure} AS v FROM events WHERE {scope} GROUP BY 1 "
+            f"ORDER BY 2 DESC, 1 NULLS FIRST LIMIT 10) UNION ALL SELECT NULL, {measure} FROM events WHERE {scope}")
+
+
+_UI_STATS_DUCK = f"""
+WITH b AS (SELECT CASE WHEN __time >= TIMESTAMP '{UI_FROM}' THEN 0 ELSE 1 END AS period, event_type, party_id, session_id,
+                  engaged_ms FROM events
+           WHERE site = '{UI_SITE}' AND __time >= TIMESTAMP '{UI_BEFORE}' AND __time < TIMESTAMP '{UI_TO}'),
+     s AS (SELECT period, session_id, count(*) FILTER (WHERE event_type = 'pageView') AS views FROM b
+           WHERE session_id IS NOT NULL GROUP BY ALL),
+     a AS (SELECT period, count(DISTINCT party_id) AS visitors, count(DISTINCT session_id) AS sessions,
+                  count(*) FILTER (WHERE event_type = 'pageView') AS views,
+                  avg(engaged_ms) FILTER (WHERE event_type = 'engagement') / 1000.0 AS engaged FROM b GROUP BY ALL),
+     c AS (SELECT period, 100.0 * count(*) FILTER (WHERE views = 1) / count(*) AS bounce FROM s WHERE views > 0 GROUP BY ALL)
+SELECT a.period, visitors, sessions, views, views / sessions, bounce, engaged FROM a JOIN c USING (period) ORDER BY 1"""
+
+UI_PANELS = [
+    ("top stats (6 measures, vs previous 28 days)",
+     _ui_panel(["visitors", "sessions", "pageviews", "viewsPerSession", "bounceRate", "avgEngagedSeconds"], compare="previous"),
+     _UI_STATS_DUCK),
+    ("graph (visitors per day)", _ui_panel(["visitors"], split={"time": "auto"}, limit=10000),
+     f"SELECT date_trunc('day', __time) AS d, count(DISTINCT party_id) FROM events WHERE site = '{UI_SITE}' "
+     f"AND __time >= TIMESTAMP '{UI_FROM}' AND __time < TIMESTAMP '{UI_TO}' GROUP BY 1 ORDER BY 1"),
+    ("channels", _ui_panel(["visitors"], split={"dimension": "channel"}, limit=9),
+     _duck_ranked("channel", "count(DISTINCT party_id)")),
+    ("top pages", _ui_panel(["visitors"], split={"dimension": "path"}, limit=9,
+                            filters=[{"dimension": "event_type", "op": "is", "values": ["pageView"]}]),
+     _duck_ranked("path", "count(DISTINCT party_id)", " AND event_type = 'pageView'")),
+    ("countries", _ui_panel(["visitors"], split={"dimension": "country"}, limit=9),
+     _duck_ranked("country", "count(DISTINCT party_id)")),
+    ("browsers", _ui_panel(["visitors"], split={"dimension": "browser"}, limit=9),
+     _duck_ranked("browser", "count(DISTINCT party_id)")),
+    ("custom events", _ui_panel(["events"], split={"dimension": "event_type"}, limit=9,
+                                filters=[{"dimension": "event_type", "op": "isNot", "values": ["pageView", "engagement"]}]),
+     _duck_ranked("event_type", "count(*)", " AND event_type NOT IN ('pageView', 'engagement')")),
+]
+
+
+def ui_timings(res: Results, server: "Oriel") -> None:
+    """The UI drawn in Chromium, and each overview panel's report, against the loaded server."""
+    plan = res.plan
+    log(f"queries: the UI ({len(UI_PANELS)} overview reports; overview and explorer in Chromium)")
+    panels = {}
+    for name, body, _ in UI_PANELS:
+        def ask(body=body):
+            status, text = server._request("POST", "/api/v1/query", json.dumps(body).encode(), 1800)
+            if status != 200:
+                raise SqlError(f"HTTP {status}: {text[:300].decode(errors='replace')}")
+            return json.loads(text)["rows"]
+        try:
+            run = timed_runs(ask, plan.warmup, plan.runs, plan.budget)
+        except (SqlError, OSError) as e:
+            res.fail(f"UI report {name!r}: {e}")
+            continue
+        panels[name] = {"oriel": statistics.median(run["times"]) * 1000}
+        log(f"  {name}: {panels[name]['oriel']:.1f} ms")
+    res.ui["panels"] = panels
+    out = subprocess.run(["node", ROOT / "bench/ui.mjs", "--base", server.url, "--token", server.token(),
+                          "--overview", UI_OVERVIEW, "--explorer", UI_EXPLORER, "--runs", str(plan.runs)],
+                         capture_output=True, text=True, cwd=ROOT, timeout=1800)
+    if out.returncode != 0:
+        res.fail(f"bench/ui.mjs failed: {(out.stderr or out.stdout)[-800:]}")
+        return
+    pages = json.loads(out.stdout.strip().splitlines()[-1])
+    res.ui.update(pages)
+    for page, times in pages.items():
+        log(f"  {page} drawn in {statistics.median(times):.0f} ms (median of {len(times)})")
+
+
+def ui_peer(res: Results, parquet: Path, work: Path) -> None:
+    """The overview panels' questions in DuckDB (its own table), the UI section's peer column."""
+    plan = res.plan
+    worker = Worker("duckdb", parquet, work / "ui-duckdb")
+    try:
+        loaded = worker.ask(op="load")
+        if "error" in loaded:
+            res.fail(f"DuckDB could not load the data for the UI's peer column: {loaded['error']}")
+            return
+        for name, _, sql in UI_PANELS:
+            if name not in res.ui["panels"]:
+                continue
+            answer = worker.ask(op="query", sql=sql, warmup=plan.warmup, runs=plan.runs, budget=plan.budget)
+            if "error" in answer:
+                res.fail(f"DuckDB failed the UI panel {name!r}: {answer['error'][:300]}")
+                continue
+            res.ui["panels"][name]["duckdb"] = statistics.median(answer["times"]) * 1000
+        worker.close()
+    finally:
+        end(worker.proc, grace=10)
+        shutil.rmtree(work / "ui-duckdb", ignore_errors=True)
+
+
+def ui_report(res: Results) -> list[str]:
+    out = ["", "### The UI", "",
+           f"The overview and explorer of site `{UI_SITE}` over the 28 days before the data ends (`{UI_OVERVIEW}`, "
+           f"`{UI_EXPLORER}`), opened in headless Chromium with the assets cached, as a returning user; the time runs "
+           "from navigation until every stat, the graph, every panel, today's line and the live feed (overview), or "
+           "the chart and table (explorer), are drawn. The overview sends its reports at once, so they share the "
+           "query slots and two cores. *How to read:* the goal is a complete overview in under 1,000 ms.", ""]
+    rows = [[page, f"{statistics.median(res.ui[page]):,.0f}", f"{min(res.ui[page]):,.0f}", f"{max(res.ui[page]):,.0f}",
+             f"{statistics.median(res.ui[page]) / 1000:.2f}"] for page in ("overview", "explorer") if page in res.ui]
+    out.append(table(["page", "median ms", "min ms", "max ms", "median / 1 s goal"], rows, "lrrrr"))
+    out += ["", "Each report of the overview alone (`POST /api/v1/query`, median of the runs; its answer includes the "
+            "totals, so it is two SQL statements), beside DuckDB answering the same question over its own table "
+            "(the top 10 and the total in one statement). *How to read:* Oriel/DuckDB above 1 is slower than DuckDB.", ""]
+    rows = []
+    for name, t in res.ui.get("panels", {}).items():
+        duck = t.get("duckdb")
+        rows.append([name, fmt_ms(t["oriel"]), fmt_ms(duck) if duck else "–", f"{t['oriel'] / duck:.2f}" if duck else "–"])
+    out.append(table(["report", "Oriel ms", "DuckDB ms", "Oriel/DuckDB"], rows, "lrrr"))
+    return out
 
 
 def druid_report(res: Results) -> list[str]:
@@ -1624,6 +1767,8 @@ def report(res: Results) -> str:
         out += query_report(res)
     if res.druid:
         out += druid_report(res)
+    if res.ui:
+        out += ui_report(res)
 
     if res.footprint_bytes or res.memory:
         out += ["", "## 5. Footprint", "",

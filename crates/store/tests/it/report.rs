@@ -149,7 +149,10 @@ async fn every_measure_and_filter_equals_its_sql() {
         (json!({"dimension": "path", "op": "matches", "values": ["^/p[0-2]$"]}), "path IN ('/p0', '/p1', '/p2')"),
         (json!({"dimension": "country", "op": "set"}), "country IS NOT NULL"),
         (json!({"dimension": "country", "op": "notSet"}), "country IS NULL"),
-        (json!({"dimension": "scroll_depth", "op": "between", "values": ["20", "50"]}), "scroll_depth >= 20 AND scroll_depth < 50"),
+        (
+            json!({"dimension": "scroll_depth", "op": "between", "values": ["20", "50"]}),
+            "scroll_depth >= 20 AND scroll_depth < 50",
+        ),
         (json!({"dimension": "prop:plan", "op": "is", "values": ["pro"]}), "props LIKE '%\"plan\":\"pro\"%'"),
         (json!({"dimension": "is_first_in_session", "op": "is", "values": ["true"]}), "is_first_in_session"),
     ];
@@ -167,7 +170,9 @@ async fn splits_sorts_limits_and_comparisons_equal_their_sql() {
     let r = range_sql(T0 - 3 * 24 * HOUR, T0 + HOUR);
 
     // One dimension, the default order (the first measure, largest first), a limit.
-    let got = report(&f, json!({"range": range, "split": [{"dimension": "path"}], "measures": ["visitors", "events"], "limit": 4})).await;
+    let got =
+        report(&f, json!({"range": range, "split": [{"dimension": "path"}], "measures": ["visitors", "events"], "limit": 4}))
+            .await;
     let want = sql(
         &f,
         &format!("SELECT path, count(DISTINCT party_id), count(*) FROM events WHERE {r} GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT 5"),
@@ -200,7 +205,11 @@ async fn splits_sorts_limits_and_comparisons_equal_their_sql() {
     }
 
     // A custom property as a split.
-    let got = report(&f, json!({"range": range, "split": [{"dimension": "prop:plan"}], "measures": ["events"], "sort": {"by": "prop:plan"}})).await;
+    let got = report(
+        &f,
+        json!({"range": range, "split": [{"dimension": "prop:plan"}], "measures": ["events"], "sort": {"by": "prop:plan"}}),
+    )
+    .await;
     let want = sql(
         &f,
         &format!(
@@ -223,16 +232,15 @@ async fn splits_sorts_limits_and_comparisons_equal_their_sql() {
     assert_eq!(got.granularity.as_deref(), Some("P1D"));
     let local_day = |d: &str| oriel_store::druid::time::parse_instant(&format!("{d}T00:00:00+01:00")).unwrap();
     let days = ["2026-11-23", "2026-11-24", "2026-11-25", "2026-11-26", "2026-11-27"].map(local_day);
-    let views = |i: usize| {
-        format!("SELECT count(*) FROM events WHERE event_type = 'pageView' AND {}", range_sql(days[i], days[i + 1]))
-    };
+    let views =
+        |i: usize| format!("SELECT count(*) FROM events WHERE event_type = 'pageView' AND {}", range_sql(days[i], days[i + 1]));
     assert_eq!(got.rows.len(), 2);
     for (k, row) in got.rows.iter().enumerate() {
         assert_eq!(row.keys[0], json!(format!("2026-11-{}T00:00:00.000+01:00", 25 + k)));
         let now = &sql(&f, &views(k + 2)).await[0][0];
         let before = &sql(&f, &views(k)).await[0][0];
-        same_row("day", &row.values, &[now.clone()]);
-        same_row("the day a period before", row.previous.as_deref().unwrap(), &[before.clone()]);
+        same_row("day", &row.values, std::slice::from_ref(now));
+        same_row("the day a period before", row.previous.as_deref().unwrap(), std::slice::from_ref(before));
     }
     assert_eq!(got.compare_range.as_ref().unwrap().start, "2026-11-23T00:00:00.000+01:00");
 }
@@ -241,7 +249,10 @@ async fn splits_sorts_limits_and_comparisons_equal_their_sql() {
 async fn bad_reports_name_the_problem() {
     let f = fixture().await;
     let bad = [
-        (json!({"range": {"preset": "7d"}, "measures": ["events"], "split": [{"dimension": "nope"}]}), "unknown dimension \"nope\""),
+        (
+            json!({"range": {"preset": "7d"}, "measures": ["events"], "split": [{"dimension": "nope"}]}),
+            "unknown dimension \"nope\"",
+        ),
         (json!({"range": {"preset": "7d"}, "measures": ["revenue"]}), "unknown measure \"revenue\""),
         (json!({"range": {"preset": "fortnight"}, "measures": ["events"]}), "unknown range preset \"fortnight\""),
         (json!({"range": {"preset": "7d"}, "measures": ["events"], "timeZone": "Mars/Olympus"}), "unknown time zone"),
@@ -257,5 +268,8 @@ async fn bad_reports_name_the_problem() {
         let error = run(f.store.engine(), parsed, NOW).await.unwrap_err().to_string();
         assert!(error.contains(part), "{request}: {error}");
     }
-    assert!(serde_json::from_value::<ReportRequest>(json!({"range": {}, "measures": [], "sql": "DROP"})).is_err(), "unknown keys are refused");
+    assert!(
+        serde_json::from_value::<ReportRequest>(json!({"range": {}, "measures": [], "sql": "DROP"})).is_err(),
+        "unknown keys are refused"
+    );
 }
