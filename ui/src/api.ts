@@ -22,10 +22,19 @@ export function whenSignedOut(handler: () => void): void {
 /** `signingIn`: a 401 is a wrong password to report, not a reason to show the sign-in page. */
 async function call<T>(path: string, init: RequestInit = {}, signingIn = false): Promise<T> {
   let response: Response;
-  try {
-    response = await fetch(path, { credentials: 'same-origin', ...init });
-  } catch {
-    throw new ApiError('Oriel does not answer. Is the server running?', 0);
+  // Busy (every query slot taken, 503/429): wait as long as Retry-After says and ask again, a
+  // few times, so a page that sends many reports at once fills in rather than failing.
+  for (let attempt = 0; ; attempt++) {
+    try {
+      response = await fetch(path, { credentials: 'same-origin', ...init });
+    } catch (e) {
+      if ((e as Error).name === 'AbortError') throw e;
+      throw new ApiError('Oriel does not answer. Is the server running?', 0);
+    }
+    const busy = response.status === 503 || response.status === 429;
+    const wait = Number(response.headers.get('retry-after'));
+    if (!busy || !Number.isFinite(wait) || wait <= 0 || attempt >= 3) break;
+    await new Promise((resolve) => setTimeout(resolve, Math.min(wait, 30) * 1000));
   }
   if (response.status === 401 && !signingIn) {
     onSignedOut();

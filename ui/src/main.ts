@@ -294,19 +294,22 @@ async function render(): Promise<void> {
     return;
   }
   if (view.page === 'overview') {
-    // A site without any event gets the tag and a test button instead of empty panels.
-    try {
-      const all = await api.report({ site: view.site, range: { preset: 'all' }, measures: ['events'], timeZone: ctx.timeZone });
-      if (Number(all.totals.values[0]) === 0 && view.filters.length === 0) {
-        emptyState(view, main);
-        stopPage = () => {};
-        return;
-      }
-    } catch (e) {
-      replace(main, h('p', { class: 'notice error', role: 'alert' }, (e as Error).message));
-      return;
+    const stopOverview = overview(main, view, ctx);
+    stopPage = stopOverview;
+    // A site without any event gets the tag and a test button instead of empty panels. Asked
+    // beside the panels rather than before them, so a site with data waits for nothing extra.
+    if (view.filters.length === 0) {
+      api
+        .report({ site: view.site, range: { preset: 'all' }, measures: ['events'], timeZone: ctx.timeZone })
+        .then((all) => {
+          if (Number(all.totals.values[0]) === 0 && stopPage === stopOverview) {
+            stopOverview();
+            stopPage = () => {};
+            emptyState(view, main);
+          }
+        })
+        .catch(() => {}); // the panels report errors themselves
     }
-    stopPage = overview(main, view, ctx);
   } else {
     stopPage = explorer(main, view, ctx);
   }
@@ -314,8 +317,9 @@ async function render(): Promise<void> {
 
 async function start(): Promise<void> {
   try {
-    who = await api.session();
-    siteList = (await api.sites()).sites;
+    const [session, sites] = await Promise.all([api.session(), api.sites()]);
+    who = session;
+    siteList = sites.sites;
   } catch {
     return; // signed out: the sign-in page is shown
   }

@@ -42,11 +42,17 @@ pub(super) async fn query(State(state): State<AppState>, headers: HeaderMap, bod
     Ok(Json(answer))
 }
 
-/// The live snapshots last taken, per site, shared by every browser that watches the site.
+/// The live snapshots last taken, per site, shared by every browser that watches the site; and
+/// the sites seen in the data, which every page load asks for.
 #[derive(Default)]
 pub(crate) struct LiveCache {
     taken: Mutex<HashMap<String, (Instant, Arc<String>)>>,
+    seen_sites: Mutex<Option<(Instant, Arc<Vec<String>>)>>,
 }
+
+/// How long the list of sites seen in the data is reused: a new site shows in the switcher
+/// within this time, and a page load does not scan every event for it.
+const SITES_EVERY: Duration = Duration::from_secs(30);
 
 #[derive(Debug, Deserialize)]
 pub(super) struct LiveParams {
@@ -109,19 +115,29 @@ pub(super) async fn stream(
 
 /// `GET /api/v1/sites`: the configured sites and those seen in the data, with their zones.
 pub(super) async fn sites(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
-    let store = Arc::clone(state.store().ready()?);
-    let seen = store
-        .engine()
-        .collect("SELECT \"site\", COUNT(*) AS n FROM events WHERE \"site\" IS NOT NULL GROUP BY 1 ORDER BY 2 DESC LIMIT 1000")
-        .await?;
+    let cached = state.live_cache().seen_sites.lock().as_ref().filter(|(at, _)| at.elapsed() < SITES_EVERY).map(|(_, s)| Arc::clone(s));
+    let seen = match cached {
+        Some(seen) => seen,
+        None => {
+            let store = Arc::clone(state.store().ready()?);
+            let result = store
+                .engine()
+                .collect("SELECT \"site\", COUNT(*) AS n FROM events WHERE \"site\" IS NOT NULL GROUP BY 1 ORDER BY 2 DESC LIMIT 1000")
+                .await?;
+            let names: Vec<String> =
+                values::rows(&result).iter().filter_map(|row| row[0].as_str().map(str::to_string)).collect();
+            let names = Arc::new(names);
+            *state.live_cache().seen_sites.lock() = Some((Instant::now(), Arc::clone(&names)));
+            names
+        }
+    };
     let mut sites: Vec<Value> = Vec::new();
     let about = state.about();
     for site in &about.sites {
         sites.push(json!({ "id": site.id, "timeZone": site.time_zone, "configured": true }));
     }
-    for row in values::rows(&seen) {
-        let id = row[0].as_str().unwrap_or_default();
-        if !about.sites.iter().any(|s| s.id == id) {
+    for id in seen.iter() {
+        if !about.sites.iter().any(|s| &s.id == id) {
             sites.push(json!({ "id": id, "timeZone": null, "configured": false }));
         }
     }

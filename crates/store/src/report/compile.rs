@@ -2,9 +2,9 @@
 //! every value a client sends is written as a quoted literal (quotes doubled; the SQL dialect
 //! has no backslash escapes), so a report cannot add SQL of its own.
 //!
-//! One statement answers a report, its comparison included: the events of both ranges are read
-//! once and tagged with their period, a previous period's time buckets are moved onto the
-//! current ones, and the two periods' aggregates are joined by their split keys.
+//! One statement answers a report, its comparison included: each period's events are
+//! aggregated by the split keys, a previous period's time buckets are moved onto the current
+//! ones, and the two periods' aggregates are joined by their split keys.
 
 use crate::query::functions::Zone;
 use crate::report::range::{Span, TimeRange};
@@ -156,6 +156,14 @@ fn forward(span: Span, how: &str, zone: &str, current: TimeRange, compared: Time
     }
 }
 
+/// `a.k0 IS NOT DISTINCT FROM b.k0 AND …` over `keys`; `TRUE` without keys.
+fn same_keys(keys: &[String], a: &str, b: &str) -> String {
+    if keys.is_empty() {
+        return "TRUE".into();
+    }
+    keys.iter().map(|k| format!("{a}.{k} IS NOT DISTINCT FROM {b}.{k}")).collect::<Vec<_>>().join(" AND ")
+}
+
 /// The inputs of [`compile`].
 pub struct Plan<'a> {
     /// The request.
@@ -205,90 +213,85 @@ pub fn compile(plan: &Plan<'_>) -> Result<Compiled> {
     }
 
     let current = plan.range;
-    let in_range = |r: TimeRange| format!("(\"__time\" >= {} AND \"__time\" < {})", millis(r.start), millis(r.end));
-    let mut wheres = vec![match plan.compare {
-        Some((c, _)) => format!("({} OR {})", in_range(current), in_range(c)),
-        None => in_range(current),
-    }];
+    let mut filters = Vec::new();
     if let Some(site) = &request.site {
-        wheres.push(format!("\"site\" = {}", quote(site)));
+        filters.push(format!("\"site\" = {}", quote(site)));
     }
     for filter in &request.filters {
-        wheres.push(condition(filter)?);
-    }
-
-    // The rows, each with its period (0 now, 1 compared) and its split keys.
-    let period = match plan.compare {
-        Some(_) => format!("CASE WHEN \"__time\" >= {} THEN 0 ELSE 1 END", millis(current.start)),
-        None => "0".into(),
-    };
-    let mut keys = Vec::new();
-    for (i, split) in splits.iter().enumerate() {
-        let expr = match split {
-            Split::Dimension(d) => value_expr(d),
-            Split::Time(granularity) => {
-                let time = match plan.compare {
-                    Some((c, how)) => format!(
-                        "CASE WHEN \"__time\" >= {} THEN \"__time\" ELSE {} END",
-                        millis(current.start),
-                        forward(plan.span, how, zone_name, current, c)
-                    ),
-                    None => "\"__time\"".into(),
-                };
-                format!("TIME_FLOOR({time}, {}, NULL, {})", quote(granularity), quote(zone_name))
-            }
-        };
-        keys.push(format!("{expr} AS k{i}"));
+        filters.push(condition(filter)?);
     }
     let key_names: Vec<String> = (0..splits.len()).map(|i| format!("k{i}")).collect();
-    let base = format!(
-        "SELECT {period} AS period{}, \"event_type\", \"party_id\", \"session_id\", \"engaged_ms\", \"scroll_depth\" FROM events WHERE {}",
-        keys.iter().map(|k| format!(", {k}")).collect::<String>(),
-        wheres.join(" AND ")
-    );
-    let group: Vec<String> = std::iter::once("period".to_string()).chain(key_names.iter().cloned()).collect();
+    let keys = key_names.join(", ");
+    let group_by = if keys.is_empty() { String::new() } else { format!(" GROUP BY {keys}") };
     let aggregates = measures.iter().enumerate().map(|(i, m)| format!("{} AS m{i}", aggregate(m))).collect::<Vec<_>>().join(", ");
-    let mut with = vec![
-        format!("base AS ({base})"),
-        format!("agg AS (SELECT {}, {aggregates} FROM base GROUP BY {})", group.join(", "), group.join(", ")),
-    ];
-    let same_keys = |a: &str, b: &str| -> String {
-        group.iter().map(|k| format!("{a}.{k} IS NOT DISTINCT FROM {b}.{k}")).collect::<Vec<_>>().join(" AND ")
-    };
-    // Bounce rate: the share of sessions with one page view, per period and keys.
-    let bounce = measures.iter().position(|m| *m == Measure::BounceRate);
-    let rows_of =
-        if bounce.is_some() {
-            let session_keys: Vec<String> = group.iter().cloned().chain(std::iter::once("\"session_id\"".to_string())).collect();
-            with.push(format!(
-                "sess AS (SELECT {}, COUNT(*) FILTER (WHERE \"event_type\" = 'pageView') AS views FROM base \
-             WHERE \"session_id\" IS NOT NULL GROUP BY {})",
-                session_keys.join(", "),
-                session_keys.join(", ")
-            ));
-            with.push(format!(
-                "bounce AS (SELECT {}, 100.0 * COUNT(*) FILTER (WHERE views = 1) / NULLIF(COUNT(*), 0) AS rate FROM sess \
-             WHERE views > 0 GROUP BY {})",
-                group.join(", "),
-                group.join(", ")
-            ));
-            let columns: Vec<String> =
-                group
-                    .iter()
-                    .map(|k| format!("agg.{k}"))
-                    .chain(measures.iter().enumerate().map(|(i, m)| {
-                        if *m == Measure::BounceRate { format!("bounce.rate AS m{i}") } else { format!("agg.m{i}") }
-                    }))
-                    .collect();
-            with.push(format!(
-                "measured AS (SELECT {} FROM agg LEFT JOIN bounce ON {})",
-                columns.join(", "),
-                same_keys("agg", "bounce")
-            ));
-            "measured"
-        } else {
-            "agg"
-        };
+    let bounce = measures.contains(&Measure::BounceRate);
+
+    // Each period is aggregated on its own, grouped by the split keys alone: tagging rows with
+    // their period and grouping by it too made DataFusion's distinct counts several times slower
+    // (a multi-column group key instead of one). A compared period's time buckets are moved onto
+    // the current period's before they are grouped.
+    let mut with = Vec::new();
+    let mut periods = vec![("cur", current, None)];
+    if let Some((compared, how)) = plan.compare {
+        periods.push(("prev", compared, Some(how)));
+    }
+    for (name, range, shifted) in periods {
+        let key_exprs: Vec<String> = splits
+            .iter()
+            .enumerate()
+            .map(|(i, split)| {
+                let expr = match split {
+                    Split::Dimension(d) => value_expr(d),
+                    Split::Time(granularity) => {
+                        let time = match shifted {
+                            Some(how) => forward(plan.span, how, zone_name, current, range),
+                            None => "\"__time\"".into(),
+                        };
+                        format!("TIME_FLOOR({time}, {}, NULL, {})", quote(granularity), quote(zone_name))
+                    }
+                };
+                format!("{expr} AS k{i}, ")
+            })
+            .collect();
+        let wheres: Vec<String> = std::iter::once(format!(
+            "\"__time\" >= {} AND \"__time\" < {}",
+            millis(range.start),
+            millis(range.end)
+        ))
+        .chain(filters.iter().cloned())
+        .collect();
+        with.push(format!(
+            "base_{name} AS (SELECT {}\"event_type\", \"party_id\", \"session_id\", \"engaged_ms\", \"scroll_depth\" \
+             FROM events WHERE {})",
+            key_exprs.concat(),
+            wheres.join(" AND ")
+        ));
+        let lead = |extra: &str| if keys.is_empty() { extra.to_string() } else { format!("{keys}, {extra}") };
+        with.push(format!("agg_{name} AS (SELECT {} FROM base_{name}{group_by})", lead(&aggregates)));
+        if !bounce {
+            with.push(format!("rows_{name} AS (SELECT * FROM agg_{name})"));
+            continue;
+        }
+        // Bounce rate: the share of sessions with one page view, per keys.
+        let session_keys = lead("\"session_id\"");
+        with.push(format!(
+            "sess_{name} AS (SELECT {session_keys}, COUNT(*) FILTER (WHERE \"event_type\" = 'pageView') AS views \
+             FROM base_{name} WHERE \"session_id\" IS NOT NULL GROUP BY {session_keys})"
+        ));
+        with.push(format!(
+            "bounce_{name} AS (SELECT {} FROM sess_{name} WHERE views > 0{group_by})",
+            lead("100.0 * COUNT(*) FILTER (WHERE views = 1) / NULLIF(COUNT(*), 0) AS rate")
+        ));
+        let columns: Vec<String> = key_names
+            .iter()
+            .map(|k| format!("a.{k}"))
+            .chain(measures.iter().enumerate().map(|(i, m)| {
+                if *m == Measure::BounceRate { format!("b.rate AS m{i}") } else { format!("a.m{i}") }
+            }))
+            .collect();
+        let on = same_keys(&key_names, "a", "b");
+        with.push(format!("rows_{name} AS (SELECT {} FROM agg_{name} a LEFT JOIN bounce_{name} b ON {on})", columns.join(", ")));
+    }
 
     let measure_columns = |prefix: &str, table: &str| -> Vec<String> {
         (0..measures.len()).map(|i| format!("{table}.m{i} AS {prefix}{i}")).collect()
@@ -296,39 +299,21 @@ pub fn compile(plan: &Plan<'_>) -> Result<Compiled> {
     let time_split = splits.iter().position(|s| matches!(s, Split::Time(_)));
     let (select, from) = match plan.compare {
         Some(_) => {
-            let key_columns: Vec<String> =
-                key_names
-                    .iter()
-                    .map(|k| {
-                        if time_split.is_some() {
-                            format!("COALESCE(cur.{k}, prev.{k}) AS {k}")
-                        } else {
-                            format!("cur.{k} AS {k}")
-                        }
-                    })
-                    .collect();
-            let mut columns = key_columns;
+            let mut columns: Vec<String> = key_names
+                .iter()
+                .map(|k| if time_split.is_some() { format!("COALESCE(cur.{k}, prev.{k}) AS {k}") } else { format!("cur.{k} AS {k}") })
+                .collect();
             columns.extend(measure_columns("m", "cur"));
             columns.extend(measure_columns("p", "prev"));
             // A time split keeps the compared period's buckets that the current one lacks (the
             // rest of yesterday, say); a dimension split keeps the current period's rows.
             let join = if time_split.is_some() { "FULL JOIN" } else { "LEFT JOIN" };
-            let on = if key_names.is_empty() {
-                "TRUE".to_string()
-            } else {
-                key_names.iter().map(|k| format!("cur.{k} IS NOT DISTINCT FROM prev.{k}")).collect::<Vec<_>>().join(" AND ")
-            };
-            (
-                columns.join(", "),
-                format!(
-                    "(SELECT * FROM {rows_of} WHERE period = 0) cur {join} (SELECT * FROM {rows_of} WHERE period = 1) prev ON {on}"
-                ),
-            )
+            (columns.join(", "), format!("rows_cur cur {join} rows_prev prev ON {}", same_keys(&key_names, "cur", "prev")))
         }
         None => {
             let mut columns: Vec<String> = key_names.iter().map(|k| format!("cur.{k}")).collect();
             columns.extend(measure_columns("m", "cur"));
-            (columns.join(", "), format!("{rows_of} cur"))
+            (columns.join(", "), "rows_cur cur".to_string())
         }
     };
 

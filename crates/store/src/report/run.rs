@@ -81,13 +81,20 @@ pub async fn run(engine: &QueryEngine, request: ReportRequest, now: i64) -> Resu
     };
     let auto = auto_granularity(range);
     let plan = |totals| Plan { request: &request, range, span, compare, zone: (zone, zone_name.as_str()), auto, totals };
-    let (rows_plan, totals_plan) = (compile(&plan(false))?, compile(&plan(true))?);
-    let (rows, totals) = tokio::try_join!(collect(engine, &rows_plan.sql), collect(engine, &totals_plan.sql))?;
+    let rows_plan = compile(&plan(false))?;
+    let (mut shaped, totals) = if rows_plan.splits.is_empty() {
+        // Without splits the one row is the totals: one statement, not the same one twice.
+        let rows = shape(&rows_plan, &collect(engine, &rows_plan.sql).await?, zone);
+        (rows.clone(), rows)
+    } else {
+        let totals_plan = compile(&plan(true))?;
+        let (rows, totals) = tokio::try_join!(collect(engine, &rows_plan.sql), collect(engine, &totals_plan.sql))?;
+        (shape(&rows_plan, &rows, zone), shape(&totals_plan, &totals, zone))
+    };
     let limit = request.limit.unwrap_or(10) as usize;
-    let mut shaped = shape(&rows_plan, &rows, zone);
     let truncated = !rows_plan.splits.is_empty() && shaped.len() > limit;
     shaped.truncate(limit);
-    let totals = shape(&totals_plan, &totals, zone).into_iter().next().unwrap_or_else(|| Row {
+    let totals = totals.into_iter().next().unwrap_or_else(|| Row {
         keys: Vec::new(),
         values: vec![Value::Null; rows_plan.measures.len()],
         previous: compare.map(|_| vec![Value::Null; rows_plan.measures.len()]),
