@@ -115,17 +115,19 @@ pub(super) async fn stream(
 
 /// `GET /api/v1/sites`: the configured sites and those seen in the data, with their zones.
 pub(super) async fn sites(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
-    let cached = state.live_cache().seen_sites.lock().as_ref().filter(|(at, _)| at.elapsed() < SITES_EVERY).map(|(_, s)| Arc::clone(s));
+    let cached =
+        state.live_cache().seen_sites.lock().as_ref().filter(|(at, _)| at.elapsed() < SITES_EVERY).map(|(_, s)| Arc::clone(s));
     let seen = match cached {
         Some(seen) => seen,
         None => {
             let store = Arc::clone(state.store().ready()?);
             let result = store
                 .engine()
-                .collect("SELECT \"site\", COUNT(*) AS n FROM events WHERE \"site\" IS NOT NULL GROUP BY 1 ORDER BY 2 DESC LIMIT 1000")
+                .collect(
+                    "SELECT \"site\", COUNT(*) AS n FROM events WHERE \"site\" IS NOT NULL GROUP BY 1 ORDER BY 2 DESC LIMIT 1000",
+                )
                 .await?;
-            let names: Vec<String> =
-                values::rows(&result).iter().filter_map(|row| row[0].as_str().map(str::to_string)).collect();
+            let names: Vec<String> = values::rows(&result).iter().filter_map(|row| row[0].as_str().map(str::to_string)).collect();
             let names = Arc::new(names);
             *state.live_cache().seen_sites.lock() = Some((Instant::now(), Arc::clone(&names)));
             names

@@ -253,13 +253,10 @@ pub fn compile(plan: &Plan<'_>) -> Result<Compiled> {
                 format!("{expr} AS k{i}, ")
             })
             .collect();
-        let wheres: Vec<String> = std::iter::once(format!(
-            "\"__time\" >= {} AND \"__time\" < {}",
-            millis(range.start),
-            millis(range.end)
-        ))
-        .chain(filters.iter().cloned())
-        .collect();
+        let wheres: Vec<String> =
+            std::iter::once(format!("\"__time\" >= {} AND \"__time\" < {}", millis(range.start), millis(range.end)))
+                .chain(filters.iter().cloned())
+                .collect();
         with.push(format!(
             "base_{name} AS (SELECT {}\"event_type\", \"party_id\", \"session_id\", \"engaged_ms\", \"scroll_depth\" \
              FROM events WHERE {})",
@@ -285,9 +282,12 @@ pub fn compile(plan: &Plan<'_>) -> Result<Compiled> {
         let columns: Vec<String> = key_names
             .iter()
             .map(|k| format!("a.{k}"))
-            .chain(measures.iter().enumerate().map(|(i, m)| {
-                if *m == Measure::BounceRate { format!("b.rate AS m{i}") } else { format!("a.m{i}") }
-            }))
+            .chain(
+                measures
+                    .iter()
+                    .enumerate()
+                    .map(|(i, m)| if *m == Measure::BounceRate { format!("b.rate AS m{i}") } else { format!("a.m{i}") }),
+            )
             .collect();
         let on = same_keys(&key_names, "a", "b");
         with.push(format!("rows_{name} AS (SELECT {} FROM agg_{name} a LEFT JOIN bounce_{name} b ON {on})", columns.join(", ")));
@@ -299,10 +299,17 @@ pub fn compile(plan: &Plan<'_>) -> Result<Compiled> {
     let time_split = splits.iter().position(|s| matches!(s, Split::Time(_)));
     let (select, from) = match plan.compare {
         Some(_) => {
-            let mut columns: Vec<String> = key_names
-                .iter()
-                .map(|k| if time_split.is_some() { format!("COALESCE(cur.{k}, prev.{k}) AS {k}") } else { format!("cur.{k} AS {k}") })
-                .collect();
+            let mut columns: Vec<String> =
+                key_names
+                    .iter()
+                    .map(|k| {
+                        if time_split.is_some() {
+                            format!("COALESCE(cur.{k}, prev.{k}) AS {k}")
+                        } else {
+                            format!("cur.{k} AS {k}")
+                        }
+                    })
+                    .collect();
             columns.extend(measure_columns("m", "cur"));
             columns.extend(measure_columns("p", "prev"));
             // A time split keeps the compared period's buckets that the current one lacks (the
