@@ -222,6 +222,19 @@ try {
       await sql(`SELECT browser, COUNT(DISTINCT party_id) FROM events WHERE ${filtered} GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT 50`),
       `browsers filtered by path ${firstPath}`,
     );
+    // The chip flips the filter to exclude that page.
+    await p.getByRole('button', { name: `Exclude path ${firstPath}` }).click();
+    await p.waitForURL((url) => url.searchParams.getAll('f').some((f) => f.startsWith('isNot,path,')));
+    await p.locator('section.stats .stat').first().waitFor();
+    await p.waitForTimeout(300);
+    const excluded = `${where} AND (path IS NULL OR path <> ${quote(firstPath)})`;
+    const [[excludedVisitors]] = await sql(`SELECT COUNT(DISTINCT party_id) FROM events WHERE ${excluded}`);
+    await p.waitForFunction(
+      (n) => document.querySelector('section.stats .stat .stat-value')?.textContent.replace(/,/g, '') === String(n),
+      Number(excludedVisitors),
+      { timeout: 10_000 },
+    ).catch(() => {});
+    check((await stat(p, 'Unique visitors')) === Number(excludedVisitors), `visitors excluding ${firstPath} = SQL ${excludedVisitors}`);
     await p.close();
   }
 

@@ -181,7 +181,10 @@ export function explorer(root: HTMLElement, view: View, ctx: Context): () => voi
   const limit = h(
     'select',
     { 'aria-label': 'Rows', onchange: (e: Event) => ctx.go({ ...view, limit: Number((e.target as HTMLSelectElement).value) }) },
-    [10, 25, 50, 100, 500, 1000].map((n) => h('option', { value: n, selected: view.limit === n }, `${n} rows`)),
+    // A link may carry any row count: it is offered too, so the control shows what the table does.
+    [...new Set([10, 25, 50, 100, 500, 1000, view.limit])]
+      .sort((a, b) => a - b)
+      .map((n) => h('option', { value: n, selected: view.limit === n }, `${n} rows`)),
   );
   replace(
     controls,

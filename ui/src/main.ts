@@ -51,6 +51,16 @@ const FILTER_OPS: Record<string, string> = {
   between: 'between',
 };
 
+/** The operator that keeps what `op` drops, so a filter chip flips between include and exclude. */
+const INVERSE: Record<string, string> = {
+  is: 'isNot',
+  isNot: 'is',
+  contains: 'notContains',
+  notContains: 'contains',
+  set: 'notSet',
+  notSet: 'set',
+};
+
 function header(view: View, visitorsNow: HTMLElement): HTMLElement {
   const site = h(
     'select',
@@ -132,6 +142,19 @@ function header(view: View, visitorsNow: HTMLElement): HTMLElement {
               'li',
               {},
               h('span', {}, `${f.dimension} ${FILTER_OPS[f.op] ?? f.op} ${f.values.map(label).join(' or ')}`),
+              INVERSE[f.op]
+                ? h(
+                    'button',
+                    {
+                      type: 'button',
+                      title: f.op.startsWith('not') || f.op === 'isNot' ? 'Include these instead' : 'Exclude these instead',
+                      'aria-label': `${f.op.startsWith('not') || f.op === 'isNot' ? 'Include' : 'Exclude'} ${f.dimension} ${f.values.map(label).join(' or ')}`,
+                      onclick: () =>
+                        go({ ...view, filters: view.filters.map((g, j) => (j === i ? { ...g, op: INVERSE[g.op] } : g)) }),
+                    },
+                    '⇄',
+                  )
+                : null,
               h(
                 'button',
                 {
