@@ -224,12 +224,14 @@ export function explorer(root: HTMLElement, view: View, ctx: Context): () => voi
     chart.replaceChildren();
     const timeIndex = a.splits.indexOf('time');
     if (timeIndex === 0 && a.splits.length === 1 && a.rows.length > 0) {
+      // The line runs in time order whatever order the table is sorted in.
+      const byTime = [...a.rows].sort((x, y) => Date.parse(String(x.keys[0])) - Date.parse(String(y.keys[0])));
       chartStop = lineChart(
         chart,
         {
-          times: a.rows.map((r) => String(r.keys[0])),
-          values: a.rows.map((r) => (r.values[0] == null ? null : Number(r.values[0]))),
-          previous: a.compareRange ? a.rows.map((r) => (r.previous?.[0] == null ? null : Number(r.previous[0]))) : undefined,
+          times: byTime.map((r) => String(r.keys[0])),
+          values: byTime.map((r) => (r.values[0] == null ? null : Number(r.values[0]))),
+          previous: a.compareRange ? byTime.map((r) => (r.previous?.[0] == null ? null : Number(r.previous[0]))) : undefined,
         },
         a.measures[0],
         a.granularity,

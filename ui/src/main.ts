@@ -225,9 +225,15 @@ function emptyState(view: View, main: HTMLElement): void {
             status.textContent = 'Sending…';
             api
               .sendTestEvent(site)
-              .then(() => {
+              .then(async () => {
                 status.textContent = 'A test page view was sent; it shows in a moment.';
-                setTimeout(() => go({ ...view, site }, true), 1500);
+                // Wait until the store has it (a second or two), then show the overview.
+                for (let tries = 0; tries < 30; tries++) {
+                  await new Promise((resolve) => setTimeout(resolve, 500));
+                  const all = await api.report({ site, range: { preset: 'all' }, measures: ['events'] }).catch(() => null);
+                  if (Number(all?.totals.values[0]) > 0) break;
+                }
+                go({ ...view, site }, true);
               })
               .catch((e: Error) => {
                 status.textContent = e.message;

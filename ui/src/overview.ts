@@ -23,7 +23,7 @@ const STATS: [string, string][] = [
   ['pageviews', 'Page views'],
   ['viewsPerSession', 'Views per visit'],
   ['bounceRate', 'Bounce rate'],
-  ['avgEngagedSeconds', 'Visit duration'],
+  ['avgEngagedSeconds', 'Time on page'],
 ];
 
 const NOT_CUSTOM: Filter = { dimension: 'event_type', op: 'isNot', values: ['pageView', 'engagement'] };

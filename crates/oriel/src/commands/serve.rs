@@ -66,6 +66,13 @@ fn browser_address(bound: SocketAddr) -> SocketAddr {
 }
 
 async fn serve(config: Config) -> anyhow::Result<()> {
+    for (i, site) in config.sites.iter().enumerate() {
+        if let Some(zone) = &site.time_zone
+            && oriel_store::query::functions::Zone::parse(zone).is_none()
+        {
+            anyhow::bail!("sites[{i}].time_zone {zone:?} is not a time zone: use an IANA name such as \"Europe/Amsterdam\"");
+        }
+    }
     let metrics = telemetry::install_metrics()?;
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("cannot create data directory {} (set data_dir or --data-dir)", config.data_dir.display()))?;

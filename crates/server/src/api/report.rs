@@ -27,6 +27,10 @@ const MAX_REPORT_BYTES: usize = 256 * 1024;
 const LIVE_EVERY: Duration = Duration::from_secs(2);
 /// Most sites whose live snapshots are kept.
 const LIVE_SITES: usize = 256;
+/// Snapshots one live stream sends before it ends. The browser's EventSource reconnects at
+/// once, and the reconnection is authenticated afresh: a signed-out session, an expired
+/// cookie or a removed token stops receiving within this many snapshots (10 minutes).
+const LIVE_SNAPSHOTS_PER_STREAM: u32 = 300;
 
 /// `POST /api/v1/query`: a report.
 pub(super) async fn query(State(state): State<AppState>, headers: HeaderMap, body: Body) -> Result<Json<Value>, ApiError> {
@@ -46,9 +50,12 @@ pub(super) async fn query(State(state): State<AppState>, headers: HeaderMap, bod
 /// the sites seen in the data, which every page load asks for.
 #[derive(Default)]
 pub(crate) struct LiveCache {
-    taken: Mutex<HashMap<String, (Instant, Arc<String>)>>,
+    taken: Mutex<HashMap<Option<String>, Snapshot>>,
     seen_sites: Mutex<Option<(Instant, Arc<Vec<String>>)>>,
 }
+
+/// A live snapshot as sent, and when it was taken.
+type Snapshot = (Instant, Arc<String>);
 
 /// How long the list of sites seen in the data is reused: a new site shows in the switcher
 /// within this time, and a page load does not scan every event for it.
@@ -61,7 +68,7 @@ pub(super) struct LiveParams {
 
 /// The live snapshot of `site`, at most [`LIVE_EVERY`] old.
 async fn snapshot(state: &AppState, site: &Option<String>) -> Result<Arc<String>, ApiError> {
-    let key = site.clone().unwrap_or_default();
+    let key = site.clone();
     if let Some((at, text)) = state.live_cache().taken.lock().get(&key)
         && at.elapsed() < LIVE_EVERY
     {
@@ -95,7 +102,11 @@ pub(super) async fn stream(
     }
     // The first snapshot now, so a failure is an HTTP error rather than a silent stream.
     let first = snapshot(&state, &params.site).await?;
-    let events = futures::stream::unfold((state, params.site, Some(first)), |(state, site, pending)| async move {
+    let start = (state, params.site, Some(first), 0u32);
+    let events = futures::stream::unfold(start, |(state, site, pending, sent)| async move {
+        if sent >= LIVE_SNAPSHOTS_PER_STREAM {
+            return None;
+        }
         let text = match pending {
             Some(text) => text,
             None => {
@@ -108,7 +119,7 @@ pub(super) async fn stream(
                 }
             }
         };
-        Some((Ok(Event::default().event("live").data(text.as_str())), (state, site, None)))
+        Some((Ok(Event::default().event("live").data(text.as_str())), (state, site, None, sent + 1)))
     });
     Ok(Sse::new(events).keep_alive(KeepAlive::default()))
 }

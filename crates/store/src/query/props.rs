@@ -9,7 +9,7 @@ use std::sync::Arc;
 use datafusion::arrow::array::{ArrayRef, AsArray, StringArray};
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::DataType;
-use datafusion::common::{Result as DfResult, ScalarValue, plan_err};
+use datafusion::common::{Result as DfResult, ScalarValue, exec_err, plan_err};
 use datafusion::logical_expr::{ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility};
 use serde_json::Value;
 
@@ -58,6 +58,10 @@ impl ScalarUDFImpl for Prop {
     }
 
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> DfResult<ColumnarValue> {
+        // One key for every row: a key from a column would be read from its first row only.
+        if !matches!(args.args.get(1), Some(ColumnarValue::Scalar(_))) {
+            return exec_err!("PROP(props, key) needs a constant key, such as PROP(props, 'plan')");
+        }
         let scalar = args.args.iter().all(|a| matches!(a, ColumnarValue::Scalar(_)));
         let arrays = ColumnarValue::values_to_arrays(&args.args)?;
         let Some(key) = constant_string(&arrays, 1, "prop")? else {

@@ -64,6 +64,19 @@ fn text_expr(dimension: &Dimension) -> String {
     }
 }
 
+/// `parts` joined by OR as a balanced tree, so a long list of values stays within the
+/// statement's expression depth limit.
+fn any_of(parts: &[String]) -> String {
+    match parts {
+        [] => "FALSE".into(),
+        [one] => one.clone(),
+        _ => {
+            let (left, right) = parts.split_at(parts.len() / 2);
+            format!("({} OR {})", any_of(left), any_of(right))
+        }
+    }
+}
+
 /// One filter as a condition.
 fn condition(filter: &FilterSpec) -> Result<String> {
     let dimension = Dimension::parse(&filter.dimension)?;
@@ -77,7 +90,7 @@ fn condition(filter: &FilterSpec) -> Result<String> {
     };
     let list = || values.iter().map(|v| quote(v)).collect::<Vec<_>>().join(", ");
     let any_contains =
-        || values.iter().map(|v| format!("strpos(lower({x}), lower({})) > 0", quote(v))).collect::<Vec<_>>().join(" OR ");
+        || any_of(&values.iter().map(|v| format!("strpos(lower({x}), lower({})) > 0", quote(v))).collect::<Vec<_>>());
     Ok(match filter.op.as_str() {
         "is" => {
             need_values()?;
@@ -100,7 +113,7 @@ fn condition(filter: &FilterSpec) -> Result<String> {
             for pattern in values {
                 crate::druid::native::check_regex(pattern)?;
             }
-            format!("({})", values.iter().map(|v| format!("regexp_like({x}, {})", quote(v))).collect::<Vec<_>>().join(" OR "))
+            any_of(&values.iter().map(|v| format!("regexp_like({x}, {})", quote(v))).collect::<Vec<_>>())
         }
         "set" => format!("{x} IS NOT NULL"),
         "notSet" => format!("{x} IS NULL"),
@@ -124,10 +137,10 @@ fn condition(filter: &FilterSpec) -> Result<String> {
     })
 }
 
-/// The aggregate of a measure over the rows of `base` (not bounce rate, which needs sessions).
+/// The aggregate of a measure over the rows of `base` (bounce rate and the engagement averages
+/// are joined in from their own aggregates).
 fn aggregate(measure: &Measure) -> String {
     const PAGE_VIEW: &str = "\"event_type\" = 'pageView'";
-    const ENGAGEMENT: &str = "\"event_type\" = 'engagement'";
     match measure {
         Measure::Events => "COUNT(*)".into(),
         Measure::Pageviews => format!("COUNT(*) FILTER (WHERE {PAGE_VIEW})"),
@@ -136,11 +149,9 @@ fn aggregate(measure: &Measure) -> String {
         Measure::ViewsPerSession => {
             format!("CAST(COUNT(*) FILTER (WHERE {PAGE_VIEW}) AS DOUBLE) / NULLIF(COUNT(DISTINCT \"session_id\"), 0)")
         }
-        Measure::AvgEngagedSeconds => format!("AVG(\"engaged_ms\") FILTER (WHERE {ENGAGEMENT}) / 1000.0"),
-        Measure::AvgScrollDepth => format!("AVG(CAST(\"scroll_depth\" AS DOUBLE)) FILTER (WHERE {ENGAGEMENT})"),
         Measure::Event(kind) => format!("COUNT(*) FILTER (WHERE \"event_type\" = {})", quote(kind)),
-        // Filled in by a join with the sessions' aggregate.
-        Measure::BounceRate => "CAST(NULL AS DOUBLE)".into(),
+        // Filled in by joins with their own aggregates.
+        Measure::BounceRate | Measure::AvgEngagedSeconds | Measure::AvgScrollDepth => "CAST(NULL AS DOUBLE)".into(),
     }
 }
 
@@ -213,18 +224,25 @@ pub fn compile(plan: &Plan<'_>) -> Result<Compiled> {
     }
 
     let current = plan.range;
-    let mut filters = Vec::new();
+    // Events flagged as bots, duplicates or corrupt are kept in the store but never counted.
+    let mut scope = vec!["NOT \"is_bot\" AND NOT \"is_duplicate\" AND NOT \"is_corrupt\"".to_string()];
     if let Some(site) = &request.site {
-        filters.push(format!("\"site\" = {}", quote(site)));
+        scope.push(format!("\"site\" = {}", quote(site)));
     }
+    let mut filters = Vec::new();
     for filter in &request.filters {
         filters.push(condition(filter)?);
     }
     let key_names: Vec<String> = (0..splits.len()).map(|i| format!("k{i}")).collect();
     let keys = key_names.join(", ");
     let group_by = if keys.is_empty() { String::new() } else { format!(" GROUP BY {keys}") };
+    let lead = |extra: &str| if keys.is_empty() { extra.to_string() } else { format!("{keys}, {extra}") };
     let aggregates = measures.iter().enumerate().map(|(i, m)| format!("{} AS m{i}", aggregate(m))).collect::<Vec<_>>().join(", ");
     let bounce = measures.contains(&Measure::BounceRate);
+    let engagement = measures.iter().any(|m| matches!(m, Measure::AvgEngagedSeconds | Measure::AvgScrollDepth));
+    // A session's page views are counted over all of its events in the range, not only those
+    // the filters or a dimension split keep: a session that saw /a and /b is no bounce on /a.
+    let whole_sessions = !filters.is_empty() || splits.iter().any(|s| matches!(s, Split::Dimension(_)));
 
     // Each period is aggregated on its own, grouped by the split keys alone: tagging rows with
     // their period and grouping by it too made DataFusion's distinct counts several times slower
@@ -253,44 +271,80 @@ pub fn compile(plan: &Plan<'_>) -> Result<Compiled> {
                 format!("{expr} AS k{i}, ")
             })
             .collect();
-        let wheres: Vec<String> =
+        let in_scope: Vec<String> =
             std::iter::once(format!("\"__time\" >= {} AND \"__time\" < {}", millis(range.start), millis(range.end)))
-                .chain(filters.iter().cloned())
+                .chain(scope.iter().cloned())
                 .collect();
+        let wheres: Vec<String> = in_scope.iter().chain(&filters).cloned().collect();
         with.push(format!(
-            "base_{name} AS (SELECT {}\"event_type\", \"party_id\", \"session_id\", \"engaged_ms\", \"scroll_depth\" \
-             FROM events WHERE {})",
+            "base_{name} AS (SELECT {}\"event_type\", \"party_id\", \"session_id\", \"page_view_id\", \"event_id\", \
+             \"engaged_ms\", \"scroll_depth\" FROM events WHERE {})",
             key_exprs.concat(),
             wheres.join(" AND ")
         ));
-        let lead = |extra: &str| if keys.is_empty() { extra.to_string() } else { format!("{keys}, {extra}") };
         with.push(format!("agg_{name} AS (SELECT {} FROM base_{name}{group_by})", lead(&aggregates)));
-        if !bounce {
+        let mut joins = Vec::new();
+        if bounce {
+            // Bounce rate: the share of sessions with exactly one page view, per keys.
+            if whole_sessions {
+                with.push(format!(
+                    "views_{name} AS (SELECT \"session_id\", COUNT(*) FILTER (WHERE \"event_type\" = 'pageView') AS views \
+                     FROM events WHERE {} AND \"session_id\" IS NOT NULL GROUP BY \"session_id\")",
+                    in_scope.join(" AND ")
+                ));
+                let picked: String = key_names.iter().map(|k| format!("s.{k}, ")).collect();
+                with.push(format!(
+                    "sess_{name} AS (SELECT {picked}v.views FROM (SELECT DISTINCT {} FROM base_{name} \
+                     WHERE \"session_id\" IS NOT NULL) s JOIN views_{name} v ON s.\"session_id\" = v.\"session_id\")",
+                    lead("\"session_id\"")
+                ));
+            } else {
+                let session_keys = lead("\"session_id\"");
+                with.push(format!(
+                    "sess_{name} AS (SELECT {session_keys}, COUNT(*) FILTER (WHERE \"event_type\" = 'pageView') AS views \
+                     FROM base_{name} WHERE \"session_id\" IS NOT NULL GROUP BY {session_keys})"
+                ));
+            }
+            with.push(format!(
+                "bounce_{name} AS (SELECT {} FROM sess_{name} WHERE views > 0{group_by})",
+                lead("100.0 * COUNT(*) FILTER (WHERE views = 1) / NULLIF(COUNT(*), 0) AS rate")
+            ));
+            joins.push(("b", format!("bounce_{name}")));
+        }
+        if engagement {
+            // The tag reports a page view's engaged time and scroll depth cumulatively, each time
+            // they grow: a page view counts once, with its largest values.
+            let page = lead("COALESCE(\"page_view_id\", \"event_id\")");
+            with.push(format!(
+                "pages_{name} AS (SELECT {}, MAX(\"engaged_ms\") AS em, MAX(\"scroll_depth\") AS sd FROM base_{name} \
+                 WHERE \"event_type\" = 'engagement' GROUP BY {page})",
+                lead("COALESCE(\"page_view_id\", \"event_id\") AS page")
+            ));
+            with.push(format!(
+                "engaged_{name} AS (SELECT {} FROM pages_{name}{group_by})",
+                lead("AVG(em) / 1000.0 AS seconds, AVG(CAST(sd AS DOUBLE)) AS depth")
+            ));
+            joins.push(("g", format!("engaged_{name}")));
+        }
+        if joins.is_empty() {
             with.push(format!("rows_{name} AS (SELECT * FROM agg_{name})"));
             continue;
         }
-        // Bounce rate: the share of sessions with one page view, per keys.
-        let session_keys = lead("\"session_id\"");
-        with.push(format!(
-            "sess_{name} AS (SELECT {session_keys}, COUNT(*) FILTER (WHERE \"event_type\" = 'pageView') AS views \
-             FROM base_{name} WHERE \"session_id\" IS NOT NULL GROUP BY {session_keys})"
-        ));
-        with.push(format!(
-            "bounce_{name} AS (SELECT {} FROM sess_{name} WHERE views > 0{group_by})",
-            lead("100.0 * COUNT(*) FILTER (WHERE views = 1) / NULLIF(COUNT(*), 0) AS rate")
-        ));
         let columns: Vec<String> = key_names
             .iter()
             .map(|k| format!("a.{k}"))
-            .chain(
-                measures
-                    .iter()
-                    .enumerate()
-                    .map(|(i, m)| if *m == Measure::BounceRate { format!("b.rate AS m{i}") } else { format!("a.m{i}") }),
-            )
+            .chain(measures.iter().enumerate().map(|(i, m)| match m {
+                Measure::BounceRate => format!("b.rate AS m{i}"),
+                Measure::AvgEngagedSeconds => format!("g.seconds AS m{i}"),
+                Measure::AvgScrollDepth => format!("g.depth AS m{i}"),
+                _ => format!("a.m{i}"),
+            }))
             .collect();
-        let on = same_keys(&key_names, "a", "b");
-        with.push(format!("rows_{name} AS (SELECT {} FROM agg_{name} a LEFT JOIN bounce_{name} b ON {on})", columns.join(", ")));
+        let joined: String = joins
+            .iter()
+            .map(|(alias, table)| format!(" LEFT JOIN {table} {alias} ON {}", same_keys(&key_names, "a", alias)))
+            .collect();
+        with.push(format!("rows_{name} AS (SELECT {} FROM agg_{name} a{joined})", columns.join(", ")));
     }
 
     let measure_columns = |prefix: &str, table: &str| -> Vec<String> {

@@ -30,7 +30,11 @@ pub struct Live {
 
 /// The live snapshot of `site` (all sites when `None`) at `now` (ms).
 pub async fn live(engine: &QueryEngine, site: Option<&str>, now: i64) -> Result<Live> {
-    let site = site.map(|s| format!(" AND \"site\" = {}", quote(s))).unwrap_or_default();
+    // As in reports: bots, duplicates and corrupt events are not counted.
+    let site = format!(
+        " AND NOT \"is_bot\" AND NOT \"is_duplicate\" AND NOT \"is_corrupt\"{}",
+        site.map(|s| format!(" AND \"site\" = {}", quote(s))).unwrap_or_default()
+    );
     let since = |minutes: i64| format!("\"__time\" >= MILLIS_TO_TIMESTAMP({})", now - minutes * 60_000);
     let visitors = format!("SELECT COUNT(DISTINCT \"party_id\") FROM events WHERE {}{site}", since(NOW_MINUTES));
     let minutes = format!(

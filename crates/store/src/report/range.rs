@@ -100,6 +100,13 @@ pub fn resolve(spec: &RangeSpec, zone: Zone, now: i64, first: Option<i64>) -> Re
     if end <= start {
         return Err(Error::InvalidQuery("the range ends before it starts".into()));
     }
+    // Whole local days compare with the days before on the calendar (a day across a change of
+    // clocks has 23 or 25 hours), not with a fixed number of hours.
+    let dates = [&spec.start, &spec.end].iter().all(|t| t.as_deref().is_some_and(|t| !t.contains(['T', 't'])));
+    if dates {
+        let days = (end - start + 12 * 3_600_000) / 86_400_000;
+        return Ok((TimeRange { start, end }, Span::Days(days.max(1))));
+    }
     Ok((TimeRange { start, end }, Span::Fixed))
 }
 
@@ -170,6 +177,16 @@ mod tests {
         )
         .unwrap();
         assert_eq!((local.start, local.end), (at("2026-03-24T23:00:00Z"), at("2026-03-31T22:00:00Z")));
+        let (local_range, local_span) = resolve(
+            &RangeSpec { start: Some("2026-03-25".into()), end: Some("2026-04-01".into()), ..RangeSpec::default() },
+            ams,
+            now,
+            None,
+        )
+        .unwrap();
+        assert_eq!(local_span, Span::Days(7));
+        let before = compared(local_range, local_span, "previous", ams).unwrap();
+        assert_eq!(before.start, at("2026-03-17T23:00:00Z"), "the week before starts at local midnight too");
         let (instant, _) = resolve(
             &RangeSpec {
                 start: Some("2026-03-25T00:00:00Z".into()),

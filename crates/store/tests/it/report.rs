@@ -37,6 +37,7 @@ fn events() -> Vec<Event> {
                 country: country.map(Into::into),
                 browser: Some(["Firefox", "Chrome"][next(2) as usize].into()),
                 is_first_in_session: Some(v == 0),
+                page_view_id: Some(format!("{s}-{v}")),
                 props: (next(3) == 0).then(|| {
                     let plan = ["free", "pro"][next(2) as usize];
                     json!({"plan": plan, "seats": next(5)}).to_string()
@@ -53,7 +54,16 @@ fn events() -> Vec<Event> {
                 engagement.time += 30_000;
                 engagement.engaged_ms = Some(next(90_000) as i64);
                 engagement.scroll_depth = Some(next(101) as i32);
-                out.push(engagement);
+                out.push(engagement.clone());
+                // The tag reports engagement cumulatively: a later report of the same page view
+                // with larger values replaces the first.
+                if next(2) == 0 {
+                    engagement.event_id = Some(format!("{s}-{v}-eng2"));
+                    engagement.time += 20_000;
+                    engagement.engaged_ms = engagement.engaged_ms.map(|ms| ms + next(30_000) as i64);
+                    engagement.scroll_depth = engagement.scroll_depth.map(|d| (d + next(30) as i32).min(100));
+                    out.push(engagement);
+                }
             }
             if next(5) == 0 {
                 let mut custom = base.clone();
@@ -63,6 +73,21 @@ fn events() -> Vec<Event> {
                 out.push(custom);
             }
         }
+    }
+    // Flagged events are stored but never counted.
+    for (i, flag) in ["bot", "duplicate"].into_iter().enumerate() {
+        out.push(Event {
+            time: T0 - HOUR,
+            site: Some("a".into()),
+            event_id: Some(format!("flagged-{i}")),
+            event_type: "pageView".into(),
+            party_id: Some(format!("flagged-{i}")),
+            session_id: Some(format!("flagged-{i}")),
+            path: Some("/p1".into()),
+            is_bot: flag == "bot",
+            is_duplicate: flag == "duplicate",
+            ..Event::default()
+        });
     }
     out
 }
@@ -108,20 +133,25 @@ const MEASURES: [&str; 9] = [
     "event:signup",
 ];
 
-/// The measures of MEASURES over the events `filter` lets through, in SQL of its own.
-fn measures_sql(filter: &str) -> String {
+/// The measures of MEASURES over the counted events of `scope` that `filter` lets through, in
+/// SQL of its own: a session's page views are all of its page views in `scope`, and a page
+/// view's engagement is its largest report.
+fn measures_sql(scope: &str, filter: &str) -> String {
     format!(
-        "WITH e AS (SELECT * FROM events WHERE {filter}), \
-         s AS (SELECT session_id, count(*) FILTER (WHERE event_type = 'pageView') AS views FROM e \
-               WHERE session_id IS NOT NULL GROUP BY session_id) \
+        "WITH c AS (SELECT * FROM events WHERE {scope} AND NOT is_bot AND NOT is_duplicate AND NOT is_corrupt), \
+         e AS (SELECT * FROM c WHERE {filter}), \
+         s AS (SELECT session_id, count(*) FILTER (WHERE event_type = 'pageView') AS views FROM c \
+               WHERE session_id IN (SELECT session_id FROM e) GROUP BY session_id), \
+         p AS (SELECT COALESCE(page_view_id, event_id) AS page, max(engaged_ms) AS em, max(scroll_depth) AS sd FROM e \
+               WHERE event_type = 'engagement' GROUP BY 1) \
          SELECT (SELECT count(*) FROM e) AS a, \
                 (SELECT count(*) FROM e WHERE event_type = 'pageView') AS b, \
                 (SELECT count(DISTINCT party_id) FROM e) AS c, \
                 (SELECT count(DISTINCT session_id) FROM e) AS d, \
                 (SELECT 100.0 * count(*) FILTER (WHERE views = 1) / NULLIF(count(*), 0) FROM s WHERE views > 0) AS e, \
                 (SELECT CAST(count(*) FILTER (WHERE event_type = 'pageView') AS DOUBLE) / NULLIF(count(DISTINCT session_id), 0) FROM e) AS f, \
-                (SELECT avg(engaged_ms) / 1000.0 FROM e WHERE event_type = 'engagement') AS g, \
-                (SELECT avg(CAST(scroll_depth AS DOUBLE)) FROM e WHERE event_type = 'engagement') AS h, \
+                (SELECT avg(em) / 1000.0 FROM p) AS g, \
+                (SELECT avg(CAST(sd AS DOUBLE)) FROM p) AS h, \
                 (SELECT count(*) FROM e WHERE event_type = 'signup') AS i"
     )
 }
@@ -137,7 +167,7 @@ async fn every_measure_and_filter_equals_its_sql() {
     let range = json!({"start": "2026-11-24T09:00:00Z", "end": "2026-11-27T10:00:00Z"});
 
     let totals = report(&f, json!({"range": range, "measures": MEASURES})).await;
-    let want = &sql(&f, &measures_sql(&range_sql(start, end))).await[0];
+    let want = &sql(&f, &measures_sql(&range_sql(start, end), "TRUE")).await[0];
     same_row("totals", &totals.totals.values, want);
 
     // Every filter operator, each against its SQL condition.
@@ -158,7 +188,7 @@ async fn every_measure_and_filter_equals_its_sql() {
     ];
     for (filter, condition) in cases {
         let got = report(&f, json!({"range": range, "measures": MEASURES, "filters": [filter.clone()], "site": "a"})).await;
-        let want = &sql(&f, &measures_sql(&format!("{} AND site = 'a' AND {condition}", range_sql(start, end)))).await[0];
+        let want = &sql(&f, &measures_sql(&format!("{} AND site = 'a'", range_sql(start, end)), condition)).await[0];
         same_row(&format!("filter {filter}"), &got.totals.values, want);
     }
 }
@@ -167,7 +197,7 @@ async fn every_measure_and_filter_equals_its_sql() {
 async fn splits_sorts_limits_and_comparisons_equal_their_sql() {
     let f = fixture().await;
     let range = json!({"start": "2026-11-24T09:00:00Z", "end": "2026-11-27T10:00:00Z"});
-    let r = range_sql(T0 - 3 * 24 * HOUR, T0 + HOUR);
+    let r = format!("{} AND NOT is_bot AND NOT is_duplicate AND NOT is_corrupt", range_sql(T0 - 3 * 24 * HOUR, T0 + HOUR));
 
     // One dimension, the default order (the first measure, largest first), a limit.
     let got =
@@ -232,8 +262,12 @@ async fn splits_sorts_limits_and_comparisons_equal_their_sql() {
     assert_eq!(got.granularity.as_deref(), Some("P1D"));
     let local_day = |d: &str| oriel_store::druid::time::parse_instant(&format!("{d}T00:00:00+01:00")).unwrap();
     let days = ["2026-11-23", "2026-11-24", "2026-11-25", "2026-11-26", "2026-11-27"].map(local_day);
-    let views =
-        |i: usize| format!("SELECT count(*) FROM events WHERE event_type = 'pageView' AND {}", range_sql(days[i], days[i + 1]));
+    let views = |i: usize| {
+        format!(
+            "SELECT count(*) FROM events WHERE event_type = 'pageView' AND NOT is_bot AND NOT is_duplicate AND {}",
+            range_sql(days[i], days[i + 1])
+        )
+    };
     assert_eq!(got.rows.len(), 2);
     for (k, row) in got.rows.iter().enumerate() {
         assert_eq!(row.keys[0], json!(format!("2026-11-{}T00:00:00.000+01:00", 25 + k)));
