@@ -33,6 +33,12 @@ static FILES: LazyLock<HashMap<String, Asset>> = LazyLock::new(|| {
         .collect()
 });
 
+/// Compresses the UI's files now (brotli at its best takes a while), so the first browser to
+/// ask does not stall a serving thread with it. Call it off the async threads.
+pub fn prepare() {
+    LazyLock::force(&FILES);
+}
+
 /// The policy sent with the UI.
 pub(crate) const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
      connect-src 'self'; font-src 'self'; manifest-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";

@@ -120,6 +120,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     };
     let mut server_stop = stop_rx.clone();
     let router = oriel_server::router(state.clone());
+    tokio::task::spawn_blocking(oriel_server::ui::prepare);
     let server = tokio::spawn(oriel_server::serve(listener, router, connection_limits, async move {
         let _ = server_stop.wait_for(Option::is_some).await;
     }));
@@ -219,7 +220,8 @@ fn about(config: &Config, geoip: Option<String>) -> oriel_server::About {
         None => "No location is derived from addresses (collector.geoip_database is empty).".into(),
     });
     oriel_server::About {
-        data_dir: config.data_dir.display().to_string(),
+        // Where the files are, whatever directory the server was started from.
+        data_dir: std::fs::canonicalize(&config.data_dir).unwrap_or_else(|_| config.data_dir.clone()).display().to_string(),
         retention_days: config.store.retention_days,
         sites: config
             .sites

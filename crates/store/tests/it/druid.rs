@@ -16,13 +16,7 @@ const HOUR: i64 = 3_600_000;
 
 /// Events over three days, from a fixed pseudo-random sequence.
 fn events(n: usize) -> Vec<Event> {
-    let mut state = 0x2545_f491_4f6c_dd1du64;
-    let mut next = move |m: u64| {
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        state % m
-    };
+    let mut next = crate::pseudo_random(0x2545_f491_4f6c_dd1du64);
     (0..n)
         .map(|i| {
             let country = ["NL", "US", "DE", "FR"][next(4) as usize];

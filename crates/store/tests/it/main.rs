@@ -18,6 +18,18 @@ use oriel_store::segment::Granularity;
 use oriel_store::{Store, StoreOptions};
 use serde_json::Value;
 
+/// A fixed pseudo-random sequence (xorshift) from `seed`: each call gives a number below its
+/// argument, the same numbers on every run.
+pub(crate) fn pseudo_random(seed: u64) -> impl FnMut(u64) -> u64 {
+    let mut state = seed;
+    move |m: u64| {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state % m
+    }
+}
+
 /// 2026-11-27T09:00:00Z.
 pub(crate) const T0: i64 = 1_795_770_000_000;
 

@@ -14,13 +14,7 @@ const NOW: i64 = T0 + HOUR;
 /// Sessions of page views and engagement and custom events over four days, from a fixed
 /// pseudo-random sequence.
 fn events() -> Vec<Event> {
-    let mut state = 0x9e37_79b9_7f4a_7c15u64;
-    let mut next = move |m: u64| {
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        state % m
-    };
+    let mut next = crate::pseudo_random(0x9e37_79b9_7f4a_7c15u64);
     let mut out = Vec::new();
     for s in 0..400 {
         let party = format!("p{}", next(120));
