@@ -384,6 +384,35 @@ try {
     }
   }
 
+  // ── "Your data": one visitor's events exported, then deleted, with the count and a receipt.
+  {
+    const [[victim]] = await sql(
+      `SELECT party_id FROM events WHERE site = ${quote(site)} GROUP BY 1 ORDER BY count(*) DESC, 1 LIMIT 1`,
+    );
+    // A visitor id may have events on other sites too: all of them are theirs.
+    const [[held]] = await sql(`SELECT count(*) FROM events WHERE party_id = ${quote(victim)}`);
+    const exported = await context.request.get(`/api/v1/export?party_id=${encodeURIComponent(victim)}`);
+    const lines = (await exported.text()).split('\n').filter(Boolean).map((l) => JSON.parse(l));
+    check(
+      exported.status() === 200 && lines.length === held && lines.every((e) => e.party_id === victim),
+      `the export of visitor ${victim} holds exactly their ${held} events (${lines.length})`,
+    );
+    const p = await page(context);
+    await p.goto('/data');
+    await p.getByLabel('Visitor or user id').fill(victim);
+    await p.getByRole('button', { name: 'Delete' }).click();
+    const said = await p.locator('.deletion-result').filter({ hasText: 'Deleted' }).textContent({ timeout: 30000 });
+    const [[left]] = await sql(`SELECT count(*) FROM events WHERE party_id = ${quote(victim)}`);
+    check(
+      said.startsWith(`Deleted ${held} events (receipt d`) && left === 0,
+      `deleting a visitor in "Your data" says how many events went (${said}); ${left} left`,
+    );
+    const receipt = p.locator('section.receipts tbody tr').filter({ hasText: victim });
+    await receipt.first().waitFor();
+    check((await receipt.count()) === 1, 'the deletion is listed among the receipts');
+    await p.close();
+  }
+
   // ── Screenshots for a reviewer.
   await screenshots(context, 'overview', overviewUrl);
   await screenshots(context, 'explorer', explorerUrl);

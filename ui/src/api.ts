@@ -130,12 +130,29 @@ export function signIn(name: string, password: string): Promise<{ name: string; 
 
 export const signOut = (): Promise<void> => call('/api/v1/signout', { method: 'POST' });
 
-export function deleteVisitor(key: 'party_id' | 'user_id', value: string): Promise<{ deleted: number }> {
+/** What a deletion left behind: who asked, when, whose events and how many went. */
+export interface Receipt {
+  id: string;
+  requested_by: string;
+  requested_at: string;
+  deleted: number;
+  party_id?: string;
+  user_id?: string;
+}
+
+export function deleteVisitor(key: 'party_id' | 'user_id', value: string): Promise<{ deleted: number; receipt: Receipt }> {
   return call('/api/v1/delete', {
     method: 'POST',
     headers: { 'content-type': 'application/json' },
     body: JSON.stringify({ [key]: value }),
   });
+}
+
+export const deletions = (): Promise<{ deletions: Receipt[] }> => call('/api/v1/deletions');
+
+/** Where the browser downloads every event of one visitor or user. */
+export function exportUrl(key: 'party_id' | 'user_id', value: string, format: 'jsonl' | 'parquet'): string {
+  return `/api/v1/export?${new URLSearchParams({ [key]: value, format })}`;
 }
 
 /** Sends one test page view for `site` through the collector, as a page would. */

@@ -57,8 +57,8 @@ export function yourData(root: HTMLElement, role: string, timeZone: string): () 
               'dd',
               {},
               Number(info.retentionDays) > 0
-                ? `${info.retentionDays} days; older days are dropped whole (store.retention_days)`
-                : 'forever (store.retention_days = 0)',
+                ? `today and the ${info.retentionDays} days before (store.retention_days); sites may keep their own`
+                : 'forever (store.retention_days = 0); sites may keep their own',
             ),
             h('dt', {}, 'Countries from'),
             h('dd', {}, String(info.geoip ?? 'no GeoIP database: countries are not recorded')),
@@ -81,6 +81,7 @@ export function yourData(root: HTMLElement, role: string, timeZone: string): () 
                 h('th', { scope: 'col', class: 'num' }, 'Events'),
                 h('th', { scope: 'col' }, 'First'),
                 h('th', { scope: 'col' }, 'Last'),
+                h('th', { scope: 'col' }, 'Kept for'),
               ),
             ),
             h(
@@ -94,6 +95,7 @@ export function yourData(root: HTMLElement, role: string, timeZone: string): () 
                   h('td', { class: 'num' }, Number(s.events).toLocaleString('en')),
                   h('td', {}, s.first ? formatTime(String(s.first), 'PT1M', timeZone) : '–'),
                   h('td', {}, s.last ? formatTime(String(s.last), 'PT1M', timeZone) : '–'),
+                  h('td', {}, kept(s.retentionDays)),
                 ),
               ),
             ),
@@ -119,7 +121,9 @@ export function yourData(root: HTMLElement, role: string, timeZone: string): () 
             columns.map((c) => h('code', { title: c.type }, c.name)),
           ),
         ),
-        role === 'admin' ? deletion() : h('p', { class: 'notice' }, 'Deleting a visitor needs an administrator.'),
+        ...(role === 'admin'
+          ? [visitorData(), receipts()]
+          : [h('p', { class: 'notice' }, 'Exporting or deleting a visitor’s events needs an administrator.')]),
         h(
           'section',
           { class: 'card about', 'aria-label': 'About' },
@@ -137,23 +141,40 @@ export function yourData(root: HTMLElement, role: string, timeZone: string): () 
   return () => {};
 }
 
-function deletion(): HTMLElement {
+function kept(days: unknown): string {
+  const n = Number(days);
+  return n > 0 ? `${n} days` : 'forever';
+}
+
+/** One visitor's or user's events: export them (a data-subject access request) or delete them. */
+function visitorData(): HTMLElement {
   const key = h(
     'select',
     { 'aria-label': 'Identify by' },
     h('option', { value: 'party_id' }, 'visitor id (party_id)'),
     h('option', { value: 'user_id' }, 'user id (user_id)'),
   );
-  const value = h('input', { 'aria-label': 'Id to delete', required: true, maxlength: 256 });
-  const result = h('p', { 'aria-live': 'polite' });
+  const value = h('input', { 'aria-label': 'Visitor or user id', required: true, maxlength: 256 });
+  const result = h('p', { 'aria-live': 'polite', class: 'deletion-result' });
+  const which = () => [key.value as 'party_id' | 'user_id', value.value.trim()] as const;
+  const download = (format: 'jsonl' | 'parquet') => () => {
+    const [k, v] = which();
+    if (!v) {
+      result.textContent = 'Enter the id first.';
+      return;
+    }
+    const link = h('a', { href: api.exportUrl(k, v, format), download: `oriel-${v}.${format}` });
+    link.click();
+  };
   return h(
     'section',
     { class: 'card' },
-    h('h2', {}, 'Delete a visitor'),
+    h('h2', {}, 'A visitor’s data'),
     h(
       'p',
       {},
-      'Removes every event of one visitor or user, from the store and from the event log’s replay. It cannot be undone.',
+      'Export every event of one visitor or user (JSON lines or Parquet), or delete them all: from the store, ',
+      'from the event log’s replay and from its dump. A deletion cannot be undone and leaves a receipt below.',
     ),
     h(
       'form',
@@ -161,11 +182,14 @@ function deletion(): HTMLElement {
         class: 'add-filter',
         onsubmit: (e: Event) => {
           e.preventDefault();
+          const [k, v] = which();
           result.textContent = 'Deleting…';
           api
-            .deleteVisitor(key.value as 'party_id' | 'user_id', value.value.trim())
+            .deleteVisitor(k, v)
             .then((r) => {
-              result.textContent = `Deleted ${r.deleted} events.`;
+              result.textContent = `Deleted ${r.deleted} events (receipt ${r.receipt.id}).`;
+              const list = document.querySelector('section.receipts');
+              list?.replaceWith(receipts());
             })
             .catch((err: Error) => {
               result.textContent = err.message;
@@ -174,8 +198,59 @@ function deletion(): HTMLElement {
       },
       key,
       value,
+      h('button', { type: 'button', onclick: download('jsonl') }, 'Export JSON lines'),
+      h('button', { type: 'button', onclick: download('parquet') }, 'Export Parquet'),
       h('button', { type: 'submit', class: 'danger' }, 'Delete'),
     ),
     result,
   );
+}
+
+/** The receipts of past deletions, newest first. */
+function receipts(): HTMLElement {
+  const section = h('section', { class: 'card receipts' }, h('h2', {}, 'Deletion receipts'), h('p', {}, 'Loading…'));
+  api
+    .deletions()
+    .then(({ deletions }) => {
+      const body =
+        deletions.length === 0
+          ? h('p', {}, 'No deletions yet.')
+          : h(
+              'table',
+              { class: 'data' },
+              h(
+                'thead',
+                {},
+                h(
+                  'tr',
+                  {},
+                  h('th', { scope: 'col' }, 'Receipt'),
+                  h('th', { scope: 'col' }, 'Asked'),
+                  h('th', { scope: 'col' }, 'By'),
+                  h('th', { scope: 'col' }, 'Whose events'),
+                  h('th', { scope: 'col', class: 'num' }, 'Deleted'),
+                ),
+              ),
+              h(
+                'tbody',
+                {},
+                deletions
+                  .slice(0, 50)
+                  .map((r) =>
+                    h(
+                      'tr',
+                      {},
+                      h('td', {}, r.id),
+                      h('td', {}, r.requested_at),
+                      h('td', {}, r.requested_by),
+                      h('td', {}, r.party_id ? `visitor ${r.party_id}` : `user ${r.user_id ?? ''}`),
+                      h('td', { class: 'num' }, r.deleted.toLocaleString('en')),
+                    ),
+                  ),
+              ),
+            );
+      replace(section, h('h2', {}, 'Deletion receipts'), body);
+    })
+    .catch((e: Error) => replace(section, h('h2', {}, 'Deletion receipts'), h('p', { class: 'notice error' }, e.message)));
+  return section;
 }

@@ -18,7 +18,7 @@ pub(crate) mod useragent;
 use std::net::IpAddr;
 
 use oriel_core::Event;
-use oriel_core::config::{Cidr, CollectorConfig};
+use oriel_core::config::{Cidr, CollectorConfig, IpHandling};
 use parking_lot::Mutex;
 
 use crate::Error;
@@ -38,7 +38,6 @@ pub struct Enricher {
     user_agents: useragent::UserAgents,
     geo: Option<geo::Geo>,
     proxies: Vec<Cidr>,
-    anonymize_ip: bool,
     dedup: Mutex<dedup::Dedup>,
     /// Server-side ids for cookieless sites.
     pub cookieless: cookieless::Cookieless,
@@ -46,8 +45,8 @@ pub struct Enricher {
 
 impl Enricher {
     /// Builds the stage from configuration; compiles the user agent rules and opens the GeoIP
-    /// database, so call it off the async threads. `salt_path` keeps the cookieless salt.
-    pub fn new(config: &CollectorConfig, salt_path: Option<std::path::PathBuf>) -> Result<Self, Error> {
+    /// database, so call it off the async threads. `salt_dir` keeps the cookieless salt.
+    pub fn new(config: &CollectorConfig, salt_dir: Option<std::path::PathBuf>) -> Result<Self, Error> {
         let cache_bytes = usize::try_from(config.user_agent_cache_bytes).unwrap_or(usize::MAX);
         let user_agents = useragent::UserAgents::new(cache_bytes).map_err(Error::Setup)?;
         let geo = if config.geoip_database.as_os_str().is_empty() {
@@ -61,9 +60,8 @@ impl Enricher {
             user_agents,
             geo,
             proxies: config.proxies(),
-            anonymize_ip: config.anonymize_ip,
             dedup: Mutex::new(dedup::Dedup::new(config.duplicate_memory as usize)),
-            cookieless: cookieless::Cookieless::new(salt_path, 200_000),
+            cookieless: cookieless::Cookieless::new(salt_dir, 200_000),
         })
     }
 
@@ -78,7 +76,8 @@ impl Enricher {
     }
 
     /// Adds everything derivable to `event` sent by `client`, and flags bots and duplicates.
-    pub fn enrich(&self, event: &mut Event, client: &Client) {
+    /// The location comes from the whole address; `ip_handling` says what of it is stored.
+    pub fn enrich(&self, event: &mut Event, client: &Client, ip_handling: IpHandling) {
         page::enrich(event);
         let ua = self.user_agents.parse(&client.user_agent);
         event.browser = ua.browser.clone();
@@ -94,8 +93,11 @@ impl Enricher {
             event.region = location.region;
             event.city = location.city;
         }
-        let stored_ip = if self.anonymize_ip { ip::anonymize(client.ip) } else { client.ip };
-        event.ip = Some(stored_ip.to_string());
+        event.ip = match ip_handling {
+            IpHandling::Drop => None,
+            IpHandling::Anonymize => Some(ip::anonymize(client.ip).to_string()),
+            IpHandling::Keep => Some(client.ip.to_string()),
+        };
         if let Some(id) = &event.event_id {
             event.is_duplicate = self.dedup.lock().seen(event.site.as_deref().unwrap_or_default(), id);
         }

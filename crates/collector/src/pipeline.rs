@@ -48,7 +48,10 @@ impl Collector {
     /// the async threads.
     pub fn new(config: &Config, log: Arc<dyn EventLog>, clock: Arc<dyn Clock>) -> Result<Self> {
         let c = &config.collector;
-        let salt = config.data_dir.join("collector").join("cookieless-salt.json");
+        let salt =
+            if c.salt_dir.as_os_str().is_empty() { config.data_dir.join("collector").join("salts") } else { c.salt_dir.clone() };
+        // Versions before the salt directory kept the day's salt here; a past salt must not stay.
+        let _ = std::fs::remove_file(config.data_dir.join("collector").join("cookieless-salt.json"));
         m::describe();
         Ok(Self {
             limits: Limits::from_config(c),
@@ -132,7 +135,7 @@ impl Collector {
                 event.is_new_party = None;
                 event.is_first_in_session = Some(ids.new_session);
             }
-            self.enricher.enrich(event, client);
+            self.enricher.enrich(event, client, site.ip_handling);
         }
     }
 

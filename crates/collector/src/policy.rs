@@ -60,6 +60,7 @@ mod tests {
             origins: origins.iter().map(|o| (*o).to_string()).collect(),
             cookieless: false,
             session_timeout_minutes: 30,
+            ip_handling: oriel_core::config::IpHandling::Anonymize,
             respect_dnt,
             require_consent: false,
             track_hash: false,

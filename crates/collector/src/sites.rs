@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use oriel_core::config::{CollectorConfig, SiteConfig};
+use oriel_core::config::{CollectorConfig, IpHandling, SiteConfig};
 use oriel_core::secret::constant_time_eq;
 use serde::Serialize;
 
@@ -18,6 +18,8 @@ pub(crate) struct Site {
     pub cookieless: bool,
     /// Session timeout in minutes.
     pub session_timeout_minutes: u32,
+    /// What is stored of the client's IP address.
+    pub ip_handling: IpHandling,
     /// Honour DNT and GPC.
     pub respect_dnt: bool,
     /// Send nothing before consent.
@@ -82,6 +84,7 @@ impl Sites {
             origins: Vec::new(),
             cookieless: collector.cookieless,
             session_timeout_minutes: collector.session_timeout_minutes,
+            ip_handling: collector.ip_handling,
             respect_dnt: collector.respect_dnt,
             require_consent: collector.require_consent,
             track_hash: false,
@@ -95,6 +98,7 @@ impl Sites {
                     origins: s.origins.iter().map(|o| o.trim_end_matches('/').to_string()).collect(),
                     cookieless: s.cookieless.unwrap_or(defaults.cookieless),
                     session_timeout_minutes: s.session_timeout_minutes.unwrap_or(defaults.session_timeout_minutes),
+                    ip_handling: s.ip_handling.unwrap_or(defaults.ip_handling),
                     respect_dnt: s.respect_dnt.unwrap_or(defaults.respect_dnt),
                     require_consent: s.require_consent.unwrap_or(defaults.require_consent),
                     track_hash: s.track_hash,

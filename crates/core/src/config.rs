@@ -23,7 +23,7 @@ mod log;
 mod server;
 mod store;
 
-pub use collector::{BUILT_IN_GEOIP, Cidr, CollectorConfig, DivolteConfig, SiteConfig};
+pub use collector::{BUILT_IN_GEOIP, Cidr, CollectorConfig, DivolteConfig, IpHandling, SiteConfig};
 pub use log::{EmbeddedLogConfig, LogConfig};
 pub use server::{ApiToken, Role, ServerConfig, User};
 pub use store::{Partitioning, StoreConfig};

@@ -1,4 +1,5 @@
-//! The client side of the query API, shared by `oriel sql`, `oriel delete` and `oriel signin`:
+//! The client side of the query API, shared by `oriel sql`, `oriel delete`, `oriel deletions`,
+//! `oriel export` and `oriel signin`:
 //! where the server is and which credential to send.
 //!
 //! The credential is `--token` (or `ORIEL_TOKEN`) when given, else the admin token a server
@@ -44,21 +45,44 @@ impl Connection {
 
     /// POSTs `body` to `path` and returns the JSON answer, or the server's error as one line.
     pub(crate) fn call(&self, path: &str, body: Value) -> anyhow::Result<Value> {
+        let bytes = self.send(path, Some(body))?;
+        Ok(serde_json::from_slice(&bytes).unwrap_or_else(|_| json!({ "error": String::from_utf8_lossy(&bytes) })))
+    }
+
+    /// GETs `path` and returns the body as it came, or the server's error as one line.
+    pub(crate) fn get(&self, path: &str) -> anyhow::Result<Vec<u8>> {
+        self.send(path, None)
+    }
+
+    /// Sends a POST of `body`, or a GET without one, and returns a successful answer's body.
+    fn send(&self, path: &str, body: Option<Value>) -> anyhow::Result<Vec<u8>> {
         let (token, source) = self.credential()?;
         let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
         runtime.block_on(async {
             let url = format!("{}{path}", self.url.trim_end_matches('/'));
-            let response = reqwest::Client::new()
-                .post(&url)
+            let client = reqwest::Client::new();
+            let request = match &body {
+                Some(body) => client.post(&url).json(body),
+                None => client.get(&url),
+            };
+            let response = request
                 .bearer_auth(&token)
-                .json(&body)
                 .send()
                 .await
                 .with_context(|| format!("cannot reach oriel at {} (is oriel serve running?)", self.url))?;
             let status = response.status();
-            let text = response.text().await.context("reading the answer")?;
-            let value: Value = serde_json::from_str(&text).unwrap_or_else(|_| json!({ "error": text }));
-            if let Some(message) = value.get("error").and_then(Value::as_str) {
+            let is_json = response
+                .headers()
+                .get(reqwest::header::CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|t| t.starts_with("application/json"));
+            let bytes = response.bytes().await.context("reading the answer")?.to_vec();
+            // Errors come as {"error": …}; so may a JSON answer cut short after its status line.
+            let error = (is_json || !status.is_success())
+                .then(|| serde_json::from_slice::<Value>(&bytes).ok())
+                .flatten()
+                .and_then(|v| v.get("error").and_then(Value::as_str).map(str::to_string));
+            if let Some(message) = error {
                 if status.as_u16() == 401 {
                     bail!("{message} (HTTP 401; sent {source})");
                 }
@@ -68,9 +92,9 @@ impl Connection {
                 bail!("{message} (HTTP {})", status.as_u16());
             }
             if !status.is_success() {
-                bail!("request failed (HTTP {})", status.as_u16());
+                bail!("request failed (HTTP {}): {}", status.as_u16(), String::from_utf8_lossy(&bytes).trim());
             }
-            Ok(value)
+            Ok(bytes)
         })
     }
 }

@@ -2,6 +2,8 @@
 
 pub(crate) mod check_config;
 pub(crate) mod delete;
+pub(crate) mod deletions;
+pub(crate) mod export;
 pub(crate) mod generate;
 pub(crate) mod import;
 pub(crate) mod log;

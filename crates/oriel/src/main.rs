@@ -1,7 +1,7 @@
 //! The `oriel` binary: one process that collects, stores and serves click-stream events.
 //!
-//! Each subcommand is a module of [`commands`]: `serve` runs everything; `sql`, `delete` and
-//! `signin` talk to a running server ([`client`]); `gen` makes realistic traffic ([`generate`]);
+//! Each subcommand is a module of [`commands`]: `serve` runs everything; `sql`, `delete`,
+//! `deletions`, `export` and `signin` talk to a running server ([`client`]); `gen` makes realistic traffic ([`generate`]);
 //! `import` backfills events; `log` inspects the event log; `user add` makes the entry of a
 //! user who signs in with a password; `check-config` validates a
 //! configuration file; `version` prints the version. Configuration is loaded by [`settings`],
@@ -41,6 +41,10 @@ enum Command {
     Sql(commands::sql::SqlArgs),
     /// Delete every event of a visitor or user on a running server.
     Delete(commands::delete::DeleteArgs),
+    /// List the receipts of past deletions on a running server.
+    Deletions(commands::deletions::DeletionsArgs),
+    /// Export every event of a visitor or user from a running server (JSON lines or Parquet).
+    Export(commands::export::ExportArgs),
     /// Print a one-time link that signs a browser in to a running server.
     Signin(commands::signin::SigninArgs),
     /// Generate realistic click-stream traffic into a file or to a running collector.
@@ -64,6 +68,8 @@ fn main() -> ExitCode {
         Command::CheckConfig(args) => commands::check_config::run(args),
         Command::Sql(args) => commands::sql::run(args),
         Command::Delete(args) => commands::delete::run(args),
+        Command::Deletions(args) => commands::deletions::run(args),
+        Command::Export(args) => commands::export::run(args),
         Command::Signin(args) => commands::signin::run(args),
         Command::Gen(args) => commands::generate::run(args),
         Command::Import(args) => commands::import::run(args),

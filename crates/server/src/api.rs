@@ -3,7 +3,9 @@
 //! | route | what | role |
 //! | --- | --- | --- |
 //! | `POST /api/v1/sql` | `{"query": "SELECT …"}` → columns and rows, streamed ([`sql`]) | viewer |
-//! | `POST /api/v1/delete` | `{"party_id": …}` or `{"user_id": …}` → how many events went ([`delete`]) | admin |
+//! | `POST /api/v1/delete` | `{"party_id": …}` or `{"user_id": …}` → how many events went, and the receipt ([`delete`]) | admin |
+//! | `GET /api/v1/deletions` | the receipts of past deletions, newest first | admin |
+//! | `GET /api/v1/export?party_id=` | every event of one visitor or user, as JSON lines or Parquet ([`export`]) | admin |
 //! | `GET /api/v1/session` | who the credential signs in | viewer |
 //! | `POST /api/v1/signin-links` | a one-time sign-in link for a browser ([`signin`]) | admin |
 //! | `POST /api/v1/query` | a report of the UI's query language ([`report`], `docs/api.md`) | viewer |
@@ -16,6 +18,7 @@
 //! `POST /api/v1/signout`.
 
 pub(crate) mod delete;
+mod export;
 pub(crate) mod report;
 mod signin;
 mod sql;
@@ -33,6 +36,8 @@ pub(crate) fn protected() -> Router<AppState> {
     Router::new()
         .route("/api/v1/sql", post(sql::sql))
         .route("/api/v1/delete", post(delete::delete))
+        .route("/api/v1/deletions", get(delete::receipts))
+        .route("/api/v1/export", get(export::export))
         .route("/api/v1/session", get(session))
         .route("/api/v1/signin-links", post(signin::link))
         .route("/api/v1/query", post(report::query))

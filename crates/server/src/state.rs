@@ -80,6 +80,8 @@ pub struct SiteAbout {
     pub id: String,
     /// The zone its days are cut in.
     pub time_zone: Option<String>,
+    /// Days its events are kept; 0 = forever.
+    pub retention_days: u32,
 }
 
 /// What handlers can reach. Cheap to clone.

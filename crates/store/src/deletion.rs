@@ -7,16 +7,20 @@
 //! halfway resumes instead of leaving some behind. [`keep_mask`] evaluates any rule over a
 //! batch's `party_id`, `user_id` and `__time` columns. It fails when those columns are not what
 //! the schema says, and callers fail closed on that error: a batch that cannot be checked is
-//! never served or written.
+//! never served or written. A [`Removal`] joins the pending deletions with the sites' retention
+//! cutoffs, for the rewrites that apply both.
+
+use std::collections::BTreeMap;
 
 use datafusion::arrow::array::{Array, AsArray, BooleanArray, PrimitiveArray, RecordBatch, StringArray};
 use datafusion::arrow::datatypes::TimestampMillisecondType;
 use serde::{Deserialize, Serialize};
 
+use crate::expiry::Cutoffs;
 use crate::{Error, Result};
 
 /// A visitor or user whose events are deleted.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Selector {
     /// Events with this `party_id`.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -40,13 +44,25 @@ impl Selector {
 }
 
 /// A deletion not yet applied to every segment.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PendingDeletion {
     /// Whose events.
     #[serde(flatten)]
     pub selector: Selector,
     /// When it was asked for (ms): events received after are new and stay.
     pub before_ms: i64,
+    /// The id of its receipt.
+    #[serde(default)]
+    pub id: String,
+    /// Who asked for it.
+    #[serde(default)]
+    pub requested_by: String,
+    /// When it was asked for by the clock, ms.
+    #[serde(default)]
+    pub requested_at_ms: i64,
+    /// Per log partition, the end offset when it was asked for.
+    #[serde(default)]
+    pub until: BTreeMap<u32, u64>,
 }
 
 impl PendingDeletion {
@@ -77,6 +93,7 @@ fn value(column: Option<&StringArray>, row: usize) -> Option<&str> {
 pub(crate) struct Row<'a> {
     /// Position in the batch.
     pub(crate) index: usize,
+    pub(crate) site: Option<&'a str>,
     pub(crate) party_id: Option<&'a str>,
     pub(crate) user_id: Option<&'a str>,
     /// `__time`, ms (`i64::MIN` when the batch has no such column).
@@ -85,6 +102,7 @@ pub(crate) struct Row<'a> {
 
 /// The rows of `batch` to keep: those `deleted` does not pick.
 pub(crate) fn keep_mask(batch: &RecordBatch, deleted: impl Fn(Row<'_>) -> bool) -> Result<BooleanArray> {
+    let site = column(batch, "site")?;
     let party = column(batch, "party_id")?;
     let user = column(batch, "user_id")?;
     let time: Option<&PrimitiveArray<TimestampMillisecondType>> = match batch.schema().index_of("__time") {
@@ -99,9 +117,34 @@ pub(crate) fn keep_mask(batch: &RecordBatch, deleted: impl Fn(Row<'_>) -> bool) 
     Ok((0..batch.num_rows())
         .map(|index| {
             let time_ms = time.filter(|t| t.is_valid(index)).map_or(i64::MIN, |t| t.value(index));
-            Some(!deleted(Row { index, party_id: value(party, index), user_id: value(user, index), time_ms }))
+            let row =
+                Row { index, site: value(site, index), party_id: value(party, index), user_id: value(user, index), time_ms };
+            Some(!deleted(row))
         })
         .collect())
+}
+
+/// Everything a rewrite of segments leaves out: the deletions pending when it started, and
+/// events past their site's retention.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct Removal {
+    /// Deletions not yet applied everywhere.
+    pub(crate) deletions: Vec<PendingDeletion>,
+    /// The oldest time each site keeps.
+    pub(crate) cutoffs: Cutoffs,
+}
+
+impl Removal {
+    /// Whether the rewrite keeps every row.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.deletions.is_empty() && self.cutoffs.is_none()
+    }
+
+    /// Whether `row` is left out.
+    pub(crate) fn removes(&self, row: Row<'_>) -> bool {
+        self.cutoffs.expired(row.site, row.time_ms)
+            || self.deletions.iter().any(|d| d.matches(row.party_id, row.user_id, row.time_ms))
+    }
 }
 
 #[cfg(test)]
@@ -137,7 +180,11 @@ mod tests {
 
     #[test]
     fn a_pending_deletion_spares_what_came_after_it() {
-        let d = PendingDeletion { selector: Selector { party_id: Some("p".into()), user_id: None }, before_ms: 100 };
+        let d = PendingDeletion {
+            selector: Selector { party_id: Some("p".into()), user_id: None },
+            before_ms: 100,
+            ..PendingDeletion::default()
+        };
         assert!(d.matches(Some("p"), None, 100));
         assert!(!d.matches(Some("p"), None, 101), "received after the request: a new event");
         assert!(!d.matches(Some("q"), None, 5));

@@ -99,10 +99,11 @@ impl Store {
 
     fn push_live(&self, partition: u32, batch: RecordBatch, offsets: &[u64], next: u64) -> Result<()> {
         let now = self.shared.options.clock.now_ms();
+        let cutoffs = self.shared.options.retention.cutoffs(now);
         let (rows, live_rows, live_bytes) = {
             let mut guard = self.shared.state.write();
             let state = &mut *guard;
-            let rows = state.live.push(partition, batch, offsets, next, &state.manifest.tombstones, now)?;
+            let rows = state.live.push(partition, batch, offsets, next, &state.manifest.tombstones, &cutoffs, now)?;
             (rows, state.live.rows, state.live.bytes)
         };
         metrics::counter!(m::INGESTED).increment(rows as u64);

@@ -11,11 +11,14 @@
 pub mod deletion;
 pub mod druid;
 mod error;
+pub mod expiry;
+pub mod export;
 pub(crate) mod ingest;
 pub(crate) mod maintenance;
 pub mod manifest;
 pub(crate) mod metrics;
 pub mod query;
+pub mod receipts;
 pub mod report;
 pub mod schema;
 pub mod segment;

@@ -27,7 +27,7 @@ use std::time::Duration;
 
 use datafusion::arrow::array::RecordBatch;
 
-use crate::deletion::PendingDeletion;
+use crate::deletion::{PendingDeletion, Removal};
 use crate::manifest::{Manifest, SegmentMeta, sync_dir};
 use crate::segment::{self, Granularity, Written};
 use crate::snapshot::SegmentFile;
@@ -65,7 +65,7 @@ impl Store {
         let pending = self.shared.state.read().manifest.deletions.clone();
         for deletion in pending {
             tracing::info!("resuming a deletion that was interrupted");
-            if let Err(error) = self.finish_deletion(&deletion).await {
+            if let Err(error) = self.finish_deletion(&deletion, 0).await {
                 tracing::error!(%error, "cannot finish an interrupted deletion; it is retried at the next start");
             }
         }
@@ -130,12 +130,12 @@ impl Store {
     }
 
     /// Writes the merge of segments `old` (of time partition `partition`), without the rows
-    /// `deletions` select, as a new segment file that nothing lists yet. Needs no turn.
+    /// `removal` selects, as a new segment file that nothing lists yet. Needs no turn.
     pub(crate) async fn prepare_replacement(
         &self,
         partition: &str,
         old: Vec<SegmentMeta>,
-        deletions: Vec<PendingDeletion>,
+        removal: Removal,
     ) -> Result<Replacement> {
         let dir = self.shared.options.dir.clone();
         let ids = Arc::clone(&self.shared.segment_ids);
@@ -143,9 +143,9 @@ impl Store {
         tokio::task::spawn_blocking(move || {
             let inputs: Vec<PathBuf> = old.iter().map(|m| dir.join(&m.file)).collect();
             let new = NewSegment::allocate(&dir, &ids, &partition);
-            let written = merge::merge(&inputs, &new.path, &deletions)?;
+            let written = merge::merge(&inputs, &new.path, &removal)?;
             let new = written.map(|w| new.into_meta(w)).transpose()?;
-            Ok(Replacement { old, new, deletions, dir })
+            Ok(Replacement { old, new, deletions: removal.deletions, dir })
         })
         .await
         .map_err(|_| Error::Closed)?
@@ -296,6 +296,7 @@ impl NewSegment {
             bytes: written.bytes,
             min_time: written.min_time,
             max_time: written.max_time,
+            sites: written.sites,
         })
     }
 }

@@ -38,6 +38,11 @@ pub struct SegmentMeta {
     pub min_time: i64,
     /// Largest `__time`, ms.
     pub max_time: i64,
+    /// Per site (`""` for events without one), its oldest `__time`: which sites retention may
+    /// have to rewrite this segment for. `None` for segments written before it was recorded,
+    /// or holding more sites than are listed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sites: Option<BTreeMap<String, i64>>,
 }
 
 /// A deletion that must survive restarts: events of this visitor or user that are still in the
@@ -158,6 +163,7 @@ mod tests {
                 bytes: 4096,
                 min_time: 1,
                 max_time: 2,
+                sites: Some(BTreeMap::from([("shop".into(), 1)])),
             }],
             tombstones: vec![Tombstone {
                 selector: Selector { party_id: Some("p".into()), user_id: None },
@@ -166,6 +172,10 @@ mod tests {
             deletions: vec![crate::deletion::PendingDeletion {
                 selector: Selector { party_id: None, user_id: Some("u".into()) },
                 before_ms: 9,
+                id: "d2".into(),
+                requested_by: "admin".into(),
+                requested_at_ms: 8,
+                until: BTreeMap::from([(0, 50)]),
             }],
         }
     }

@@ -5,12 +5,13 @@
 //! time reads only the row groups and pages that can match. The files are plain Parquet that
 //! DuckDB, Spark, Trino or ClickHouse read directly.
 
+use std::collections::BTreeMap;
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use chrono::DateTime;
-use datafusion::arrow::array::{AsArray, RecordBatch, UInt32Array};
+use datafusion::arrow::array::{Array, AsArray, RecordBatch, UInt32Array};
 use datafusion::arrow::compute::{SortColumn, SortOptions, concat_batches, lexsort_to_indices, take_record_batch};
 use datafusion::arrow::datatypes::TimestampMillisecondType;
 use parquet::arrow::ArrowWriter;
@@ -58,8 +59,12 @@ impl Granularity {
     }
 }
 
+/// Most sites a segment's metadata lists with their oldest event; a segment with more lists
+/// none, and retention treats it as holding any site.
+const MAX_LISTED_SITES: usize = 1000;
+
 /// What writing a segment produced.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Written {
     /// Rows.
     pub rows: u64,
@@ -69,6 +74,8 @@ pub struct Written {
     pub min_time: i64,
     /// Largest `__time`.
     pub max_time: i64,
+    /// Per site (`""` for none), its oldest `__time`; `None` past [`MAX_LISTED_SITES`].
+    pub sites: Option<BTreeMap<String, i64>>,
 }
 
 fn site_index() -> usize {
@@ -143,6 +150,7 @@ pub(crate) struct SegmentWriter {
     rows: u64,
     min_time: i64,
     max_time: i64,
+    sites: Option<BTreeMap<String, i64>>,
 }
 
 impl SegmentWriter {
@@ -152,7 +160,14 @@ impl SegmentWriter {
             std::fs::create_dir_all(dir).map_err(Error::io("failed to create", dir))?;
         }
         let file = File::create_new(path).map_err(Error::io("failed to create segment", path))?;
-        let mut this = Self { path: path.to_path_buf(), writer: None, rows: 0, min_time: i64::MAX, max_time: i64::MIN };
+        let mut this = Self {
+            path: path.to_path_buf(),
+            writer: None,
+            rows: 0,
+            min_time: i64::MAX,
+            max_time: i64::MIN,
+            sites: Some(BTreeMap::new()),
+        };
         this.writer = Some(ArrowWriter::try_new(file, events_schema(), Some(properties()?))?);
         Ok(this)
     }
@@ -167,9 +182,39 @@ impl SegmentWriter {
             self.min_time = self.min_time.min(t);
             self.max_time = self.max_time.max(t);
         }
+        self.note_sites(batch)?;
         self.rows += batch.num_rows() as u64;
         let writer = self.writer.as_mut().ok_or_else(|| Error::Internal("segment writer already finished".into()))?;
         writer.write(batch)?;
+        Ok(())
+    }
+
+    /// Keeps each site's oldest time. Rows arrive sorted by site, so a site's rows are one run
+    /// and one map lookup per run suffices.
+    fn note_sites(&mut self, batch: &RecordBatch) -> Result<()> {
+        let Some(sites) = &mut self.sites else { return Ok(()) };
+        let site =
+            batch.column(site_index()).as_string_opt::<i32>().ok_or_else(|| Error::Internal("column site is not text".into()))?;
+        let times = batch.column(TIME).as_primitive::<TimestampMillisecondType>();
+        let mut run_start = 0;
+        for row in 1..=batch.num_rows() {
+            let name = |i: usize| if site.is_valid(i) { site.value(i) } else { "" };
+            if row < batch.num_rows() && name(row) == name(run_start) {
+                continue;
+            }
+            let oldest = times.values()[run_start..row].iter().copied().min().unwrap_or(i64::MAX);
+            let key = name(run_start);
+            match sites.get_mut(key) {
+                Some(t) => *t = (*t).min(oldest),
+                None => {
+                    sites.insert(key.to_string(), oldest);
+                }
+            }
+            run_start = row;
+        }
+        if sites.len() > MAX_LISTED_SITES {
+            self.sites = None;
+        }
         Ok(())
     }
 
@@ -187,7 +232,8 @@ impl SegmentWriter {
         }
         file.sync_all().map_err(Error::io("failed to sync segment", &self.path))?;
         let bytes = file.metadata().map_err(Error::io("failed to stat segment", &self.path))?.len();
-        let written = Written { rows: self.rows, bytes, min_time: self.min_time, max_time: self.max_time };
+        let written =
+            Written { rows: self.rows, bytes, min_time: self.min_time, max_time: self.max_time, sites: self.sites.take() };
         // Finished: the file stays.
         self.path = PathBuf::new();
         Ok(written)
@@ -280,6 +326,7 @@ mod tests {
         let path = dir.path().join("s/1.parquet");
         let written = write(&path, &batch(&[("b", 5), ("a", 9), ("a", 3), ("b", 1)])).unwrap();
         assert_eq!((written.rows, written.min_time, written.max_time), (4, 1, 9));
+        assert_eq!(written.sites, Some(BTreeMap::from([("a".into(), 3), ("b".into(), 1)])), "each site's oldest event");
         let back = read(&path).unwrap();
         let all = concat_batches(&events_schema(), &back).unwrap();
         let sites: Vec<&str> = all.column(site_index()).as_string::<i32>().iter().map(|s| s.unwrap()).collect();

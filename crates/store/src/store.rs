@@ -20,6 +20,7 @@ use parking_lot::{Mutex, RwLock};
 use tokio::sync::{Notify, watch};
 use tokio::task::JoinHandle;
 
+use crate::expiry::RetentionPolicy;
 use crate::ingest::live::Live;
 use crate::manifest::Manifest;
 use crate::metrics as m;
@@ -48,8 +49,8 @@ pub struct StoreOptions {
     pub compaction_min_segments: usize,
     /// How often compaction and retention run.
     pub housekeeping_interval: Duration,
-    /// Drop partitions older than this many days; 0 keeps everything.
-    pub retention_days: u32,
+    /// How many days each site's events are kept.
+    pub retention: RetentionPolicy,
     /// Limits of SQL queries.
     pub query: QueryOptions,
     /// Source of "now" for flushing and retention.
@@ -72,7 +73,7 @@ impl StoreOptions {
             live_buffer_bytes: mb(s.live_buffer_mb),
             compaction_min_segments: s.compaction_min_segments as usize,
             housekeeping_interval: Duration::from_secs(s.housekeeping_interval_seconds),
-            retention_days: s.retention_days,
+            retention: RetentionPolicy::from_config(config),
             query: QueryOptions::from_config(s),
             clock: Arc::new(SystemClock),
         }

@@ -1,28 +1,28 @@
 //! Visitor and session ids for cookieless mode, derived on the server.
 //!
 //! As privacy-first tools do: `party_id` is a hash of a secret salt, the site, the IP address and
-//! the user agent. The salt is random and replaced every UTC day, and old salts are not kept, so
+//! the user agent. The salt is random and replaced every UTC day, and old salts are deleted, so
 //! the same person gets unlinkable ids on different days and nobody (us included) can recompute
-//! an id from an IP address later. The salt is persisted so a restart within the day keeps ids
-//! stable. Sessions are tracked in a bounded in-memory table with the sliding timeout.
+//! an id from an IP address later. Sessions are tracked in a bounded in-memory table with the
+//! sliding timeout.
+//!
+//! The day's salt is a file `<day>.salt` in the salt directory. Whichever collector needs it
+//! first writes it to a temporary file and publishes it with a hard link, which fails when the
+//! name exists: exactly one salt per day wins, and every collector sharing the directory (one
+//! process after a restart, or several collectors on a shared mount) reads that one, so a
+//! visitor gets the same id from all of them that day. It is the compare-and-swap that a
+//! conditional PUT gives on object storage. Files of past days are removed at the rotation.
 
 use std::num::NonZeroUsize;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use base64::Engine;
 use lru::LruCache;
 use parking_lot::Mutex;
 use rand::RngCore;
-use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 const DAY_MS: i64 = 86_400_000;
-
-#[derive(Debug, Serialize, Deserialize)]
-struct SaltFile {
-    day: i64,
-    salt: String,
-}
 
 #[derive(Debug)]
 struct Salt {
@@ -33,7 +33,7 @@ struct Salt {
 /// Server-side ids for sites that store nothing on the device.
 #[derive(Debug)]
 pub struct Cookieless {
-    path: Option<PathBuf>,
+    dir: Option<PathBuf>,
     salt: Mutex<Option<Salt>>,
     sessions: Mutex<LruCache<String, (String, i64)>>,
 }
@@ -50,10 +50,11 @@ pub struct DerivedIds {
 }
 
 impl Cookieless {
-    /// Keeps the daily salt in `path` (none: in memory only) and up to `sessions` open sessions.
-    pub fn new(path: Option<PathBuf>, sessions: usize) -> Self {
+    /// Keeps the daily salt in the directory `dir` (none: in memory only) and up to `sessions`
+    /// open sessions.
+    pub fn new(dir: Option<PathBuf>, sessions: usize) -> Self {
         let size = NonZeroUsize::new(sessions).unwrap_or(NonZeroUsize::MIN);
-        Self { path, salt: Mutex::new(None), sessions: Mutex::new(LruCache::new(size)) }
+        Self { dir, salt: Mutex::new(None), sessions: Mutex::new(LruCache::new(size)) }
     }
 
     /// The ids of a visitor seen at `now_ms` on `site` from `ip` with `user_agent`.
@@ -88,42 +89,79 @@ impl Cookieless {
         if let Some(salt) = current.as_ref().filter(|s| s.day == day) {
             return salt.bytes;
         }
-        let salt = self.load(day).unwrap_or_else(|| {
-            let mut bytes = [0u8; 32];
-            rand::rng().fill_bytes(&mut bytes);
-            let salt = Salt { day, bytes };
-            self.store(&salt);
-            salt
-        });
-        let bytes = salt.bytes;
-        *current = Some(salt);
+        let mut fresh = [0u8; 32];
+        rand::rng().fill_bytes(&mut fresh);
+        let bytes = match &self.dir {
+            Some(dir) => publish_or_read(dir, day, &fresh).unwrap_or_else(|error| {
+                // Ids stay valid for this process; other collectors and a restart would not
+                // share them within the day.
+                tracing::warn!(%error, dir = %dir.display(), "cannot keep the cookieless salt in its directory");
+                fresh
+            }),
+            None => fresh,
+        };
+        *current = Some(Salt { day, bytes });
         // A new day also ends every session: ids derived with the old salt are gone.
         self.sessions.lock().clear();
         bytes
     }
+}
 
-    fn load(&self, day: i64) -> Option<Salt> {
-        let text = std::fs::read(self.path.as_ref()?).ok()?;
-        let file: SaltFile = serde_json::from_slice(&text).ok()?;
-        let raw = hex_decode(&file.salt)?;
-        (file.day == day && raw.len() == 32).then(|| {
-            let mut bytes = [0u8; 32];
-            bytes.copy_from_slice(&raw);
-            Salt { day, bytes }
-        })
-    }
+/// The salt of `day` in `dir`: the one already there, or `fresh`, published so that no other
+/// writer's can replace it. Removes the salts of earlier days.
+fn publish_or_read(dir: &Path, day: i64, fresh: &[u8; 32]) -> std::io::Result<[u8; 32]> {
+    std::fs::create_dir_all(dir)?;
+    let name = dir.join(format!("{day}.salt"));
+    let salt = match read_salt(&name)? {
+        Some(existing) => existing,
+        None => {
+            let temp = dir.join(format!(".{day}.{:016x}.tmp", rand::rng().next_u64()));
+            let hex: String = fresh.iter().map(|b| format!("{b:02x}")).collect();
+            // The salt is a secret: only this user may read it.
+            oriel_core::durable::atomic_write(&temp, hex.as_bytes(), Some(0o600))?;
+            let linked = std::fs::hard_link(&temp, &name);
+            let _ = std::fs::remove_file(&temp);
+            match linked {
+                Ok(()) => {
+                    oriel_core::durable::sync_dir(dir)?;
+                    *fresh
+                }
+                // Another collector published first: its salt is the day's.
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                    read_salt(&name)?.ok_or_else(|| std::io::Error::other("the published salt is unreadable"))?
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    };
+    forget_earlier_days(dir, day);
+    Ok(salt)
+}
 
-    fn store(&self, salt: &Salt) {
-        let Some(path) = &self.path else { return };
-        let file = SaltFile { day: salt.day, salt: salt.bytes.iter().map(|b| format!("{b:02x}")).collect() };
-        // The salt is a secret: only this user may read it.
-        let write = || -> std::io::Result<()> {
-            let bytes = serde_json::to_vec(&file).map_err(std::io::Error::other)?;
-            oriel_core::durable::atomic_write(path, &bytes, Some(0o600))
-        };
-        if let Err(error) = write() {
-            // Ids stay valid for this process; after a restart they would change within the day.
-            tracing::warn!(%error, path = %path.display(), "failed to persist the cookieless salt");
+fn read_salt(path: &Path) -> std::io::Result<Option<[u8; 32]>> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    let raw = hex_decode(text.trim())
+        .filter(|r| r.len() == 32)
+        .ok_or_else(|| std::io::Error::other(format!("{} is not a salt; remove it to start a new one", path.display())))?;
+    let mut bytes = [0u8; 32];
+    bytes.copy_from_slice(&raw);
+    Ok(Some(bytes))
+}
+
+/// Removes the salt files of days before `day` (and what an older version kept), so an id of
+/// a past day can never be recomputed.
+fn forget_earlier_days(dir: &Path, day: i64) {
+    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let past =
+            name.to_str().and_then(|n| n.strip_suffix(".salt")).and_then(|d| d.parse::<i64>().ok()).is_some_and(|d| d < day);
+        if past {
+            let _ = std::fs::remove_file(entry.path());
         }
     }
 }
@@ -163,9 +201,40 @@ mod tests {
     #[test]
     fn salt_survives_a_restart_within_the_day() {
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("salt.json");
-        let first = Cookieless::new(Some(path.clone()), 10).ids(T, "s", "1.2.3.4", "UA", MIN30);
-        let second = Cookieless::new(Some(path), 10).ids(T + 1000, "s", "1.2.3.4", "UA", MIN30);
+        let first = Cookieless::new(Some(dir.path().into()), 10).ids(T, "s", "1.2.3.4", "UA", MIN30);
+        let second = Cookieless::new(Some(dir.path().into()), 10).ids(T + 1000, "s", "1.2.3.4", "UA", MIN30);
         assert_eq!(first.party_id, second.party_id);
+    }
+
+    /// Collectors sharing the salt directory, racing for a new day, all end up with one salt;
+    /// the next day's rotation removes the old one for good.
+    #[test]
+    fn collectors_sharing_a_directory_agree_and_past_salts_are_gone() {
+        let dir = tempfile::tempdir().unwrap();
+        let ids: Vec<String> = std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..8)
+                .map(|_| {
+                    let path = dir.path().to_path_buf();
+                    scope.spawn(move || Cookieless::new(Some(path), 10).ids(T, "s", "1.2.3.4", "UA", MIN30).party_id)
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        assert!(ids.iter().all(|id| *id == ids[0]), "{ids:?}");
+        let files = |d: &Path| {
+            let mut names: Vec<String> =
+                std::fs::read_dir(d).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+            names.sort();
+            names
+        };
+        let today = T.div_euclid(DAY_MS);
+        assert_eq!(files(dir.path()), vec![format!("{today}.salt")], "no temporary files left");
+        let tomorrow = Cookieless::new(Some(dir.path().into()), 10).ids(T + DAY_MS, "s", "1.2.3.4", "UA", MIN30);
+        assert_ne!(tomorrow.party_id, ids[0]);
+        assert_eq!(files(dir.path()), vec![format!("{}.salt", today + 1)], "yesterday's salt is deleted");
+        let mode = std::os::unix::fs::PermissionsExt::mode(
+            &std::fs::metadata(dir.path().join(format!("{}.salt", today + 1))).unwrap().permissions(),
+        );
+        assert_eq!(mode & 0o777, 0o600);
     }
 }

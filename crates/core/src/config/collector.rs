@@ -38,8 +38,9 @@ pub struct CollectorConfig {
     pub max_pending_events: u32,
     /// Proxies (CIDR ranges) whose `X-Forwarded-For` header is believed.
     pub trusted_proxies: Vec<String>,
-    /// Store IP addresses anonymised (IPv4 /24, IPv6 /48).
-    pub anonymize_ip: bool,
+    /// Default for sites: what is stored of the client's IP address (location is looked up
+    /// from the whole address first, whatever this says).
+    pub ip_handling: IpHandling,
     /// MaxMind-format database for IP to country (and region/city): [`BUILT_IN_GEOIP`] (the
     /// default) for the country database inside the binary, a path for another file, empty for
     /// no location.
@@ -57,6 +58,9 @@ pub struct CollectorConfig {
     pub public_url: String,
     /// Default for sites: store nothing on the device and derive the visitor id on the server.
     pub cookieless: bool,
+    /// Where the day's cookieless salt is kept; empty = `<data_dir>/collector/salts`. Point
+    /// every collector at one shared directory so a visitor gets the same id from all of them.
+    pub salt_dir: PathBuf,
     /// Default for sites: minutes of inactivity that end a session.
     pub session_timeout_minutes: u32,
     /// Default for sites: send nothing from browsers with Do-Not-Track or Global Privacy Control.
@@ -81,7 +85,7 @@ impl Default for CollectorConfig {
             max_props_entries: 200,
             max_pending_events: 100_000,
             trusted_proxies: Vec::new(),
-            anonymize_ip: true,
+            ip_handling: IpHandling::Anonymize,
             geoip_database: PathBuf::from(BUILT_IN_GEOIP),
             user_agent_cache_bytes: 8 << 20,
             drop_bots: false,
@@ -89,10 +93,35 @@ impl Default for CollectorConfig {
             duplicate_memory: 1_000_000,
             public_url: String::new(),
             cookieless: false,
+            salt_dir: PathBuf::new(),
             session_timeout_minutes: 30,
             respect_dnt: true,
             require_consent: false,
             divolte: DivolteConfig::default(),
+        }
+    }
+}
+
+/// What the collector stores of a client's IP address.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum IpHandling {
+    /// Nothing: the `ip` column stays empty.
+    Drop,
+    /// The network part only: IPv4 cut to /24, IPv6 to /48.
+    #[default]
+    Anonymize,
+    /// The whole address.
+    Keep,
+}
+
+impl IpHandling {
+    /// What this means for stored data, as a sentence for people.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Self::Drop => "IP addresses are not stored",
+            Self::Anonymize => "IP addresses are stored anonymised (IPv4 cut to /24, IPv6 to /48)",
+            Self::Keep => "IP addresses are stored whole",
         }
     }
 }
@@ -155,6 +184,10 @@ pub struct SiteConfig {
     pub cookieless: Option<bool>,
     /// Session timeout in minutes; overrides `collector.session_timeout_minutes`.
     pub session_timeout_minutes: Option<u32>,
+    /// What is stored of the IP address; overrides `collector.ip_handling`.
+    pub ip_handling: Option<IpHandling>,
+    /// Days this site's events are kept; overrides `store.retention_days` (0 keeps them forever).
+    pub retention_days: Option<u32>,
     /// Honour Do-Not-Track and Global Privacy Control; overrides `collector.respect_dnt`.
     pub respect_dnt: Option<bool>,
     /// Send nothing before consent; overrides `collector.require_consent`.
@@ -292,6 +325,9 @@ impl CollectorConfig {
             }
             if let Some(minutes) = site.session_timeout_minutes {
                 check_range(invalid, &format!("sites[{i}].session_timeout_minutes"), minutes.into(), 1, 24 * 60)?;
+            }
+            if let Some(days) = site.retention_days {
+                check_range(invalid, &format!("sites[{i}].retention_days"), days.into(), 0, 36_500)?;
             }
             if let Some(zone) = &site.time_zone {
                 let ok = !zone.is_empty()

@@ -27,9 +27,10 @@ pub(crate) fn run(args: DeleteArgs) -> anyhow::Result<()> {
         party.as_ref().map(|p| format!("visitor {p}")).or_else(|| user.as_ref().map(|u| format!("user {u}"))).unwrap_or_default();
     let answer = connection.call("/api/v1/delete", json!({ "party_id": party, "user_id": user }))?;
     let n = answer["deleted"].as_u64().unwrap_or(0);
+    let id = answer["receipt"]["id"].as_str().unwrap_or("-");
     #[allow(clippy::print_stdout)]
     {
-        println!("deleted {n} event{} of {who}", if n == 1 { "" } else { "s" });
+        println!("deleted {n} event{} of {who} (receipt {id}; `oriel deletions` lists them)", if n == 1 { "" } else { "s" });
     }
     Ok(())
 }

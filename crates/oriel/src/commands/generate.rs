@@ -91,7 +91,7 @@ pub(crate) fn run(args: GenArgs) -> anyhow::Result<()> {
 fn enrich(enricher: &Enricher, generated: Generated) -> Event {
     let mut event = generated.event;
     let client = Client { ip: generated.ip, user_agent: generated.user_agent.to_string() };
-    enricher.enrich(&mut event, &client);
+    enricher.enrich(&mut event, &client, oriel_core::config::IpHandling::Anonymize);
     event.country = Some(generated.country.to_string());
     event
 }

@@ -5,14 +5,17 @@ use std::io::Write;
 use std::sync::Arc;
 
 use anyhow::Context;
+use oriel_core::{Clock, Config, SystemClock};
 use oriel_log::EventLog;
+use oriel_store::expiry::RetentionPolicy;
 
 use crate::settings::{self, ConfigArgs};
 
 /// What to look at.
 #[derive(Debug, clap::Subcommand)]
 pub(crate) enum LogCommand {
-    /// Print every stored event as one JSON object per line, partition by partition.
+    /// Print every stored event as one JSON object per line, partition by partition; events
+    /// deleted on request or past their site's retention are left out.
     Dump(ConfigArgs),
     /// Print the offsets, size and consumers of each partition.
     Stats(ConfigArgs),
@@ -26,18 +29,33 @@ pub(crate) fn run(command: LogCommand) -> anyhow::Result<()> {
     }
 }
 
-async fn open(args: &ConfigArgs) -> anyhow::Result<Arc<dyn EventLog>> {
-    let config = settings::load_for(args, Vec::new())?;
+async fn open(config: &Config) -> anyhow::Result<Arc<dyn EventLog>> {
     oriel_log::open_existing(&config.log, &config.data_dir)
         .await
         .with_context(|| format!("cannot open the event log of {} (is oriel serve still running?)", config.data_dir.display()))
 }
 
-/// Prints every record's value, one per line.
+/// What of an event decides whether the log's view still shows it.
+#[derive(Debug, serde::Deserialize)]
+struct Identity {
+    #[serde(rename = "__time", default)]
+    time: i64,
+    site: Option<String>,
+    party_id: Option<String>,
+    user_id: Option<String>,
+}
+
+/// Prints every record's value, one per line, but those a deletion removed or whose site's
+/// retention has passed: the log's view is the store's. (Their bytes stay in the log's files
+/// until its retention removes the segment holding them.)
 async fn dump(args: &ConfigArgs) -> anyhow::Result<()> {
-    let log = open(args).await?;
+    let config = settings::load_for(args, Vec::new())?;
+    let receipts = oriel_store::receipts::load(&config.data_dir.join("store")).context("cannot read the deletion receipts")?;
+    let cutoffs = RetentionPolicy::from_config(&config).cutoffs(SystemClock.now_ms());
+    let log = open(&config).await?;
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
+    let (mut deleted, mut expired) = (0u64, 0u64);
     for partition in 0..log.partition_count() {
         let mut offset = log.offsets(partition).await?.start;
         loop {
@@ -45,6 +63,17 @@ async fn dump(args: &ConfigArgs) -> anyhow::Result<()> {
             let Some(last) = records.last() else { break };
             offset = last.offset + 1;
             for record in records {
+                if let Ok(event) = serde_json::from_slice::<Identity>(&record.value) {
+                    let (party, user) = (event.party_id.as_deref(), event.user_id.as_deref());
+                    if receipts.iter().any(|r| r.covers(partition, record.offset, party, user)) {
+                        deleted += 1;
+                        continue;
+                    }
+                    if cutoffs.expired(event.site.as_deref(), event.time) {
+                        expired += 1;
+                        continue;
+                    }
+                }
                 out.write_all(&record.value)?;
                 out.write_all(b"\n")?;
             }
@@ -52,12 +81,19 @@ async fn dump(args: &ConfigArgs) -> anyhow::Result<()> {
     }
     out.flush()?;
     log.close().await?;
+    if deleted + expired > 0 {
+        #[allow(clippy::print_stderr)]
+        {
+            eprintln!("left out {deleted} deleted and {expired} expired events");
+        }
+    }
     Ok(())
 }
 
 /// Prints one line per partition, with how far the store has persisted it.
 async fn stats(args: &ConfigArgs) -> anyhow::Result<()> {
-    let log = open(args).await?;
+    let config = settings::load_for(args, Vec::new())?;
+    let log = open(&config).await?;
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     writeln!(out, "partition  start  end  records  store")?;

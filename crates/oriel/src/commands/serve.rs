@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use oriel_core::Config;
-use oriel_core::config::Role;
+use oriel_core::config::{LogConfig, Role};
 use oriel_log::EventLog;
 use oriel_server::{AppState, Auth, ConnectionLimits, HttpLimits};
 use tokio::sync::watch;
@@ -158,9 +158,31 @@ async fn start_services(config: Config, state: AppState, stop: watch::Sender<Opt
     Ok(())
 }
 
+/// The log's settings with its retention no longer than the shortest a site keeps its events:
+/// the log holds a site's raw events no longer than the store does (what the store has not yet
+/// persisted is kept regardless, by the log's consumer positions).
+fn log_config(config: &Config) -> LogConfig {
+    let mut log = config.log.clone();
+    let shortest = oriel_store::expiry::RetentionPolicy::from_config(config).shortest_days();
+    match (&mut log, shortest) {
+        (LogConfig::Embedded(embedded), Some(days)) => {
+            // Whole days are kept, plus today: a record is past every site's retention after
+            // days + 1 days.
+            let hours = (u64::from(days) + 1) * 24;
+            if embedded.retention_hours == 0 || embedded.retention_hours > hours {
+                tracing::info!(hours, "log retention shortened to the shortest retention of a site");
+                embedded.retention_hours = hours;
+            }
+        }
+        (LogConfig::Embedded(_), None) => {}
+    }
+    log
+}
+
 async fn open_services(config: &Config, state: &AppState) -> anyhow::Result<Arc<dyn EventLog>> {
-    let log =
-        oriel_log::open(&config.log, &config.data_dir, &[oriel_store::CONSUMER]).await.context("cannot open the event log")?;
+    let log = oriel_log::open(&log_config(config), &config.data_dir, &[oriel_store::CONSUMER])
+        .await
+        .context("cannot open the event log")?;
     state.log().set(Arc::clone(&log));
     let collector_config = config.clone();
     let collector_log = Arc::clone(&log);
@@ -185,11 +207,7 @@ async fn open_services(config: &Config, state: &AppState) -> anyhow::Result<Arc<
 fn about(config: &Config, geoip: Option<String>) -> oriel_server::About {
     let c = &config.collector;
     let mut privacy = vec![
-        if c.anonymize_ip {
-            "IP addresses are stored anonymised: IPv4 cut to /24, IPv6 to /48.".to_string()
-        } else {
-            "IP addresses are stored whole (collector.anonymize_ip = false).".to_string()
-        },
+        format!("{}.", c.ip_handling.describe()),
         if c.cookieless {
             "Visitors are counted without cookies: a daily-rotated salted hash of address and browser.".to_string()
         } else {
@@ -203,14 +221,20 @@ fn about(config: &Config, geoip: Option<String>) -> oriel_server::About {
         privacy.push("Events are only kept once the page says the visitor consented.".into());
     }
     for site in &config.sites {
-        let overrides: Vec<&str> = [
+        let mut overrides: Vec<String> = [
             (site.cookieless, "cookieless", "with cookies"),
             (site.respect_dnt, "honours Do-Not-Track", "ignores Do-Not-Track"),
             (site.require_consent, "requires consent", "does not require consent"),
         ]
         .into_iter()
-        .filter_map(|(value, yes, no)| value.map(|v| if v { yes } else { no }))
+        .filter_map(|(value, yes, no)| value.map(|v| if v { yes } else { no }.to_string()))
         .collect();
+        if let Some(ip) = site.ip_handling.filter(|ip| *ip != c.ip_handling) {
+            overrides.push(ip.describe().to_lowercase());
+        }
+        if let Some(days) = site.retention_days {
+            overrides.push(if days == 0 { "events kept forever".into() } else { format!("events kept {days} days") });
+        }
         if !overrides.is_empty() {
             privacy.push(format!("Site {}: {}.", site.id, overrides.join(", ")));
         }
@@ -226,7 +250,11 @@ fn about(config: &Config, geoip: Option<String>) -> oriel_server::About {
         sites: config
             .sites
             .iter()
-            .map(|s| oriel_server::SiteAbout { id: s.id.clone(), time_zone: s.time_zone.clone() })
+            .map(|s| oriel_server::SiteAbout {
+                id: s.id.clone(),
+                time_zone: s.time_zone.clone(),
+                retention_days: s.retention_days.unwrap_or(config.store.retention_days),
+            })
             .collect(),
         privacy,
         geoip,

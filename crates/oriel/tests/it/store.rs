@@ -91,9 +91,33 @@ fn delete_a_visitor_from_the_command_line() {
         assert_eq!(send_one(&server, &format!("e{i}"), if i % 2 == 0 { "gone" } else { "stays" }), 204);
     }
     server.wait_count("SELECT count(*) FROM events", 20);
+
+    // A data-subject access request first: exactly the visitor's events, as JSON lines and as
+    // Parquet (read back by DuckDB).
+    let out = server.cli().args(["export", "--party", "gone"]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let lines: Vec<serde_json::Value> =
+        String::from_utf8_lossy(&out.stdout).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let mut ids: Vec<String> = lines.iter().map(|l| l["event_id"].as_str().unwrap().to_string()).collect();
+    ids.sort();
+    let mut expected: Vec<String> = (0..20).step_by(2).map(|i| format!("e{i}")).collect();
+    expected.sort();
+    assert_eq!(ids, expected);
+    assert!(lines.iter().all(|l| l["party_id"] == "gone" && l["site"] == "fresh"), "{lines:?}");
+    let parquet = dir.path().join("gone.parquet");
+    let out = server.cli().args(["export", "--party", "gone", "--format", "parquet", "--out"]).arg(&parquet).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let duck = std::process::Command::new(crate::python())
+        .args(["-c", "import duckdb,sys; print(duckdb.sql(f\"SELECT count(*), count(DISTINCT party_id), min(party_id) FROM '{sys.argv[1]}'\").fetchall()[0])"])
+        .arg(&parquet)
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&duck.stdout).trim(), "(10, 1, 'gone')", "{}", String::from_utf8_lossy(&duck.stderr));
+
     let out = server.cli().args(["delete", "--party", "gone"]).output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    assert_eq!(String::from_utf8_lossy(&out.stdout), "deleted 10 events of visitor gone\n");
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(said.starts_with("deleted 10 events of visitor gone (receipt d"), "{said}");
     assert_eq!(server.count("SELECT count(*) FROM events WHERE party_id = 'gone'"), 0);
     assert_eq!(server.count("SELECT count(*) FROM events WHERE party_id = 'stays'"), 10);
     // A signed-in user's events, whichever device (visitor id) sent them.
@@ -109,10 +133,31 @@ fn delete_a_visitor_from_the_command_line() {
     server.wait_count("SELECT count(*) FROM events", 13);
     let out = server.cli().args(["delete", "--user", "u-42"]).output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    assert_eq!(String::from_utf8_lossy(&out.stdout), "deleted 3 events of user u-42\n");
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("deleted 3 events of user u-42 (receipt d"));
     assert_eq!(server.count("SELECT count(*) FROM events WHERE user_id = 'u-42'"), 0);
-    // Still gone after a restart, although the log still holds the events.
+    let out = server.cli().args(["export", "--user", "u-42"]).output().unwrap();
+    assert!(out.status.success() && out.stdout.is_empty(), "nothing left to export");
+
+    // Each deletion left a receipt: who asked, when, whose events, how many.
+    let out = server.cli().args(["deletions", "--json"]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let receipts: Vec<serde_json::Value> =
+        String::from_utf8_lossy(&out.stdout).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(receipts.len(), 2, "{receipts:?}");
+    assert_eq!((receipts[0]["user_id"].as_str(), receipts[0]["deleted"].as_u64()), (Some("u-42"), Some(3)));
+    assert_eq!((receipts[1]["party_id"].as_str(), receipts[1]["deleted"].as_u64()), (Some("gone"), Some(10)));
+    assert!(receipts.iter().all(|r| r["requested_by"] == "admin token" && r["requested_at"].is_string()));
+    let table = server.cli().arg("deletions").output().unwrap();
+    assert!(String::from_utf8_lossy(&table.stdout).contains("visitor gone"), "{}", String::from_utf8_lossy(&table.stdout));
+    // Still gone after a restart, although the log still holds the events; and gone from the
+    // log's view too.
     assert_eq!(server.stop_with(libc::SIGTERM), Some(0));
+    let dump = oriel().args(["log", "dump", "--config", &config, "--data-dir", "d"]).current_dir(dir.path()).output().unwrap();
+    assert!(dump.status.success(), "{}", String::from_utf8_lossy(&dump.stderr));
+    let dumped = String::from_utf8_lossy(&dump.stdout);
+    assert_eq!(dumped.lines().count(), 10, "{dumped}");
+    assert!(!dumped.contains("\"gone\"") && !dumped.contains("u-42"), "{dumped}");
+    assert_eq!(String::from_utf8_lossy(&dump.stderr), "left out 13 deleted and 0 expired events\n");
     let server = Server::start(dir.path(), &["--config", &config, "--listen", "127.0.0.1:0", "--data-dir", "d"]);
     server.wait_ready();
     std::thread::sleep(Duration::from_millis(300));

@@ -1,7 +1,9 @@
-//! `POST /api/v1/delete`: every event of a visitor or user, for administrators only.
+//! `POST /api/v1/delete`: every event of a visitor or user, for administrators only; and
+//! `GET /api/v1/deletions`: the receipts of past deletions.
 //!
 //! Deletions are rare, expensive (they rewrite segments) and irreversible, so they are
-//! rate-limited for the whole process and each one is logged with who asked.
+//! rate-limited for the whole process, and each one is logged and leaves a receipt naming who
+//! asked.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -13,9 +15,10 @@ use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use oriel_core::ErrorCode;
 use oriel_store::Selector;
+use oriel_store::receipts::Receipt;
 use parking_lot::Mutex;
 use serde::Deserialize;
-use serde_json::json;
+use serde_json::{Value, json};
 
 use crate::auth::Principal;
 use crate::{ApiError, AppState};
@@ -70,9 +73,32 @@ pub(super) async fn delete(
     tracing::info!(by = %principal.name, selector = by, "deletion requested");
     // A deletion runs to the end even if the client goes away: stopping halfway would leave
     // some segments rewritten and others not.
-    let deleted = tokio::spawn(async move { store.delete(selector).await })
+    let name = principal.name.clone();
+    let receipt = tokio::spawn(async move { store.delete(selector, &name).await })
         .await
         .map_err(|e| ApiError::new(ErrorCode::Internal, format!("the deletion task failed: {e}")))??;
-    tracing::info!(by = %principal.name, selector = by, deleted, "deletion done");
-    Ok(Json(json!({ "deleted": deleted })).into_response())
+    tracing::info!(by = %principal.name, selector = by, deleted = receipt.deleted, id = %receipt.id, "deletion done");
+    Ok(Json(json!({ "deleted": receipt.deleted, "receipt": receipt_json(&receipt) })).into_response())
+}
+
+/// A receipt as the API shows it: times as ISO-8601 as well as milliseconds.
+fn receipt_json(receipt: &Receipt) -> Value {
+    let mut value = serde_json::to_value(receipt).unwrap_or(Value::Null);
+    for (ms, iso) in [("requested_at_ms", "requested_at"), ("completed_at_ms", "completed_at")] {
+        if let Some(t) = value.get(ms).and_then(Value::as_i64) {
+            value[iso] = oriel_store::query::values::iso(t);
+        }
+    }
+    value
+}
+
+/// `GET /api/v1/deletions`: every deletion receipt, newest first.
+pub(super) async fn receipts(
+    State(state): State<AppState>,
+    Extension(principal): Extension<Arc<Principal>>,
+) -> Result<Json<Value>, ApiError> {
+    principal.require_admin()?;
+    let store = Arc::clone(state.store().ready()?);
+    let receipts = store.receipts().await?;
+    Ok(Json(json!({ "deletions": receipts.iter().rev().map(receipt_json).collect::<Vec<_>>() })))
 }

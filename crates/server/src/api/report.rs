@@ -214,7 +214,11 @@ pub(super) async fn data(State(state): State<AppState>) -> Result<Json<Value>, A
     let about = state.about();
     let sites: Vec<Value> = values::rows(&per_site)
         .into_iter()
-        .map(|r| json!({ "site": r[0], "events": r[1], "first": r[2], "last": r[3] }))
+        .map(|r| {
+            let kept =
+                about.sites.iter().find(|s| r[0].as_str() == Some(&s.id)).map_or(about.retention_days, |s| s.retention_days);
+            json!({ "site": r[0], "events": r[1], "first": r[2], "last": r[3], "retentionDays": kept })
+        })
         .collect();
     let columns: Vec<Value> = oriel_store::schema::events_schema()
         .fields()

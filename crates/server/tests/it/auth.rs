@@ -17,6 +17,8 @@ use tower::ServiceExt;
 const ENDPOINTS: &[(&str, &str, &str, Role)] = &[
     ("POST", "/api/v1/sql", r#"{"query":"SELECT 1"}"#, Role::Viewer),
     ("POST", "/api/v1/delete", r#"{"party_id":"p"}"#, Role::Admin),
+    ("GET", "/api/v1/deletions", "", Role::Admin),
+    ("GET", "/api/v1/export?party_id=p", "", Role::Admin),
     ("GET", "/api/v1/session", "", Role::Viewer),
     ("POST", "/api/v1/signin-links", r#"{"role":"viewer"}"#, Role::Admin),
     ("POST", "/api/v1/query", r#"{"range":{"preset":"today"},"measures":["events"]}"#, Role::Viewer),
@@ -290,7 +292,12 @@ async fn deletions_are_rate_limited() {
         let (status, text, _) =
             send(&f.state, "POST", "/api/v1/delete", &body, "192.0.2.7:5000", &[("authorization", &admin)]).await;
         assert_eq!(status, StatusCode::OK, "{text}");
-        assert_eq!(text, r#"{"deleted":0}"#);
+        let answer: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(
+            (answer["deleted"].as_u64(), answer["receipt"]["party_id"].as_str()),
+            (Some(0), Some(format!("p{i}").as_str()))
+        );
+        assert_eq!(answer["receipt"]["requested_by"], "admin token");
     }
     let (status, text, _) =
         send(&f.state, "POST", "/api/v1/delete", r#"{"party_id":"one-more"}"#, "192.0.2.7:5000", &[("authorization", &admin)])

@@ -11,6 +11,7 @@ use datafusion::arrow::compute::{concat_batches, filter_record_batch};
 use datafusion::arrow::datatypes::TimestampMillisecondType;
 
 use crate::deletion;
+use crate::expiry::Cutoffs;
 use crate::manifest::Tombstone;
 use crate::schema::{TIME, events_schema};
 use crate::{Error, Result};
@@ -42,9 +43,10 @@ pub(crate) struct Live {
 
 impl Live {
     /// Adds a batch read from `partition`, whose rows came from log `offsets`, without the
-    /// events `tombstones` delete, and moves the partition's next offset to `next`. Fails,
-    /// keeping nothing, when the deletions cannot be applied: a deleted visitor's events must
-    /// never be served.
+    /// events `tombstones` delete or `cutoffs` say have expired, and moves the partition's next
+    /// offset to `next`. Fails, keeping nothing, when the deletions cannot be applied: a
+    /// deleted visitor's events must never be served.
+    #[allow(clippy::too_many_arguments)] // One call site; the arguments are one read's facts.
     pub(crate) fn push(
         &mut self,
         partition: u32,
@@ -52,16 +54,21 @@ impl Live {
         offsets: &[u64],
         next: u64,
         tombstones: &[Tombstone],
+        cutoffs: &Cutoffs,
         now_ms: i64,
     ) -> Result<usize> {
         if offsets.len() != batch.num_rows() {
             return Err(Error::Internal(format!("{} offsets for {} rows", offsets.len(), batch.num_rows())));
         }
-        let batch = if tombstones.is_empty() || batch.num_rows() == 0 {
+        let oldest = batch.column(TIME).as_primitive_opt::<TimestampMillisecondType>().and_then(datafusion::arrow::compute::min);
+        // Replay and imports can bring events older than their site keeps.
+        let may_expire = cutoffs.none_expired_from().is_some_and(|c| oldest.is_some_and(|o| o < c));
+        let batch = if (tombstones.is_empty() && !may_expire) || batch.num_rows() == 0 {
             batch
         } else {
             let keep = deletion::keep_mask(&batch, |r| {
-                tombstones.iter().any(|t| t.covers(partition, offsets[r.index], r.party_id, r.user_id))
+                cutoffs.expired(r.site, r.time_ms)
+                    || tombstones.iter().any(|t| t.covers(partition, offsets[r.index], r.party_id, r.user_id))
             })?;
             filter_record_batch(&batch, &keep)?
         };
@@ -154,7 +161,9 @@ mod tests {
     #[test]
     fn tombstones_filter_what_replay_brings_back() {
         let mut live = Live::default();
-        let rows = live.push(0, events(&["gone", "kept", "gone"]), &[10, 11, 12], 13, &[tombstone("gone", 12)], 0).unwrap();
+        let rows = live
+            .push(0, events(&["gone", "kept", "gone"]), &[10, 11, 12], 13, &[tombstone("gone", 12)], &Cutoffs::default(), 0)
+            .unwrap();
         // Offsets 10 is before the deletion; 12 came after it and is a new event.
         assert_eq!(rows, 2);
         assert_eq!(live.rows, 2);
@@ -168,7 +177,7 @@ mod tests {
         let mut live = Live::default();
         let schema = Arc::new(Schema::new(vec![Field::new("party_id", DataType::Int32, true)]));
         let odd = RecordBatch::try_new(schema, vec![Arc::new(Int32Array::from(vec![1, 2])) as ArrayRef]).unwrap();
-        assert!(live.push(0, odd, &[0, 1], 2, &[tombstone("1", 5)], 0).is_err());
+        assert!(live.push(0, odd, &[0, 1], 2, &[tombstone("1", 5)], &Cutoffs::default(), 0).is_err());
         assert_eq!(live.rows, 0);
         assert!(live.batches.is_empty());
         assert!(!live.offsets.contains_key(&0), "the offsets must not move past refused events");
@@ -177,8 +186,8 @@ mod tests {
     #[test]
     fn remove_and_drain_keep_the_counts() {
         let mut live = Live::default();
-        live.push(0, events(&["a", "b"]), &[0, 1], 2, &[], 5).unwrap();
-        live.push(0, events(&["a"]), &[2], 3, &[], 6).unwrap();
+        live.push(0, events(&["a", "b"]), &[0, 1], 2, &[], &Cutoffs::default(), 5).unwrap();
+        live.push(0, events(&["a"]), &[2], 3, &[], &Cutoffs::default(), 6).unwrap();
         assert_eq!(live.since_ms, Some(5));
         assert_eq!(live.remove(&Selector { party_id: Some("a".into()), user_id: None }).unwrap(), 2);
         assert_eq!((live.rows, live.batches.len()), (1, 1));

@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 
 use crate::Result;
-use crate::deletion::PendingDeletion;
+use crate::deletion::Removal;
 use crate::manifest::SegmentMeta;
 use crate::metrics as m;
 use crate::segment::Granularity;
@@ -24,6 +24,8 @@ impl Store {
         let current = options.granularity.key(now);
         let today = Granularity::Day.key(now);
         let manifest = self.shared.state.read().manifest.clone();
+        // Merging drops what has expired on the way, as it drops what was deleted.
+        let cutoffs = options.retention.cutoffs(now);
         let mut groups: BTreeMap<(String, Granularity), Vec<SegmentMeta>> = BTreeMap::new();
         for meta in &manifest.segments {
             // Partition keys start with the day: `2026-11-27` or `2026-11-27T10`.
@@ -49,7 +51,8 @@ impl Store {
                 if chunk.len() == 1 && chunk[0].partition == key {
                     continue;
                 }
-                if self.merge_into_one(&key, chunk, &manifest.deletions).await? {
+                let removal = Removal { deletions: manifest.deletions.clone(), cutoffs: cutoffs.clone() };
+                if self.merge_into_one(&key, chunk, removal).await? {
                     merged += 1;
                 }
             }
@@ -62,12 +65,12 @@ impl Store {
     }
 
     /// Rewrites `metas` as one segment of time partition `key`, applying the deletions pending
-    /// when it started. The merge runs off the maintenance turn; the commit is skipped (and
-    /// retried at the next round) when the segments changed meanwhile or a deletion began,
-    /// whose rows this merge did not leave out. Returns whether it committed.
-    async fn merge_into_one(&self, key: &str, metas: &[SegmentMeta], deletions: &[PendingDeletion]) -> Result<bool> {
+    /// when it started and the retention cutoffs. The merge runs off the maintenance turn; the
+    /// commit is skipped (and retried at the next round) when the segments changed meanwhile or
+    /// a deletion began, whose rows this merge did not leave out. Returns whether it committed.
+    async fn merge_into_one(&self, key: &str, metas: &[SegmentMeta], removal: Removal) -> Result<bool> {
         tracing::debug!(partition = key, segments = metas.len(), "compacting a time partition");
-        let replacement = self.prepare_replacement(key, metas.to_vec(), deletions.to_vec()).await?;
+        let replacement = self.prepare_replacement(key, metas.to_vec(), removal).await?;
         let _turn = self.maintenance.lock().await;
         if self.shared.state.read().manifest.deletions != replacement.deletions {
             replacement.discard();

@@ -11,7 +11,7 @@ use datafusion::arrow::array::{ArrayRef, RecordBatch};
 use datafusion::arrow::compute::{SortOptions, filter_record_batch, interleave_record_batch};
 use datafusion::arrow::row::{RowConverter, Rows, SortField};
 
-use crate::deletion::{self, PendingDeletion};
+use crate::deletion::{self, Removal};
 use crate::schema::{TIME, events_schema};
 use crate::segment::{self, READ_BATCH_ROWS, SegmentWriter, Written};
 use crate::{Error, Result};
@@ -33,9 +33,9 @@ fn keys(converter: &RowConverter, batch: &RecordBatch) -> Result<Rows> {
     Ok(converter.convert_columns(&columns)?)
 }
 
-/// Merges the sorted segments `inputs` into a new segment at `output`, leaving out rows any of
-/// `deleted` selects. Returns what was written, or `None` when no row is left.
-pub(crate) fn merge(inputs: &[PathBuf], output: &Path, deleted: &[PendingDeletion]) -> Result<Option<Written>> {
+/// Merges the sorted segments `inputs` into a new segment at `output`, leaving out the rows
+/// `removal` selects. Returns what was written, or `None` when no row is left.
+pub(crate) fn merge(inputs: &[PathBuf], output: &Path, removal: &Removal) -> Result<Option<Written>> {
     let order = SortOptions { descending: false, nulls_first: true };
     let schema = events_schema();
     let converter = RowConverter::new(vec![
@@ -81,7 +81,7 @@ pub(crate) fn merge(inputs: &[PathBuf], output: &Path, deleted: &[PendingDeletio
             }
         }
         if picks.len() >= READ_BATCH_ROWS || cursors.is_empty() {
-            emit(&mut writer, &held, &mut picks, deleted)?;
+            emit(&mut writer, &held, &mut picks, removal)?;
             // Only the inputs' current batches are still needed: renumber them.
             let mut kept = Vec::with_capacity(cursors.len());
             for cursor in &mut cursors {
@@ -117,20 +117,15 @@ fn next_batch(
     Ok(None)
 }
 
-fn emit(
-    writer: &mut SegmentWriter,
-    held: &[RecordBatch],
-    picks: &mut Vec<(usize, usize)>,
-    deleted: &[PendingDeletion],
-) -> Result<()> {
+fn emit(writer: &mut SegmentWriter, held: &[RecordBatch], picks: &mut Vec<(usize, usize)>, removal: &Removal) -> Result<()> {
     if picks.is_empty() {
         return Ok(());
     }
     let refs: Vec<&RecordBatch> = held.iter().collect();
     let mut out = interleave_record_batch(&refs, picks)?;
     picks.clear();
-    if !deleted.is_empty() {
-        let keep = deletion::keep_mask(&out, |r| deleted.iter().any(|d| d.matches(r.party_id, r.user_id, r.time_ms)))?;
+    if !removal.is_empty() {
+        let keep = deletion::keep_mask(&out, |r| removal.removes(r))?;
         out = filter_record_batch(&out, &keep)?;
     }
     writer.write(&out)
@@ -139,6 +134,7 @@ fn emit(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::deletion::PendingDeletion;
     use crate::schema::BatchBuilder;
     use datafusion::arrow::array::{Array, AsArray};
     use datafusion::arrow::compute::concat_batches;
@@ -177,7 +173,7 @@ mod tests {
         ];
         let inputs: Vec<PathBuf> = inputs.into_iter().filter(|p| p.exists()).collect();
         let out = dir.path().join("merged");
-        let written = merge(&inputs, &out, &[]).unwrap().unwrap();
+        let written = merge(&inputs, &out, &Removal::default()).unwrap().unwrap();
         assert_eq!(written.rows, 20_003);
         let all = concat_batches(&events_schema(), &segment::read(&out).unwrap()).unwrap();
         let site = all.column(events_schema().index_of("site").unwrap()).as_string::<i32>();
@@ -199,16 +195,18 @@ mod tests {
         let deletion = |p: &str| PendingDeletion {
             selector: crate::deletion::Selector { party_id: Some(p.into()), user_id: None },
             before_ms: i64::MAX,
+            ..PendingDeletion::default()
         };
+        let removing = |deletions: Vec<PendingDeletion>| Removal { deletions, ..Removal::default() };
         let gone = deletion("1-0");
-        assert_eq!(merge(&inputs, &out, std::slice::from_ref(&gone)).unwrap().unwrap().rows, 1);
+        assert_eq!(merge(&inputs, &out, &removing(vec![gone.clone()])).unwrap().unwrap().rows, 1);
         let later = PendingDeletion { before_ms: 0, ..deletion("1-1") };
         assert_eq!(
-            merge(&inputs, &dir.path().join("later"), std::slice::from_ref(&later)).unwrap().unwrap().rows,
+            merge(&inputs, &dir.path().join("later"), &removing(vec![later])).unwrap().unwrap().rows,
             2,
             "events after the request stay"
         );
-        let everyone = [gone, deletion("1-1")];
+        let everyone = removing(vec![gone, deletion("1-1")]);
         assert!(merge(&inputs, &dir.path().join("empty"), &everyone).unwrap().is_none());
         assert!(!dir.path().join("empty").exists());
     }

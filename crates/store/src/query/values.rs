@@ -29,14 +29,17 @@ pub(crate) fn sql_type(data_type: &DataType) -> &'static str {
     }
 }
 
+/// A time (ms since the epoch) as Druid writes it, `2026-11-27T09:00:00.000Z`; null when out
+/// of range.
+pub fn iso(ms: i64) -> Value {
+    chrono::DateTime::from_timestamp_millis(ms).map_or(Value::Null, |t| json!(t.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()))
+}
+
 /// One value of `array` at `row` as JSON.
 pub fn value(array: &ArrayRef, row: usize) -> Value {
     if array.is_null(row) {
         return Value::Null;
     }
-    let iso = |ms: i64| {
-        chrono::DateTime::from_timestamp_millis(ms).map_or(Value::Null, |t| json!(t.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()))
-    };
     let float = |f: f64| if f.is_finite() { json!(f) } else { Value::Null };
     match array.data_type() {
         DataType::Boolean => json!(array.as_boolean().value(row)),

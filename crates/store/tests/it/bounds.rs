@@ -67,8 +67,8 @@ async fn deletion_rewrites_only_the_segments_that_may_hold_the_visitor() {
     let ids = |m: &Manifest| m.segments.iter().map(|s| s.id).collect::<BTreeSet<_>>();
     let before = Manifest::load(&f.dir.path().join("store")).unwrap();
     assert_eq!(before.segments.len(), 5);
-    let removed = f.store.delete(Selector { party_id: Some("r3-p7".into()), user_id: None }).await.unwrap();
-    assert_eq!(removed, 10);
+    let removed = f.store.delete(Selector { party_id: Some("r3-p7".into()), user_id: None }, "admin").await.unwrap();
+    assert_eq!(removed.deleted, 10);
     let after = Manifest::load(&f.dir.path().join("store")).unwrap();
     let kept: Vec<_> = ids(&before).intersection(&ids(&after)).copied().collect();
     assert_eq!(
@@ -81,7 +81,7 @@ async fn deletion_rewrites_only_the_segments_that_may_hold_the_visitor() {
     assert_eq!(f.count("SELECT count(*) FROM events WHERE party_id = 'r3-p7'").await, 0);
     assert_eq!(f.count("SELECT count(*) FROM events").await, 990);
     // A visitor nobody has: no segment is touched.
-    assert_eq!(f.store.delete(Selector { party_id: Some("nobody".into()), user_id: None }).await.unwrap(), 0);
+    assert_eq!(f.store.delete(Selector { party_id: Some("nobody".into()), user_id: None }, "admin").await.unwrap().deleted, 0);
     assert_eq!(ids(&Manifest::load(&f.dir.path().join("store")).unwrap()), ids(&after));
 }
 

@@ -1,5 +1,9 @@
 //! Ingestion, persistence, restarts, compaction, retention and deletion.
 
+use std::collections::BTreeMap;
+
+use oriel_store::expiry::RetentionPolicy;
+use oriel_store::export::ExportFormat;
 use oriel_store::manifest::Manifest;
 
 use crate::{Fixture, T0, event};
@@ -71,18 +75,59 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     out
 }
 
+/// Each site keeps its own number of whole UTC days: exactly the older events go, from
+/// segments dropped whole and from segments shared with sites that keep them longer, and
+/// replay does not bring expired events back.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn retention_drops_old_partitions() {
-    let f = Fixture::new().await;
-    let old: Vec<_> = (0..10).map(|i| event(i, "a", "p", T0 - 40 * 86_400_000)).collect();
-    let new: Vec<_> = (10..15).map(|i| event(i, "a", "p", T0)).collect();
-    f.send(&old).await;
-    f.send(&new).await;
-    f.wait_for_count(15).await;
+async fn each_site_keeps_exactly_its_retention() {
+    const DAY: i64 = 86_400_000;
+    let f = Fixture::with_options(|o| {
+        o.retention = RetentionPolicy { default_days: 30, sites: BTreeMap::from([("short".into(), 2), ("forever".into(), 0)]) };
+    })
+    .await;
+    let today = T0.div_euclid(DAY) * DAY;
+    let mut times: Vec<i64> = (0..45).map(|d| T0 - d * DAY).collect();
+    // Both sides of each site's cutoff.
+    for cutoff in [today - 2 * DAY, today - 30 * DAY] {
+        times.extend([cutoff - 1, cutoff, cutoff + 1]);
+    }
+    let mut events = Vec::new();
+    for site in ["short", "a", "forever"] {
+        for &t in &times {
+            events.push(event(events.len(), site, &format!("{site}-{t}"), t));
+        }
+    }
+    // Ingested while nothing had expired yet, then the clock moves on.
+    f.clock.set(T0 - 100 * DAY);
+    f.send(&events).await;
+    f.wait_for_count(events.len() as i64).await;
     f.store.flush().await.unwrap();
-    assert_eq!(f.store.enforce_retention().await.unwrap(), 10);
-    assert_eq!(f.count("SELECT count(*) FROM events").await, 5);
-    assert_eq!(f.count("SELECT count(*) FROM events WHERE __time < TIMESTAMP '2026-11-01 00:00:00'").await, 0);
+    f.clock.set(T0);
+
+    let kept = |site: &str, t: i64| match site {
+        "short" => t >= today - 2 * DAY,
+        "forever" => true,
+        _ => t >= today - 30 * DAY,
+    };
+    let expected_removed = events.iter().filter(|e| !kept(e.site.as_deref().unwrap(), e.time)).count() as u64;
+    assert_eq!(f.store.enforce_retention().await.unwrap(), expected_removed);
+    for site in ["short", "a", "forever"] {
+        let expected: Vec<i64> = {
+            let mut t: Vec<i64> = times.iter().copied().filter(|&t| kept(site, t)).collect();
+            t.sort_unstable();
+            t
+        };
+        let rows = f.sql(&format!("SELECT CAST(__time AS BIGINT) FROM events WHERE site = '{site}' ORDER BY 1")).await;
+        let got: Vec<i64> = rows.iter().map(|r| r[0].as_i64().unwrap()).collect();
+        assert_eq!(got, expected, "site {site}");
+    }
+    assert_eq!(f.store.enforce_retention().await.unwrap(), 0, "a second pass finds nothing left to do");
+
+    // Replay (or an import) of an expired event does not bring it back.
+    let total = f.count("SELECT count(*) FROM events").await;
+    f.send(&[event(9000, "short", "late", today - 3 * DAY), event(9001, "short", "fresh", T0)]).await;
+    f.wait_for_count(total + 1).await;
+    assert_eq!(f.count("SELECT count(*) FROM events WHERE party_id = 'late'").await, 0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -96,10 +141,40 @@ async fn deleting_a_visitor_removes_every_event_and_survives_restart() {
     f.send(&events[20..]).await;
     f.wait_for_count(40).await;
     // 5 in a segment, 5 in the live buffer.
-    assert_eq!(f.store.delete(oriel_store::Selector { party_id: Some("victim".into()), user_id: None }).await.unwrap(), 10);
+    // Before: the export holds exactly the visitor's events, from segments and live buffer.
+    let victim = oriel_store::Selector { party_id: Some("victim".into()), user_id: None };
+    let expected: Vec<String> =
+        events.iter().filter(|e| e.party_id.as_deref() == Some("victim")).map(|e| e.event_id.clone().unwrap()).collect();
+    let lines = f.store.export(&victim, ExportFormat::JsonLines).await.unwrap();
+    let exported: Vec<serde_json::Value> =
+        String::from_utf8(lines).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(exported.iter().map(|e| e["event_id"].as_str().unwrap().to_string()).collect::<Vec<_>>(), expected);
+    assert!(exported.iter().all(|e| e["party_id"] == "victim" && e["path"].is_string()));
+    let parquet = f.store.export(&victim, ExportFormat::Parquet).await.unwrap();
+    let file = f.dir.path().join("export.parquet");
+    std::fs::write(&file, parquet).unwrap();
+    let reader =
+        parquet::arrow::arrow_reader::ParquetRecordBatchReader::try_new(std::fs::File::open(&file).unwrap(), 1024).unwrap();
+    assert_eq!(reader.map(|b| b.unwrap().num_rows()).sum::<usize>(), expected.len());
+
+    let receipt = f.store.delete(victim.clone(), "ops").await.unwrap();
+    assert_eq!(receipt.deleted, 10);
     assert_eq!(f.count("SELECT count(*) FROM events WHERE party_id = 'victim'").await, 0);
     assert_eq!(f.count("SELECT count(*) FROM events").await, 30, "other visitors untouched");
-    assert_eq!(f.store.delete(oriel_store::Selector { party_id: None, user_id: Some("u-9".into()) }).await.unwrap(), 1);
+    assert_eq!(
+        f.store.delete(oriel_store::Selector { party_id: None, user_id: Some("u-9".into()) }, "ops").await.unwrap().deleted,
+        1
+    );
+    // Each deletion leaves a receipt: who, when, whose events, how many; never the events.
+    let receipts = f.store.receipts().await.unwrap();
+    assert_eq!(receipts.len(), 2);
+    assert_eq!(receipts[0], receipt);
+    assert_eq!((receipts[0].requested_by.as_str(), receipts[0].requested_at_ms), ("ops", T0));
+    assert_eq!(receipts[0].selector.party_id.as_deref(), Some("victim"));
+    assert_eq!((receipts[1].deleted, receipts[1].selector.user_id.as_deref()), (1, Some("u-9")));
+    let text = std::fs::read_to_string(oriel_store::receipts::path(&f.dir.path().join("store"))).unwrap();
+    assert!(!text.contains("\"path\"") && !text.contains("event_id"), "no event data in receipts: {text}");
+    assert!(f.store.export(&victim, ExportFormat::JsonLines).await.unwrap().is_empty(), "nothing left to export");
 
     // The log still holds the events below the deletion: replay must not bring them back.
     let f = f.restart().await;
@@ -125,7 +200,7 @@ async fn an_interrupted_deletion_is_finished_at_the_next_start() {
     let store_dir = f.dir.path().join("store");
     let mut manifest = oriel_store::manifest::Manifest::load(&store_dir).unwrap();
     let selector = oriel_store::Selector { party_id: Some("victim".into()), user_id: None };
-    manifest.deletions.push(oriel_store::deletion::PendingDeletion { selector, before_ms: T0 + 100 });
+    manifest.deletions.push(oriel_store::deletion::PendingDeletion { selector, before_ms: T0 + 100, ..Default::default() });
     manifest.generation += 1;
     manifest.commit(&store_dir).unwrap();
 

@@ -49,7 +49,7 @@ pub(crate) fn options(dir: &std::path::Path, clock: &MockClock) -> StoreOptions 
         flush_rows: 1_000_000,
         compaction_min_segments: 3,
         housekeeping_interval: Duration::from_secs(3600),
-        retention_days: 30,
+        retention: oriel_store::expiry::RetentionPolicy::default(),
         live_buffer_bytes: 256 << 20,
         query: oriel_store::QueryOptions { memory_bytes: 1 << 30, ..oriel_store::QueryOptions::default() },
         clock: Arc::new(clock.clone()),
@@ -58,10 +58,17 @@ pub(crate) fn options(dir: &std::path::Path, clock: &MockClock) -> StoreOptions 
 
 impl Fixture {
     pub(crate) async fn new() -> Self {
+        Self::with_options(|_| {}).await
+    }
+
+    /// A fixture whose store options `edit` changes.
+    pub(crate) async fn with_options(edit: impl FnOnce(&mut StoreOptions)) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let clock = MockClock::new(T0);
         let log = Self::open_log(dir.path());
-        let store = Store::open(options(dir.path(), &clock), Some(log.clone())).await.unwrap();
+        let mut options = options(dir.path(), &clock);
+        edit(&mut options);
+        let store = Store::open(options, Some(log.clone())).await.unwrap();
         Self { dir, log, store, clock }
     }
 

@@ -207,3 +207,31 @@ async fn preflight_is_answered() {
     assert_eq!(headers["access-control-allow-origin"], "https://a.example");
     assert_eq!(headers["access-control-allow-methods"], "POST");
 }
+
+/// Each site stores what its `ip_handling` says of the address — nothing, the network part or
+/// all of it — and the location is looked up from the whole address whatever it says.
+#[tokio::test]
+async fn each_site_stores_what_it_says_of_the_ip_address() {
+    use oriel_core::config::{IpHandling, SiteConfig};
+    let mut config = super::config();
+    for (id, ip_handling) in [("dropped", IpHandling::Drop), ("kept", IpHandling::Keep)] {
+        config.sites.push(SiteConfig { id: id.into(), ip_handling: Some(ip_handling), ..SiteConfig::default() });
+    }
+    let h = Harness::with_config(config);
+    for site in ["dropped", "kept", "unconfigured"] {
+        let request = Request::post("/e")
+            .header("user-agent", CHROME)
+            .header("x-forwarded-for", "8.8.8.8")
+            .body(Body::from(format!(r#"{{"site":"{site}","ev":[{{"t":"x"}}]}}"#)))
+            .unwrap();
+        assert_eq!(h.send_from("10.1.2.3", request).await.0, StatusCode::NO_CONTENT);
+    }
+    let stored = h.stored().await;
+    let of = |site: &str| stored.iter().find(|e| e["site"] == site).unwrap().clone();
+    assert!(of("dropped").get("ip").is_none(), "{:?}", of("dropped"));
+    assert_eq!(of("kept")["ip"], "8.8.8.8");
+    assert_eq!(of("unconfigured")["ip"], "8.8.8.0", "the default anonymises");
+    for site in ["dropped", "kept", "unconfigured"] {
+        assert_eq!(of(site)["country"], "US", "{site}: located before the address was dropped");
+    }
+}
