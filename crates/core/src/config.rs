@@ -19,11 +19,13 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 
 mod collector;
+mod goals;
 mod log;
 mod server;
 mod store;
 
 pub use collector::{BUILT_IN_GEOIP, Cidr, CollectorConfig, DivolteConfig, IpHandling, SiteConfig};
+pub use goals::{FilterSpec, Goal};
 pub use log::{EmbeddedLogConfig, LogConfig};
 pub use server::{ApiToken, Role, ServerConfig, User};
 pub use store::{Partitioning, StoreConfig};
@@ -82,6 +84,8 @@ pub struct Config {
     pub store: StoreConfig,
     /// Sites that send events (`[[sites]]`).
     pub sites: Vec<SiteConfig>,
+    /// Named conversions (`[[goals]]`).
+    pub goals: Vec<Goal>,
 }
 
 impl Default for Config {
@@ -93,6 +97,7 @@ impl Default for Config {
             collector: CollectorConfig::default(),
             store: StoreConfig::default(),
             sites: Vec::new(),
+            goals: Vec::new(),
         }
     }
 }
@@ -196,6 +201,7 @@ impl Config {
         self.log.validate(&invalid)?;
         self.collector.validate(&self.sites, &invalid)?;
         self.store.validate(&invalid)?;
+        goals::validate(&self.goals, &invalid)?;
         if let Some(max_append) = self.log.max_append_bytes()
             && self.collector.max_body_bytes > max_append
         {

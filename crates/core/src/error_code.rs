@@ -12,6 +12,8 @@ pub enum ErrorCode {
     Unauthorized,
     /// Credentials are valid but do not allow this (403).
     Forbidden,
+    /// What the request names does not exist (404).
+    NotFound,
     /// The body is larger than allowed (413).
     PayloadTooLarge,
     /// The content type is not accepted (415).
@@ -35,6 +37,7 @@ impl ErrorCode {
             Self::InvalidInput => 400,
             Self::Unauthorized => 401,
             Self::Forbidden => 403,
+            Self::NotFound => 404,
             Self::PayloadTooLarge => 413,
             Self::UnsupportedMediaType => 415,
             Self::TooManyRequests => 429,

@@ -12,11 +12,15 @@
 //! | `GET /api/v1/live?site=` | server-sent `live` events: visitors now, events per minute, latest page views | viewer |
 //! | `GET /api/v1/sites`, `GET /api/v1/dimensions?site=` | what the UI offers to pick | viewer |
 //! | `GET /api/v1/data` | "Your data": where and what Oriel holds, for how long | viewer |
+//! | `POST /api/v1/analytics/{sessions,funnel,retention,paths}` | product analytics ([`analytics`], `docs/api.md`) | viewer |
+//! | `GET /api/v1/goals` | the goals | viewer |
+//! | `PUT`, `DELETE /api/v1/goals/{name}` | make, replace or remove a goal | admin |
 //!
 //! and the public `GET /signin?code=` that trades a one-time code for a session cookie,
 //! `POST /api/v1/signin` that trades a user's name and password for one, and
 //! `POST /api/v1/signout`.
 
+pub mod analytics;
 pub(crate) mod delete;
 mod export;
 pub(crate) mod report;
@@ -25,7 +29,7 @@ mod sql;
 
 use std::sync::Arc;
 
-use axum::routing::{get, post};
+use axum::routing::{get, post, put};
 use axum::{Extension, Json, Router};
 
 use crate::AppState;
@@ -45,6 +49,12 @@ pub(crate) fn protected() -> Router<AppState> {
         .route("/api/v1/sites", get(report::sites))
         .route("/api/v1/dimensions", get(report::dimensions))
         .route("/api/v1/data", get(report::data))
+        .route("/api/v1/analytics/sessions", post(analytics::sessions))
+        .route("/api/v1/analytics/funnel", post(analytics::funnel))
+        .route("/api/v1/analytics/retention", post(analytics::retention))
+        .route("/api/v1/analytics/paths", post(analytics::paths))
+        .route("/api/v1/goals", get(analytics::goals))
+        .route("/api/v1/goals/{name}", put(analytics::put_goal).delete(analytics::delete_goal))
 }
 
 /// The public routes of signing in.

@@ -100,6 +100,7 @@ struct Inner {
     limits: HttpLimits,
     deletions: DeletionLimit,
     about: OnceLock<About>,
+    analytics: OnceLock<crate::api::analytics::Analytics>,
     live: crate::api::report::LiveCache,
 }
 
@@ -123,6 +124,7 @@ impl AppState {
             limits,
             deletions: DeletionLimit::default(),
             about: OnceLock::new(),
+            analytics: OnceLock::new(),
             live: crate::api::report::LiveCache::default(),
         };
         Self { inner: Arc::new(inner) }
@@ -151,6 +153,16 @@ impl AppState {
     /// Sets what the UI shows about this installation (once, at start).
     pub fn set_about(&self, about: About) {
         let _ = self.inner.about.set(about);
+    }
+
+    /// Sets how sessions are cut and which goals exist (once, at start).
+    pub fn set_analytics(&self, analytics: crate::api::analytics::Analytics) {
+        let _ = self.inner.analytics.set(analytics);
+    }
+
+    /// How sessions are cut and which goals exist, once set.
+    pub(crate) fn analytics(&self) -> Option<&crate::api::analytics::Analytics> {
+        self.inner.analytics.get()
     }
 
     /// What the UI shows about this installation.

@@ -8,6 +8,7 @@
 //! - [`query`]: the read-only SQL engine over snapshots.
 //! - [`schema`]: the `events` Arrow schema and the builder from event JSON.
 
+pub mod analytics;
 pub mod deletion;
 pub mod druid;
 mod error;

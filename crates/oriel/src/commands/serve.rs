@@ -193,6 +193,7 @@ async fn open_services(config: &Config, state: &AppState) -> anyhow::Result<Arc<
     .context("collector start-up task")?
     .context("cannot start the collector")?;
     state.set_about(about(config, collector.geoip()));
+    state.set_analytics(oriel_server::api::analytics::Analytics::new(config).context("the goals are not valid")?);
     state.collector().set(Arc::new(collector));
     let store = oriel_store::Store::open(oriel_store::StoreOptions::from_config(config), Some(Arc::clone(&log)))
         .await

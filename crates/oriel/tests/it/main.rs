@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)] // Tests may unwrap and print (STYLE.md 5).
 
 mod abuse;
+mod analytics;
 mod browser;
 mod cli;
 mod crash;

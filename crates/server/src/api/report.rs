@@ -38,7 +38,8 @@ pub(super) async fn query(State(state): State<AppState>, headers: HeaderMap, bod
     let request: ReportRequest = serde_path_to_error::deserialize(&mut serde_json::Deserializer::from_slice(&bytes))
         .map_err(|e| ApiError::new(ErrorCode::InvalidInput, format!("invalid report at {}: {}", e.path(), e.inner())))?;
     let store = Arc::clone(state.store().ready()?);
-    let report = oriel_store::report::run(store.engine(), request, SystemClock.now_ms()).await?;
+    let goals = state.analytics().map(|a| a.context()).unwrap_or_default();
+    let report = oriel_store::report::run(store.engine(), request, &goals.goals, SystemClock.now_ms()).await?;
     let lag = store.ingest_lag().await?;
     let mut answer = serde_json::to_value(report).map_err(|e| ApiError::new(ErrorCode::Internal, e.to_string()))?;
     answer["caughtUp"] = json!(lag.caught_up);

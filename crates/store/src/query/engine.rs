@@ -264,6 +264,7 @@ impl QueryEngine {
             ctx.register_udf(f);
         }
         ctx.register_udf(crate::query::props::prop());
+        ctx.register_udf(crate::analytics::funnel::funnel_step());
         ctx.register_udaf(approx_distinct_udaf().as_ref().clone().with_aliases(["approx_count_distinct"]));
         let slots = Arc::new(Semaphore::new(options.max_concurrent.max(1)));
         Ok(Self { ctx, events, runtime: Arc::new(QueryRuntime::new(options.threads)?), slots, options })

@@ -6,6 +6,8 @@
 //! aggregated by the split keys, a previous period's time buckets are moved onto the current
 //! ones, and the two periods' aggregates are joined by their split keys.
 
+use oriel_core::config::Goal;
+
 use crate::query::functions::Zone;
 use crate::report::range::{Span, TimeRange};
 use crate::report::request::{Dimension, FilterSpec, Measure, ReportRequest};
@@ -44,7 +46,7 @@ fn millis(ms: i64) -> String {
 }
 
 /// The expression of a dimension's values, raw (for splits).
-fn value_expr(dimension: &Dimension) -> String {
+pub(crate) fn value_expr(dimension: &Dimension) -> String {
     match dimension {
         Dimension::Column(c) => format!("\"{c}\""),
         Dimension::Prop(key) => format!("prop(\"props\", {})", quote(key)),
@@ -78,7 +80,7 @@ fn any_of(parts: &[String]) -> String {
 }
 
 /// One filter as a condition.
-fn condition(filter: &FilterSpec) -> Result<String> {
+pub(crate) fn condition(filter: &FilterSpec) -> Result<String> {
     let dimension = Dimension::parse(&filter.dimension)?;
     let x = text_expr(&dimension);
     let values = &filter.values;
@@ -139,9 +141,9 @@ fn condition(filter: &FilterSpec) -> Result<String> {
 
 /// The aggregate of a measure over the rows of `base` (bounce rate and the engagement averages
 /// are joined in from their own aggregates).
-fn aggregate(measure: &Measure) -> String {
+fn aggregate(measure: &Measure, goals: &[Goal]) -> Result<String> {
     const PAGE_VIEW: &str = "\"event_type\" = 'pageView'";
-    match measure {
+    Ok(match measure {
         Measure::Events => "COUNT(*)".into(),
         Measure::Pageviews => format!("COUNT(*) FILTER (WHERE {PAGE_VIEW})"),
         Measure::Visitors => "COUNT(DISTINCT \"party_id\")".into(),
@@ -150,9 +152,15 @@ fn aggregate(measure: &Measure) -> String {
             format!("CAST(COUNT(*) FILTER (WHERE {PAGE_VIEW}) AS DOUBLE) / NULLIF(COUNT(DISTINCT \"session_id\"), 0)")
         }
         Measure::Event(kind) => format!("COUNT(*) FILTER (WHERE \"event_type\" = {})", quote(kind)),
+        Measure::Goal(name) => {
+            let goal = goals.iter().find(|g| g.name == *name).ok_or_else(|| {
+                Error::InvalidQuery(format!("unknown goal {name:?}; define it in [[goals]] or with PUT /api/v1/goals/{name}"))
+            })?;
+            format!("COUNT(DISTINCT \"party_id\") FILTER (WHERE {})", crate::analytics::goals::condition(goal)?)
+        }
         // Filled in by joins with their own aggregates.
         Measure::BounceRate | Measure::AvgEngagedSeconds | Measure::AvgScrollDepth => "CAST(NULL AS DOUBLE)".into(),
-    }
+    })
 }
 
 /// How a compared period's rows move onto the current period: the inverse of the shift that
@@ -191,6 +199,8 @@ pub struct Plan<'a> {
     pub auto: &'a str,
     /// Without the splits and the limit (the report's totals).
     pub totals: bool,
+    /// The goals `goal:<name>` measures may name.
+    pub goals: &'a [Goal],
 }
 
 /// Compiles a report.
@@ -237,7 +247,12 @@ pub fn compile(plan: &Plan<'_>) -> Result<Compiled> {
     let keys = key_names.join(", ");
     let group_by = if keys.is_empty() { String::new() } else { format!(" GROUP BY {keys}") };
     let lead = |extra: &str| if keys.is_empty() { extra.to_string() } else { format!("{keys}, {extra}") };
-    let aggregates = measures.iter().enumerate().map(|(i, m)| format!("{} AS m{i}", aggregate(m))).collect::<Vec<_>>().join(", ");
+    let aggregates = measures
+        .iter()
+        .enumerate()
+        .map(|(i, m)| Ok(format!("{} AS m{i}", aggregate(m, plan.goals)?)))
+        .collect::<Result<Vec<_>>>()?
+        .join(", ");
     let bounce = measures.contains(&Measure::BounceRate);
     let engagement = measures.iter().any(|m| matches!(m, Measure::AvgEngagedSeconds | Measure::AvgScrollDepth));
     // A session's page views are counted over all of its events in the range, not only those
@@ -439,6 +454,7 @@ mod tests {
             zone: (Zone::parse("UTC").unwrap(), "UTC"),
             auto: "PT1H",
             totals: false,
+            goals: &[],
         }
     }
 

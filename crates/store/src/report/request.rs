@@ -65,19 +65,8 @@ pub struct RangeSpec {
     pub end: Option<String>,
 }
 
-/// One filter.
-#[derive(Debug, Clone, Deserialize, Serialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct FilterSpec {
-    /// A column, or `prop:<key>` for a custom property.
-    pub dimension: String,
-    /// `is`, `isNot`, `contains`, `notContains`, `matches` (a regular expression), `set`,
-    /// `notSet`, `between` (numbers: two values, the upper one excluded).
-    pub op: String,
-    /// The values (any of them matches).
-    #[serde(default)]
-    pub values: Vec<String>,
-}
+/// One filter (the configuration's type, shared with goals).
+pub use oriel_core::config::FilterSpec;
 
 /// One split.
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -123,11 +112,13 @@ pub enum Measure {
     AvgScrollDepth,
     /// Events of a custom type.
     Event(String),
+    /// Visitors who converted a goal.
+    Goal(String),
 }
 
 impl Measure {
     /// Reads a measure name: `events`, `pageviews`, `visitors`, `sessions`, `bounceRate`,
-    /// `viewsPerSession`, `avgEngagedSeconds`, `avgScrollDepth`, `event:<type>`.
+    /// `viewsPerSession`, `avgEngagedSeconds`, `avgScrollDepth`, `event:<type>`, `goal:<name>`.
     pub fn parse(name: &str) -> Result<Self> {
         Ok(match name {
             "events" => Self::Events,
@@ -138,12 +129,13 @@ impl Measure {
             "viewsPerSession" => Self::ViewsPerSession,
             "avgEngagedSeconds" => Self::AvgEngagedSeconds,
             "avgScrollDepth" => Self::AvgScrollDepth,
-            other => match other.strip_prefix("event:") {
-                Some(kind) if !kind.is_empty() && kind.len() <= MAX_VALUE_BYTES => Self::Event(kind.to_string()),
+            other => match (other.strip_prefix("event:"), other.strip_prefix("goal:")) {
+                (Some(kind), _) if !kind.is_empty() && kind.len() <= MAX_VALUE_BYTES => Self::Event(kind.to_string()),
+                (_, Some(goal)) if !goal.is_empty() && goal.len() <= 64 => Self::Goal(goal.to_string()),
                 _ => {
                     return Err(Error::InvalidQuery(format!(
                         "unknown measure {other:?}: use events, pageviews, visitors, sessions, bounceRate, viewsPerSession, \
-                         avgEngagedSeconds, avgScrollDepth or event:<type>"
+                         avgEngagedSeconds, avgScrollDepth, event:<type> or goal:<name>"
                     )));
                 }
             },

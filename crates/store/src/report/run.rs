@@ -6,6 +6,8 @@ use datafusion::arrow::datatypes::{DataType, TimestampMillisecondType};
 use serde::Serialize;
 use serde_json::Value;
 
+use oriel_core::config::Goal;
+
 use crate::query::engine::QueryEngine;
 use crate::query::functions::{Zone, format_time};
 use crate::query::{QueryResult, values};
@@ -66,8 +68,8 @@ fn range_out(range: TimeRange, zone: Zone) -> RangeOut {
     RangeOut { start: text(range.start), end: text(range.end) }
 }
 
-/// Runs `request` on `engine` at instant `now` (ms).
-pub async fn run(engine: &QueryEngine, request: ReportRequest, now: i64) -> Result<Report> {
+/// Runs `request` on `engine` at instant `now` (ms); `goal:<name>` measures name `goals`.
+pub async fn run(engine: &QueryEngine, request: ReportRequest, goals: &[Goal], now: i64) -> Result<Report> {
     request.check_bounds()?;
     let zone_name = request.time_zone.clone().unwrap_or_else(|| "UTC".into());
     let zone = Zone::parse(&zone_name).ok_or_else(|| {
@@ -80,7 +82,7 @@ pub async fn run(engine: &QueryEngine, request: ReportRequest, now: i64) -> Resu
         None => None,
     };
     let auto = auto_granularity(range);
-    let plan = |totals| Plan { request: &request, range, span, compare, zone: (zone, zone_name.as_str()), auto, totals };
+    let plan = |totals| Plan { request: &request, range, span, compare, zone: (zone, zone_name.as_str()), auto, totals, goals };
     let rows_plan = compile(&plan(false))?;
     let (mut shaped, totals) = if rows_plan.splits.is_empty() {
         // Without splits the one row is the totals: one statement, not the same one twice.

@@ -2,6 +2,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)] // Tests may unwrap and print (STYLE.md 5).
 
+mod analytics;
 mod bounds;
 mod druid;
 mod fuzz;

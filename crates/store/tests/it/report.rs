@@ -96,7 +96,7 @@ async fn fixture() -> Fixture {
 
 async fn report(f: &Fixture, request: Value) -> Report {
     let request: ReportRequest = serde_json::from_value(request.clone()).unwrap_or_else(|e| panic!("{request}: {e}"));
-    run(f.store.engine(), request, NOW).await.unwrap_or_else(|e| panic!("{e}"))
+    run(f.store.engine(), request, &[], NOW).await.unwrap_or_else(|e| panic!("{e}"))
 }
 
 async fn sql(f: &Fixture, query: &str) -> Vec<Vec<Value>> {
@@ -293,7 +293,7 @@ async fn bad_reports_name_the_problem() {
     ];
     for (request, part) in bad {
         let parsed: ReportRequest = serde_json::from_value(request.clone()).unwrap();
-        let error = run(f.store.engine(), parsed, NOW).await.unwrap_err().to_string();
+        let error = run(f.store.engine(), parsed, &[], NOW).await.unwrap_err().to_string();
         assert!(error.contains(part), "{request}: {error}");
     }
     assert!(

@@ -1,0 +1,393 @@
+//! Ordered funnels: 2 to 10 steps, each an event matcher or a goal, completed within a
+//! conversion window counted from the first step; per visitor or per session; in relaxed order
+//! (other events may come between steps) or strict order (each step the very next event,
+//! engagement pings aside).
+//!
+//! A unit reaches step k when some event matching step 1 starts a chain whose steps follow in
+//! order (by time, then event id) with the k-th no later than the window after the first.
+//! Which chain is reported for the times between steps: the earliest start that reaches the
+//! unit's furthest step, each later step taken at its first matching event after the previous
+//! one (in strict order, the very next event). [`funnel_step`] walks one unit's events this
+//! way; the statement gathers each unit's events in order with `array_agg` (memory the query
+//! budget tracks and spills) and counts the units per step.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use datafusion::arrow::array::{Array, ArrayRef, AsArray, Int64Array};
+use datafusion::arrow::datatypes::{DataType, Int64Type};
+use datafusion::common::{Result as DfResult, exec_err, plan_err};
+use datafusion::logical_expr::{ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::analytics::AnalyticsContext;
+use crate::analytics::goals::Matcher;
+use crate::analytics::scope::{Scope, TIME_MS, refuse_unknown};
+use crate::analytics::sessions::sessionized;
+use crate::query::engine::QueryEngine;
+use crate::query::values;
+use crate::report::compile::value_expr;
+use crate::report::request::Dimension;
+use crate::{Error, Result};
+
+/// Most steps.
+pub const MAX_STEPS: usize = 10;
+/// Longest conversion window: 90 days.
+pub const MAX_WINDOW_SECONDS: u64 = 90 * 86_400;
+
+/// One step: a goal, or an event matcher.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Step {
+    /// A label for people (the goal's name or what it matches by default).
+    #[serde(default)]
+    pub name: Option<String>,
+    /// A goal's name.
+    #[serde(default)]
+    pub goal: Option<String>,
+    /// The event type.
+    #[serde(default)]
+    pub event_type: Option<String>,
+    /// A page path, `*` matching any characters.
+    #[serde(default)]
+    pub path: Option<String>,
+    /// Conditions on dimensions or properties.
+    #[serde(default)]
+    pub filters: Vec<crate::report::request::FilterSpec>,
+}
+
+impl Step {
+    /// The SQL condition of an event that makes this step, and the step's label.
+    pub fn condition(&self, context: &AnalyticsContext) -> Result<(String, String)> {
+        if let Some(goal) = &self.goal {
+            if self.event_type.is_some() || self.path.is_some() || !self.filters.is_empty() {
+                return Err(Error::InvalidQuery("a goal step has no other conditions".into()));
+            }
+            let condition = crate::analytics::goals::condition(context.goal(goal)?)?;
+            return Ok((condition, self.name.clone().unwrap_or_else(|| goal.clone())));
+        }
+        let matcher = Matcher { event_type: self.event_type.clone(), path: self.path.clone(), filters: self.filters.clone() };
+        let label = self.name.clone().or_else(|| self.path.clone()).or_else(|| self.event_type.clone()).unwrap_or_default();
+        Ok((matcher.condition()?, label))
+    }
+}
+
+/// A funnel request.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FunnelRequest {
+    /// Site, range, zone, filters.
+    #[serde(flatten)]
+    pub scope: Scope,
+    /// The steps, in order.
+    pub steps: Vec<Step>,
+    /// How long after the first step the last may come, in seconds (a day by default).
+    #[serde(default)]
+    pub window_seconds: Option<u64>,
+    /// `relaxed` (the default) or `strict`.
+    #[serde(default)]
+    pub order: Option<String>,
+    /// `visitor` (the default) or `session`.
+    #[serde(default)]
+    pub count_by: Option<String>,
+    /// A dimension whose value on each unit's first event splits the funnel.
+    #[serde(default)]
+    pub breakdown: Option<String>,
+    /// Most breakdown rows (10 by default, at most 100).
+    #[serde(default)]
+    pub limit: Option<u32>,
+    /// Fields the request does not know (refused).
+    #[serde(flatten, skip_serializing)]
+    pub unknown: BTreeMap<String, Value>,
+}
+
+/// One step of an answer.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StepOut {
+    /// The step's label.
+    pub name: String,
+    /// Units that reached it.
+    pub count: u64,
+    /// Units that reached the step before but not this one.
+    pub dropped: u64,
+    /// Percent of the previous step's units.
+    pub conversion_from_previous: Option<f64>,
+    /// Percent of the first step's units.
+    pub conversion_from_first: Option<f64>,
+    /// Median time from the previous step, in seconds.
+    pub median_seconds_from_previous: Option<f64>,
+}
+
+/// A funnel for one group of units.
+#[derive(Debug, Clone, Serialize)]
+pub struct FunnelGroup {
+    /// The breakdown value (`null` for the totals).
+    pub key: Value,
+    /// The steps.
+    pub steps: Vec<StepOut>,
+}
+
+/// A funnel answer.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FunnelAnswer {
+    /// `visitor` or `session`.
+    pub count_by: String,
+    /// Over every unit.
+    pub totals: FunnelGroup,
+    /// Per breakdown value, most units at the first step first.
+    pub breakdown: Vec<FunnelGroup>,
+}
+
+/// The times of the chain a unit's events (`times` and step `masks`, bit k for step k, in
+/// order) form: see the module's definition. Empty when no event matches step 1.
+pub fn walk(times: &[i64], masks: &[i64], steps: usize, window_ms: i64, strict: bool) -> Vec<i64> {
+    let matches = |i: usize, step: usize| masks[i] & (1 << step) != 0;
+    // Per step, the positions of its events, for the next one after a position.
+    let by_step: Vec<Vec<usize>> = (0..steps).map(|s| (0..times.len()).filter(|&i| matches(i, s)).collect()).collect();
+    let mut best: Vec<i64> = Vec::new();
+    for &start in &by_step[0] {
+        let mut chain = vec![times[start]];
+        let mut at = start;
+        for (step, positions) in by_step.iter().enumerate().skip(1) {
+            let next = if strict {
+                Some(at + 1).filter(|&n| n < times.len() && matches(n, step))
+            } else {
+                let p = positions.partition_point(|&i| i <= at);
+                positions.get(p).copied()
+            };
+            match next {
+                Some(n) if times[n] - times[start] <= window_ms => {
+                    chain.push(times[n]);
+                    at = n;
+                }
+                _ => break,
+            }
+        }
+        // The earliest start that goes furthest.
+        if chain.len() > best.len() {
+            best = chain;
+            if best.len() == steps {
+                break;
+            }
+        }
+    }
+    best
+}
+
+/// `funnel_step(times, masks, window_ms, strict, steps, k)`: the time of step `k` (1-based) in
+/// the chain of one unit's ordered events, or NULL when the unit does not reach it.
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct FunnelStep {
+    signature: Signature,
+}
+
+/// The `funnel_step` function.
+pub(crate) fn funnel_step() -> ScalarUDF {
+    ScalarUDF::new_from_impl(FunnelStep { signature: Signature::any(6, Volatility::Immutable) })
+}
+
+fn constant_i64(value: &ColumnarValue, what: &str) -> DfResult<i64> {
+    match value {
+        ColumnarValue::Scalar(s) => match s.cast_to(&DataType::Int64)? {
+            datafusion::common::ScalarValue::Int64(Some(v)) => Ok(v),
+            _ => exec_err!("funnel_step needs a constant {what}"),
+        },
+        ColumnarValue::Array(_) => exec_err!("funnel_step needs a constant {what}"),
+    }
+}
+
+impl ScalarUDFImpl for FunnelStep {
+    fn name(&self) -> &str {
+        "funnel_step"
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, args: &[DataType]) -> DfResult<DataType> {
+        let list_of_i64 = |t: &DataType| matches!(t, DataType::List(f) if f.data_type() == &DataType::Int64);
+        if !(list_of_i64(&args[0]) && list_of_i64(&args[1])) {
+            return plan_err!("funnel_step takes lists of BIGINT times and step masks");
+        }
+        Ok(DataType::Int64)
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> DfResult<ColumnarValue> {
+        let window = constant_i64(&args.args[2], "window")?;
+        let strict = constant_i64(&args.args[3], "order")? != 0;
+        let steps = usize::try_from(constant_i64(&args.args[4], "step count")?).unwrap_or(0).min(MAX_STEPS);
+        let k = usize::try_from(constant_i64(&args.args[5], "step")?).unwrap_or(0);
+        let arrays = ColumnarValue::values_to_arrays(&args.args[..2])?;
+        let (times, masks) = (arrays[0].as_list::<i32>(), arrays[1].as_list::<i32>());
+        let out: Int64Array = (0..times.len())
+            .map(|row| {
+                if times.is_null(row) || masks.is_null(row) || k == 0 || steps == 0 {
+                    return None;
+                }
+                let t = times.value(row);
+                let m = masks.value(row);
+                let chain =
+                    walk(t.as_primitive::<Int64Type>().values(), m.as_primitive::<Int64Type>().values(), steps, window, strict);
+                chain.get(k - 1).copied()
+            })
+            .collect();
+        Ok(ColumnarValue::Array(Arc::new(out) as ArrayRef))
+    }
+}
+
+/// Answers `request` at `now`.
+pub async fn funnel(engine: &QueryEngine, context: &AnalyticsContext, request: &FunnelRequest, now: i64) -> Result<FunnelAnswer> {
+    refuse_unknown(&request.unknown)?;
+    let n = request.steps.len();
+    if !(2..=MAX_STEPS).contains(&n) {
+        return Err(Error::InvalidQuery(format!("a funnel has 2 to {MAX_STEPS} steps, not {n}")));
+    }
+    let window = request.window_seconds.unwrap_or(86_400);
+    if window == 0 || window > MAX_WINDOW_SECONDS {
+        return Err(Error::InvalidQuery(format!("windowSeconds must be between 1 and {MAX_WINDOW_SECONDS}")));
+    }
+    let strict = match request.order.as_deref().unwrap_or("relaxed") {
+        "relaxed" => false,
+        "strict" => true,
+        other => return Err(Error::InvalidQuery(format!("unknown order {other:?}: use relaxed or strict"))),
+    };
+    let by_session = match request.count_by.as_deref().unwrap_or("visitor") {
+        "visitor" => false,
+        "session" => true,
+        other => return Err(Error::InvalidQuery(format!("unknown countBy {other:?}: use visitor or session"))),
+    };
+    let limit = request.limit.unwrap_or(10);
+    if limit == 0 || limit > 100 {
+        return Err(Error::InvalidQuery("limit must be between 1 and 100".into()));
+    }
+    let mut names = Vec::with_capacity(n);
+    let mut mask = Vec::with_capacity(n);
+    for (i, step) in request.steps.iter().enumerate() {
+        let (condition, name) = step.condition(context).map_err(|e| Error::InvalidQuery(format!("step {}: {e}", i + 1)))?;
+        names.push(if name.is_empty() { format!("step {}", i + 1) } else { name });
+        mask.push(format!("CASE WHEN {condition} THEN {} ELSE 0 END", 1_i64 << i));
+    }
+    let scope = request.scope.resolve(now, engine.time_range().flatten().map(|(lo, _)| lo))?;
+    let key = match &request.breakdown {
+        Some(name) => format!("arrow_cast({}, 'Utf8')", value_expr(&Dimension::parse(name)?)),
+        None => "arrow_cast(NULL, 'Utf8')".into(),
+    };
+    let extra = format!("{key} AS k, {} AS mask, ", mask.join(" + "));
+    let (ctes, source, unit) = if by_session {
+        (sessionized(&scope, context, &extra), "sess", "sid")
+    } else {
+        (
+            format!(
+                "ev AS (SELECT \"party_id\", \"event_id\", \"event_type\", {extra}{TIME_MS} AS t, {hit} AS hit \
+                 FROM events WHERE {where_})",
+                hit = scope.hit,
+                where_ = scope.where_clause()
+            ),
+            "ev",
+            "\"party_id\"",
+        )
+    };
+    // Strict order needs every event (one between two steps breaks the chain); relaxed order
+    // only those that match a step.
+    let kept = if strict { "\"event_type\" <> 'engagement'" } else { "mask > 0" };
+    let order = "ORDER BY t, \"event_id\"";
+    let reached: Vec<String> =
+        (1..=n).map(|k| format!("funnel_step(ts, masks, {}, {}, {n}, {k}) AS s{k}", window * 1000, i32::from(strict))).collect();
+    let mut measures: Vec<String> = (1..=n).map(|k| format!("COUNT(s{k}) AS c{k}")).collect();
+    measures.extend((2..=n).map(|k| format!("median(CAST(s{k} - s{} AS DOUBLE)) / 1000.0 AS d{k}", k - 1)));
+    let measures = measures.join(", ");
+    let sql = format!(
+        "WITH {ctes}, \
+         u AS (SELECT first_value(k {order}) AS k, array_agg(t {order}) FILTER (WHERE {kept}) AS ts, \
+         array_agg(CAST(mask AS BIGINT) {order}) FILTER (WHERE {kept}) AS masks FROM {source} GROUP BY {unit} \
+         HAVING bool_or(hit)), \
+         f AS (SELECT k, {reached} FROM u WHERE ts IS NOT NULL) \
+         SELECT 0 AS part, arrow_cast(NULL, 'Utf8') AS key, {measures} FROM f \
+         UNION ALL SELECT 1, k, {measures} FROM f WHERE {breakdown} GROUP BY k",
+        reached = reached.join(", "),
+        breakdown = request.breakdown.is_some(),
+    );
+    let result = engine.collect(&sql).await?;
+    let mut totals = None;
+    let mut groups = Vec::new();
+    for row in values::rows(&result) {
+        let counts: Vec<u64> = (0..n).map(|i| row[2 + i].as_u64().unwrap_or(0)).collect();
+        let medians: Vec<Option<f64>> = (0..n).map(|i| if i == 0 { None } else { row[2 + n + i - 1].as_f64() }).collect();
+        let percent = |part: u64, whole: u64| (whole > 0).then(|| 100.0 * part as f64 / whole as f64);
+        let steps = (0..n)
+            .map(|i| StepOut {
+                name: names[i].clone(),
+                count: counts[i],
+                dropped: if i == 0 { 0 } else { counts[i - 1] - counts[i] },
+                conversion_from_previous: if i == 0 { percent(counts[0], counts[0]) } else { percent(counts[i], counts[i - 1]) },
+                conversion_from_first: percent(counts[i], counts[0]),
+                median_seconds_from_previous: medians[i],
+            })
+            .collect();
+        let group = FunnelGroup { key: row[1].clone(), steps };
+        if row[0].as_u64() == Some(0) {
+            totals = Some(group);
+        } else {
+            groups.push(group);
+        }
+    }
+    groups.sort_by(|a, b| b.steps[0].count.cmp(&a.steps[0].count).then_with(|| a.key.to_string().cmp(&b.key.to_string())));
+    groups.truncate(limit as usize);
+    let empty = FunnelGroup {
+        key: Value::Null,
+        steps: names
+            .iter()
+            .map(|name| StepOut {
+                name: name.clone(),
+                count: 0,
+                dropped: 0,
+                conversion_from_previous: None,
+                conversion_from_first: None,
+                median_seconds_from_previous: None,
+            })
+            .collect(),
+    };
+    Ok(FunnelAnswer {
+        count_by: if by_session { "session" } else { "visitor" }.into(),
+        totals: totals.unwrap_or(empty),
+        breakdown: groups,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const A: i64 = 1;
+    const B: i64 = 2;
+    const C: i64 = 4;
+
+    #[test]
+    fn relaxed_chains_take_the_earliest_start_that_goes_furthest() {
+        // A at 0, B at 5, A at 100, B at 105, C at 110: with a window of 20 only the second A
+        // reaches C.
+        let times = [0, 5, 100, 105, 110];
+        let masks = [A, B, A, B, C];
+        assert_eq!(walk(&times, &masks, 3, 20, false), vec![100, 105, 110]);
+        assert_eq!(walk(&times, &masks, 3, 1000, false), vec![0, 5, 110], "a wide window keeps the first start");
+        assert_eq!(walk(&times, &masks, 2, 1000, false), vec![0, 5]);
+        assert!(walk(&[1, 2], &[B, C], 3, 100, false).is_empty(), "no first step");
+        // The window is inclusive.
+        assert_eq!(walk(&[0, 10], &[A, B], 2, 10, false), vec![0, 10]);
+        assert_eq!(walk(&[0, 11], &[A, B], 2, 10, false), vec![0]);
+    }
+
+    #[test]
+    fn a_repeated_step_needs_two_events_and_strict_order_needs_neighbours() {
+        assert_eq!(walk(&[0], &[A | B], 2, 100, false), vec![0], "one event is one step");
+        assert_eq!(walk(&[0, 1], &[A | B, A | B], 2, 100, false), vec![0, 1]);
+        let times = [0, 1, 2];
+        assert_eq!(walk(&times, &[A, 0, B], 2, 100, true), vec![0], "an event between breaks a strict chain");
+        assert_eq!(walk(&times, &[A, A, B], 2, 100, true), vec![1, 2]);
+        assert_eq!(walk(&times, &[A, 0, B], 2, 100, false), vec![0, 2]);
+    }
+}
