@@ -363,16 +363,68 @@ try {
     await p.close();
   }
 
+  // ── Journeys: a funnel of the two most viewed pages, the weekly cohorts and the paths from
+  // the top page, against SQL written here.
+  const [[p1], [p2]] = await sql(
+    `SELECT path FROM events WHERE ${where} AND event_type = 'pageView' GROUP BY 1 ORDER BY COUNT(*) DESC, 1 LIMIT 2`,
+  );
+  const journeysUrl =
+    `/journeys?site=${encodeURIComponent(site)}&period=all&tz=UTC&step=${encodeURIComponent(`page:${p1}`)}` +
+    `&step=${encodeURIComponent(`page:${p2}`)}&window=7776000&anchor=${encodeURIComponent(p1)}`;
+  {
+    const p = await page(context);
+    await p.goto(journeysUrl);
+    await p.locator('.funnel-step').first().waitFor();
+    const counts = await p.locator('.funnel-step').evaluateAll((els) => els.map((e) => Number(e.dataset.count)));
+    const [[first]] = await sql(
+      `SELECT COUNT(DISTINCT party_id) FROM events WHERE ${where} AND event_type = 'pageView' AND path = ${quote(p1)}`,
+    );
+    // The history spans days, well inside the 90-day window: a visitor converts when some view of
+    // the first page comes before some view of the second.
+    const [[second]] = await sql(
+      `SELECT COUNT(*) FROM (SELECT party_id, MIN(CASE WHEN path = ${quote(p1)} THEN TIMESTAMP_TO_MILLIS(__time) END) AS a, ` +
+        `MAX(CASE WHEN path = ${quote(p2)} THEN TIMESTAMP_TO_MILLIS(__time) END) AS b FROM events ` +
+        `WHERE ${where} AND event_type = 'pageView' GROUP BY party_id) WHERE a < b`,
+    );
+    check(
+      counts.length === 2 && counts[0] === Number(first) && counts[1] === Number(second),
+      `the funnel ${p1} → ${p2} shows ${counts} visitors, SQL ${first}, ${second}`,
+    );
+    await p.locator('.retention-grid tbody tr').first().waitFor();
+    const sizes = await p.locator('.retention-grid tbody tr').evaluateAll((els) => els.map((e) => Number(e.dataset.size)));
+    const cohorts = await sql(
+      `SELECT TIME_FLOOR(f, 'P1W'), COUNT(*) FROM (SELECT party_id, MIN(__time) AS f FROM events WHERE ${where} ` +
+        'GROUP BY 1) GROUP BY 1 ORDER BY 1',
+    );
+    check(
+      JSON.stringify(sizes) === JSON.stringify(cohorts.map(([, n]) => Number(n))),
+      `weekly cohorts by first visit: ${sizes} = SQL ${cohorts.map(([, n]) => n)}`,
+    );
+    await p.locator('.path-tree > li > .row .value').first().waitFor();
+    const root = number(await p.locator('.path-tree > li > .row .value').first().textContent());
+    const children = await p
+      .locator('.path-tree > li > ul > li > .row .value')
+      .evaluateAll((els) => els.map((e) => Number(e.textContent.replace(/,/g, ''))));
+    const [[views]] = await sql(`SELECT COUNT(*) FROM events WHERE ${where} AND event_type = 'pageView' AND path = ${quote(p1)}`);
+    check(
+      root === Number(views) && children.reduce((a, b) => a + b, 0) === root,
+      `paths from ${p1}: ${root} views (SQL ${views}), split into ${children}`,
+    );
+    await p.close();
+  }
+
   // ── Accessibility: nothing serious or critical on the overview and explorer, both themes.
   for (const [name, url] of [
     ['overview', overviewUrl],
     ['explorer', explorerUrl],
+    ['journeys', journeysUrl],
   ]) {
     for (const scheme of ['light', 'dark']) {
       const p = await page(context);
       await p.emulateMedia({ colorScheme: scheme });
       await p.goto(url);
-      await p.locator(name === 'overview' ? 'section.panel ol.ranked' : 'table.data').first().waitFor();
+      const drawn = { overview: 'section.panel ol.ranked', explorer: 'table.data', journeys: '.path-tree' };
+      await p.locator(drawn[name]).first().waitFor();
       await p.waitForTimeout(500);
       const result = await new AxeBuilder({ page: p }).analyze();
       const bad = result.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical');
@@ -416,6 +468,7 @@ try {
   // ── Screenshots for a reviewer.
   await screenshots(context, 'overview', overviewUrl);
   await screenshots(context, 'explorer', explorerUrl);
+  await screenshots(context, 'journeys', journeysUrl);
   await screenshots(context, 'data', '/data');
   console.log(`screenshots in ${shots}`);
   await context.close();

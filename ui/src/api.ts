@@ -101,6 +101,69 @@ export function report(request: ReportRequest, signal?: AbortSignal): Promise<Re
   });
 }
 
+/** Who and when an analytics request looks at. */
+export interface Scope {
+  site?: string | null;
+  range: { preset?: string; start?: string; end?: string };
+  timeZone?: string;
+  filters?: Filter[];
+}
+
+/** A funnel step or a cohort/return event: a goal, or an event type and/or page path. */
+export interface Step {
+  goal?: string;
+  eventType?: string;
+  path?: string;
+}
+
+export interface FunnelStep {
+  name: string;
+  count: number;
+  dropped: number;
+  conversionFromPrevious: number | null;
+  conversionFromFirst: number | null;
+  medianSecondsFromPrevious: number | null;
+}
+
+export interface Funnel {
+  countBy: string;
+  totals: { key: unknown; steps: FunnelStep[] };
+}
+
+export interface Retention {
+  period: string;
+  cohorts: { start: string; size: number; returned: number[]; percent: number[] }[];
+}
+
+export interface PathNode {
+  label: string;
+  count: number;
+  children: PathNode[];
+}
+
+export interface Paths {
+  direction: string;
+  root: PathNode;
+  truncated: boolean;
+}
+
+export interface Goal {
+  name: string;
+  configured: boolean;
+}
+
+/** One of the product analytics (`sessions`, `funnel`, `retention`, `paths`). */
+export function analytics<T>(kind: string, request: Scope & Record<string, unknown>, signal?: AbortSignal): Promise<T> {
+  return call(`/api/v1/analytics/${kind}`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(request),
+    signal,
+  });
+}
+
+export const goals = (): Promise<{ goals: Goal[] }> => call('/api/v1/goals');
+
 export interface Site {
   id: string;
   timeZone: string | null;

@@ -7,6 +7,7 @@ import { yourData } from './data';
 import { h, replace } from './dom';
 import { explorer } from './explorer';
 import { formatValue, label } from './format';
+import { journeys } from './journeys';
 import { type Context, overview } from './overview';
 import { signInPage } from './signin';
 import { PERIODS, read, type View, write } from './state';
@@ -115,6 +116,7 @@ function header(view: View, visitorsNow: HTMLElement): HTMLElement {
       [
         ['overview', 'Overview'],
         ['explore', 'Explorer'],
+        ['journeys', 'Journeys'],
         ['data', 'Your data'],
       ] as const
     ).map(([page, name]) =>
@@ -198,7 +200,7 @@ function header(view: View, visitorsNow: HTMLElement): HTMLElement {
           { class: 'filter-row' },
           period,
           custom,
-          compare,
+          view.page === 'journeys' ? null : compare,
           h('span', { class: 'zone', title: 'Days and buckets are cut in this time zone' }, timeZoneOf(view)),
         ),
     chips,
@@ -317,7 +319,8 @@ async function render(): Promise<void> {
       visitorsNow.textContent = `● ${formatValue('visitors', live.visitorsNow)} current visitor${live.visitorsNow === 1 ? '' : 's'}`;
     },
   };
-  document.title = `Oriel · ${view.page === 'data' ? 'Your data' : view.page === 'explore' ? 'Explorer' : 'Overview'}${view.site ? ` · ${view.site}` : ''}`;
+  const titles = { data: 'Your data', explore: 'Explorer', journeys: 'Journeys', overview: 'Overview' };
+  document.title = `Oriel · ${titles[view.page]}${view.site ? ` · ${view.site}` : ''}`;
   if (view.page === 'data') {
     stopPage = yourData(main, who?.role ?? 'viewer', ctx.timeZone);
     return;
@@ -339,6 +342,8 @@ async function render(): Promise<void> {
         })
         .catch(() => {}); // the panels report errors themselves
     }
+  } else if (view.page === 'journeys') {
+    stopPage = journeys(main, view, ctx);
   } else {
     stopPage = explorer(main, view, ctx);
   }

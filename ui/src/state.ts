@@ -9,7 +9,7 @@ export interface Filter {
 }
 
 export interface View {
-  page: 'overview' | 'explore' | 'data';
+  page: 'overview' | 'explore' | 'journeys' | 'data';
   site: string | null;
   period: string;
   from: string | null;
@@ -22,6 +22,18 @@ export interface View {
   sort: string | null;
   limit: number;
   tz: string | null;
+  /** Funnel steps, each `page:<path>`, `event:<type>` or `goal:<name>`. */
+  steps: string[];
+  /** The funnel's conversion window, in seconds. */
+  window: number;
+  order: 'relaxed' | 'strict';
+  countBy: 'visitor' | 'session';
+  cohorts: 'day' | 'week' | 'month';
+  /** The page paths start from. */
+  anchor: string | null;
+  direction: 'next' | 'previous';
+  /** Steps the paths go from the page. */
+  depth: number;
 }
 
 export const PERIODS: [string, string][] = [
@@ -42,7 +54,7 @@ export const PERIODS: [string, string][] = [
   ['custom', 'Custom range'],
 ];
 
-const PAGES = new Set(['overview', 'explore', 'data']);
+const PAGES = new Set(['overview', 'explore', 'journeys', 'data']);
 
 /** The view a location shows. */
 export function read(location: Location): View {
@@ -67,6 +79,14 @@ export function read(location: Location): View {
     sort: q.get('sort'),
     limit: Number(q.get('limit') ?? 50) || 50,
     tz: q.get('tz'),
+    steps: q.getAll('step'),
+    window: Number(q.get('window') ?? 86400) || 86400,
+    order: q.get('order') === 'strict' ? 'strict' : 'relaxed',
+    countBy: q.get('by') === 'session' ? 'session' : 'visitor',
+    cohorts: q.get('cohorts') === 'day' || q.get('cohorts') === 'month' ? (q.get('cohorts') as 'day' | 'month') : 'week',
+    anchor: q.get('anchor'),
+    direction: q.get('dir') === 'previous' ? 'previous' : 'next',
+    depth: Math.min(Math.max(Number(q.get('depth') ?? 2) || 2, 1), 5),
   };
 }
 
@@ -104,6 +124,16 @@ export function write(view: View): string {
     q.set('m', view.measures.join(','));
     if (view.sort) q.set('sort', view.sort);
     if (view.limit !== 50) q.set('limit', String(view.limit));
+  }
+  if (view.page === 'journeys') {
+    for (const s of view.steps) q.append('step', s);
+    if (view.window !== 86400) q.set('window', String(view.window));
+    if (view.order !== 'relaxed') q.set('order', view.order);
+    if (view.countBy !== 'visitor') q.set('by', view.countBy);
+    if (view.cohorts !== 'week') q.set('cohorts', view.cohorts);
+    if (view.anchor) q.set('anchor', view.anchor);
+    if (view.direction !== 'next') q.set('dir', view.direction);
+    if (view.depth !== 2) q.set('depth', String(view.depth));
   }
   if (view.tz) q.set('tz', view.tz);
   const path = view.page === 'overview' ? '/' : `/${view.page}`;

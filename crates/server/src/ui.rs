@@ -46,7 +46,12 @@ pub(crate) const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src
 /// The UI's routes: its pages (one document; the script shows the page the path names) and
 /// its assets.
 pub(crate) fn routes() -> Router<AppState> {
-    Router::new().route("/", get(page)).route("/explore", get(page)).route("/data", get(page)).route("/assets/{file}", get(asset))
+    Router::new()
+        .route("/", get(page))
+        .route("/explore", get(page))
+        .route("/journeys", get(page))
+        .route("/data", get(page))
+        .route("/assets/{file}", get(asset))
 }
 
 /// The answer to a GET of an asset: the best encoding the client accepts, or 304.
