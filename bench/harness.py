@@ -512,6 +512,7 @@ class Results:
     queries: dict = field(default_factory=dict)  # filled by query_suite
     druid: list = field(default_factory=list)  # dicts, one per native query and its SQL form
     ui: dict = field(default_factory=dict)  # page -> ms runs, "panels" -> {name: {oriel, duckdb}}
+    analytics: dict = field(default_factory=dict)  # question -> {oriel, duckdb ms, same}
     store_partition: str = "hour"  # Oriel's store.partition for the query suite
     footprint_bytes: list = field(default_factory=list)  # (what, bytes, events)
     memory: list = field(default_factory=list)  # (process, state, bytes)
@@ -1769,6 +1770,8 @@ def report(res: Results) -> str:
         out += druid_report(res)
     if res.ui:
         out += ui_report(res)
+    if res.analytics:
+        out += analytics_report(res)
 
     if res.footprint_bytes or res.memory:
         out += ["", "## 5. Footprint", "",
@@ -1842,6 +1845,157 @@ def query_report(res: Results) -> list[str]:
 # ───────────────────────────── main ─────────────────────────────
 
 
+# ───────────────────────────── 6. product analytics ─────────────────────────────
+
+# Oriel's /api/v1/analytics answers beside DuckDB answering the same questions with the same
+# definitions (docs/api.md) over its own table: site shop, the UI's 28 days, UTC.
+AN_SCOPE = {"site": UI_SITE, "range": {"start": UI_FROM, "end": UI_TO}, "timeZone": "UTC"}
+AN_WHERE = (f"site = '{UI_SITE}' AND __time >= TIMESTAMP '{UI_FROM}' AND __time < TIMESTAMP '{UI_TO}' "
+            "AND NOT is_bot AND NOT is_duplicate AND NOT is_corrupt AND party_id IS NOT NULL")
+# Sessions as Oriel cuts them: the tag's id, else 30 minutes of inactivity per visitor.
+AN_SESSIONS = f"""
+ev AS (SELECT party_id, session_id, event_id, event_type, path, channel, epoch_ms(__time) AS t FROM events WHERE {AN_WHERE}),
+gap AS (SELECT *, CASE WHEN session_id IS NULL AND (lag(t) OVER w IS NULL OR t - lag(t) OVER w > 1800000) THEN 1 ELSE 0 END
+        AS starts FROM ev WINDOW w AS (PARTITION BY party_id, session_id ORDER BY t, event_id)),
+sess AS (SELECT *, coalesce(session_id, party_id || '~' || CAST(sum(starts) OVER (PARTITION BY party_id, session_id
+         ORDER BY t, event_id ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS VARCHAR)) AS sid FROM gap)"""
+AN_FUNNEL_STEPS = [("path = '/'", {"path": "/"}), ("path LIKE '/products/%'", {"path": "/products/*"}),
+                   ("event_type = 'addToCart'", {"eventType": "addToCart"}),
+                   ("event_type = 'purchase'", {"eventType": "purchase"})]
+
+
+def _an_funnel_duck() -> str:
+    """A relaxed funnel per visitor within a day: from every first step, each next step at its
+    first matching event after the previous (ASOF JOIN on the visitor's event order)."""
+    conds = [c if "path" not in c else f"event_type = 'pageView' AND {c}" for c, _ in AN_FUNNEL_STEPS]
+    parts = [f"e AS (SELECT party_id AS p, epoch_ms(__time) AS t, row_number() OVER (PARTITION BY party_id ORDER BY __time, "
+             f"event_id) AS o, {', '.join(f'({c}) AS s{i}' for i, c in enumerate(conds))} FROM events WHERE {AN_WHERE})",
+             "c0 AS (SELECT p, t AS t0, o FROM e WHERE s0)"]
+    for i in range(1, len(conds)):
+        parts.append(f"c{i} AS (SELECT c.p, c.t0, n.o FROM c{i - 1} c ASOF JOIN (SELECT p, t, o FROM e WHERE s{i}) n "
+                     f"ON c.p = n.p AND n.o > c.o WHERE n.t - c.t0 <= 86400000)")
+    counts = ", ".join(f"(SELECT count(DISTINCT p) FROM c{i})" for i in range(len(conds)))
+    return f"WITH {', '.join(parts)} SELECT {counts}"
+
+
+ANALYTICS = [
+    ("sessions by channel", "sessions", {**AN_SCOPE, "breakdown": "channel", "limit": 1000},
+     f"""WITH {AN_SESSIONS},
+s AS (SELECT sid, min(party_id) AS party, min(t) AS started, max(t) AS ended,
+      count(*) FILTER (WHERE event_type = 'pageView') AS views, arg_min(channel, (t, event_id)) AS k,
+      arg_min(path, (t, event_id)) FILTER (WHERE event_type = 'pageView') AS entry,
+      arg_max(path, (t, event_id)) FILTER (WHERE event_type = 'pageView') AS exit FROM sess GROUP BY sid)
+SELECT 1 AS part, k, count(*), count(DISTINCT party), avg(ended - started) / 1000.0 FROM s GROUP BY k
+UNION ALL SELECT 2, entry, count(*), count(DISTINCT party), avg(ended - started) / 1000.0 FROM s WHERE entry IS NOT NULL GROUP BY entry
+UNION ALL SELECT 3, exit, count(*), count(DISTINCT party), avg(ended - started) / 1000.0 FROM s WHERE exit IS NOT NULL GROUP BY exit""",
+     lambda a: sorted([str(b["key"]), b["sessions"]] for b in a["breakdown"]),
+     lambda rows: sorted([str(r[1]), r[2]] for r in rows if r[0] == 1)),
+    ("4-step funnel (/, /products/*, addToCart, purchase; 1 day)", "funnel",
+     {**AN_SCOPE, "steps": [s for _, s in AN_FUNNEL_STEPS], "windowSeconds": 86400},
+     _an_funnel_duck(),
+     lambda a: [s["count"] for s in a["totals"]["steps"]],
+     lambda rows: list(rows[0])),
+    ("weekly retention (8 weeks)", "retention", {**AN_SCOPE, "period": "week", "periods": 8},
+     f"""WITH ev AS (SELECT party_id AS p, date_trunc('week', __time) AS w, __time FROM events WHERE
+        site = '{UI_SITE}' AND __time < TIMESTAMP '{UI_TO}' AND NOT is_bot AND NOT is_duplicate AND NOT is_corrupt
+        AND party_id IS NOT NULL),
+     f AS (SELECT p, min(w) AS c FROM ev GROUP BY p HAVING bool_or(__time >= TIMESTAMP '{UI_FROM}')),
+     k AS (SELECT * FROM f WHERE c >= date_trunc('week', TIMESTAMP '{UI_FROM}')),
+     a AS (SELECT DISTINCT p, w FROM ev)
+SELECT k.c, date_diff('week', k.c, a.w) AS n, count(*) FROM k JOIN a ON a.p = k.p AND a.w >= k.c GROUP BY 1, 2 ORDER BY 1, 2""",
+     lambda a: sorted([c["start"][:10], i, n] for c in a["cohorts"] for i, n in enumerate(c["returned"]) if n),
+     lambda rows: sorted([normalize(r[0])[:10], r[1], r[2]] for r in rows if r[1] <= 8)),
+    ("paths from / (depth 3)", "paths", {**AN_SCOPE, "from": "/", "depth": 3, "breadth": 5},
+     f"""WITH {AN_SESSIONS},
+x AS (SELECT path, lead(path, 1) OVER w AS n1, lead(path, 2) OVER w AS n2, lead(path, 3) OVER w AS n3 FROM sess
+      WHERE event_type = 'pageView' WINDOW w AS (PARTITION BY sid ORDER BY t, event_id))
+SELECT coalesce(n1, '(end)'), count(*) FROM x WHERE path = '/' GROUP BY 1""",
+     lambda a: sorted([c["label"], c["count"]] for c in a["root"]["children"] if c["label"] != "(other)"),
+     lambda rows: None),
+]
+
+
+def area_analytics(res: Results, work: Path, binary: Path, config: Path, data_cache: Path) -> None:
+    """Each analytics question in Oriel (data imported, served) and in DuckDB, answers checked."""
+    plan = res.plan
+    version = re.sub(r"\W+", "_", oriel_version(binary))
+    parquet = gen_events(binary, data_cache / f"events-{plan.query_events}-{plan.days:g}d-s{GEN_SEED}-{version}.parquet",
+                         plan.query_events, plan.days)
+    data_dir = work / "analytics-oriel"
+    log("analytics: oriel import")
+    run_checked([binary, "import", "--config", config, "--data-dir", data_dir, parquet])
+    server = Oriel(binary, data_dir, config).start()
+    answers = {}
+    try:
+        import pyarrow.parquet
+
+        events = pyarrow.parquet.ParquetFile(parquet).metadata.num_rows
+        server.wait_count(events, stall=10)
+        with RssSampler(server.pid) as busy:
+            for name, kind, body, _, _, _ in ANALYTICS:
+                def ask(body=body, kind=kind):
+                    status, text = server._request("POST", f"/api/v1/analytics/{kind}", json.dumps(body).encode(), 1800)
+                    if status != 200:
+                        raise SqlError(f"HTTP {status}: {text[:300].decode(errors='replace')}")
+                    return json.loads(text)
+                try:
+                    run = timed_runs(lambda: [[ask()]], plan.warmup, plan.runs, plan.budget)
+                    answers[name] = {"oriel": statistics.median(run["times"]) * 1000, "answer": run["rows"][0][0]}
+                    log(f"  Oriel {name}: {answers[name]['oriel']:.0f} ms")
+                except (SqlError, OSError) as e:
+                    res.fail(f"Oriel analytics {name!r}: {e}")
+        res.memory.append(("Oriel", "answering the analytics (max)", busy.max))
+    finally:
+        server.stop()
+        shutil.rmtree(data_dir, ignore_errors=True)
+    worker = Worker("duckdb", parquet, work / "analytics-duckdb")
+    try:
+        loaded = worker.ask(op="load")
+        if "error" in loaded:
+            res.fail(f"DuckDB could not load the data for the analytics: {loaded['error']}")
+            return
+        for name, _, _, sql, ours, theirs in ANALYTICS:
+            if name not in answers:
+                continue
+            answer = worker.ask(op="query", sql=sql, warmup=plan.warmup, runs=plan.runs, budget=plan.budget)
+            if "error" in answer:
+                res.fail(f"DuckDB failed the analytics question {name!r}: {answer['error'][:300]}")
+                continue
+            answers[name]["duckdb"] = statistics.median(answer["times"]) * 1000
+            log(f"  DuckDB {name}: {answers[name]['duckdb']:.0f} ms")
+            expected = theirs(answer["rows"])
+            if name.startswith("paths"):
+                # The tree keeps the five largest branches: each must have DuckDB's count.
+                counts = {str(r[0]): r[1] for r in answer["rows"]}
+                expected = sorted([label, counts.get(label)] for label, _ in ours(answers[name]["answer"]))
+            got = ours(answers[name]["answer"])
+            answers[name]["same"] = got == expected
+            if got != expected:
+                res.fail(f"Oriel and DuckDB differ on {name!r}: {json.dumps(got, default=str)[:300]} vs "
+                         f"{json.dumps(expected, default=str)[:300]}")
+        res.memory.append(("DuckDB", "answering the analytics (peak, VmHWM)", worker.peak_rss()))
+        worker.close()
+    finally:
+        end(worker.proc, grace=10)
+        shutil.rmtree(work / "analytics-duckdb", ignore_errors=True)
+    res.analytics = answers
+
+
+def analytics_report(res: Results) -> list[str]:
+    out = ["", "## 6. Product analytics", "",
+           f"`POST /api/v1/analytics/*` on site `{UI_SITE}` over {UI_FROM} to {UI_TO} (UTC), median of the runs, beside "
+           "DuckDB answering the same question with the same definitions over its own table (SQL in "
+           "`bench/harness.py`; the answers are compared before a time counts). *How to read:* Oriel/DuckDB above 1 "
+           "is slower than DuckDB; the goal is at most 1 and under 1,000 ms.", ""]
+    rows = []
+    for name, t in res.analytics.items():
+        duck = t.get("duckdb")
+        rows.append([name, fmt_ms(t["oriel"]), fmt_ms(duck) if duck else "–", f"{t['oriel'] / duck:.2f}" if duck else "–",
+                     "yes" if t.get("same") else "**no**"])
+    out.append(table(["question", "Oriel ms", "DuckDB ms", "Oriel/DuckDB", "same answer"], rows, "lrrrl"))
+    return out
+
+
 def parse_args(argv):
     p = argparse.ArgumentParser(prog="bench/run", description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -1860,8 +2014,8 @@ def parse_args(argv):
                    "are taken, and a warm-up already past it is the one reported run (default 30)")
     p.add_argument("--store-partition", choices=["hour", "day"],
                    help="Oriel's store.partition for the query suite (default: Oriel's default, hour)")
-    p.add_argument("--areas", default="collector,freshness,ingest,queries",
-                   help="comma-separated subset of collector, freshness, ingest, queries")
+    p.add_argument("--areas", default="collector,freshness,ingest,queries,analytics",
+                   help="comma-separated subset of collector, freshness, ingest, queries, analytics")
     p.add_argument("--out", type=Path, help="report path (default bench/RESULTS.md; with --smoke a temporary file)")
     p.add_argument("--work-dir", type=Path, help=f"scratch space (default {CACHE}/bench-work; generated data is cached there)")
     p.add_argument("--worker", help=argparse.SUPPRESS)
@@ -1909,7 +2063,7 @@ def main(argv) -> int:
         raise SystemExit(f"{binary} is not an executable")
     plan = make_plan(args)
     areas = [a.strip() for a in args.areas.split(",") if a.strip()]
-    unknown = set(areas) - {"collector", "freshness", "ingest", "queries"}
+    unknown = set(areas) - {"collector", "freshness", "ingest", "queries", "analytics"}
     if unknown:
         raise SystemExit(f"unknown areas: {', '.join(sorted(unknown))}")
 
@@ -1939,6 +2093,7 @@ def main(argv) -> int:
         "freshness": lambda: area_freshness(res, work, binary, config),
         "ingest": lambda: area_ingest(res, work, binary, config),
         "queries": lambda: area_queries(res, work, binary, query_config, data_cache),
+        "analytics": lambda: area_analytics(res, work, binary, query_config, data_cache),
     }
     try:
         for area in areas:
