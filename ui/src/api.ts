@@ -144,7 +144,6 @@ export interface PathNode {
 export interface Paths {
   direction: string;
   root: PathNode;
-  truncated: boolean;
 }
 
 export interface Goal {

@@ -21,9 +21,6 @@ use crate::{Error, Result};
 
 /// Deepest tree.
 pub const MAX_DEPTH: u32 = 5;
-/// Most sequences a query groups; past it the answer says it is truncated.
-const MAX_SEQUENCES: usize = 100_000;
-
 /// A paths request.
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -70,41 +67,35 @@ pub struct PathsAnswer {
     pub direction: String,
     /// The anchor, with every occurrence counted.
     pub root: PathNode,
-    /// Whether more distinct sequences existed than were grouped.
-    pub truncated: bool,
 }
 
-/// A sequence of labels after (or before) the anchor, `None` where the session ended, and how
-/// often it occurred.
-type Sequence = (Vec<Option<String>>, u64);
+/// The counted children of each node, top ones only: per parent prefix (the labels from the
+/// anchor down, `None` for the end of a session), its children's labels and counts.
+type Children = BTreeMap<Vec<Option<String>>, Vec<(Option<String>, u64)>>;
 
-/// Builds the tree from leaf sequences and their counts, keeping `breadth` children a node.
-fn tree(label: &str, sequences: &[Sequence], depth: usize, breadth: usize, ended: &str) -> PathNode {
-    let count = sequences.iter().map(|(_, n)| n).sum();
-    let mut node = PathNode { label: label.to_string(), count, children: Vec::new() };
+/// The node of `prefix` counted `count` times, with its children down to `depth` more levels;
+/// what the kept children do not cover is `(other)`.
+fn node(label: String, count: u64, prefix: &[Option<String>], children: &Children, depth: usize, ended: &str) -> PathNode {
+    let mut out = PathNode { label, count, children: Vec::new() };
     if depth == 0 {
-        return node;
+        return out;
     }
-    let mut groups: BTreeMap<Option<String>, Vec<Sequence>> = BTreeMap::new();
-    for (sequence, n) in sequences {
-        let (head, rest) = sequence.split_first().map_or((None, Vec::new()), |(h, r)| (h.clone(), r.to_vec()));
-        groups.entry(head).or_default().push((rest, *n));
+    let mut kids = children.get(prefix).cloned().unwrap_or_default();
+    kids.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.as_deref().unwrap_or(ended).cmp(b.0.as_deref().unwrap_or(ended))));
+    let shown: u64 = kids.iter().map(|(_, n)| n).sum();
+    for (label, n) in kids {
+        let mut path = prefix.to_vec();
+        path.push(label.clone());
+        out.children.push(match label {
+            Some(label) => node(label, n, &path, children, depth - 1, ended),
+            // Nothing follows the end of a session.
+            None => PathNode { label: ended.to_string(), count: n, children: Vec::new() },
+        });
     }
-    let mut children: Vec<PathNode> = groups
-        .into_iter()
-        .map(|(head, rest)| match head {
-            Some(label) => tree(&label, &rest, depth - 1, breadth, ended),
-            None => PathNode { label: ended.to_string(), count: rest.iter().map(|(_, n)| n).sum(), children: Vec::new() },
-        })
-        .collect();
-    children.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.label.cmp(&b.label)));
-    if children.len() > breadth {
-        let other: u64 = children[breadth..].iter().map(|c| c.count).sum();
-        children.truncate(breadth);
-        children.push(PathNode { label: "(other)".into(), count: other, children: Vec::new() });
+    if shown < count {
+        out.children.push(PathNode { label: "(other)".into(), count: count - shown, children: Vec::new() });
     }
-    node.children = children;
-    node
+    out
 }
 
 /// Answers `request` at `now`.
@@ -135,36 +126,58 @@ pub async fn paths(engine: &QueryEngine, context: &AnalyticsContext, request: &P
     }
     let scope = request.scope.resolve(now, engine.time_range().flatten().map(|(lo, _)| lo))?;
     let function = if next { "LEAD" } else { "LAG" };
-    let steps: Vec<String> = (1..=depth).map(|i| format!("{function}(label, {i}) OVER w AS n{i}")).collect();
-    let columns: Vec<String> = (1..=depth).map(|i| format!("n{i}")).collect();
-    let columns = columns.join(", ");
+    let d = depth as usize;
+    let steps: Vec<String> = (1..=d).map(|i| format!("{function}(label, {i}) OVER w AS n{i}")).collect();
+    let columns: Vec<String> = (1..=d).map(|i| format!("n{i}")).collect();
+    // Every prefix of the sequence is a grouping set, so each node's count is exact; per parent,
+    // only the `breadth` largest children come back (the rest is the parent's count minus theirs).
+    let sets: Vec<String> = (0..=d).map(|l| format!("({})", columns[..l].join(", "))).collect();
+    let flags: Vec<String> = (1..=d).map(|i| format!("GROUPING(n{i}) AS g{i}")).collect();
+    let level_of: Vec<String> = (1..=d).map(|i| format!("g{i}")).collect();
+    let parents: Vec<String> = (1..d).map(|i| format!("CASE WHEN g{} = 0 THEN n{i} END", i + 1)).collect();
+    let child = format!(
+        "COALESCE(CASE {} END, {})",
+        (1..=d).rev().map(|i| format!("WHEN g{i} = 0 THEN n{i}")).collect::<Vec<_>>().join(" "),
+        quote(ended)
+    );
     let sql = format!(
         "WITH {ctes}, \
          keep AS (SELECT sid FROM sess GROUP BY sid HAVING bool_or(hit)), \
          seq AS (SELECT s.sid, s.label, s.t, s.\"event_id\" FROM sess s JOIN keep k ON s.sid = k.sid WHERE {kept}), \
-         around AS (SELECT label, {steps} FROM seq WINDOW w AS (PARTITION BY sid ORDER BY t, \"event_id\")) \
-         SELECT {columns}, COUNT(*) AS n FROM around WHERE label = {from} GROUP BY {columns} ORDER BY n DESC LIMIT {limit}",
+         around AS (SELECT label, {steps} FROM seq WINDOW w AS (PARTITION BY sid ORDER BY t, \"event_id\")), \
+         g AS (SELECT {columns}, {flags}, COUNT(*) AS n FROM around WHERE label = {from} GROUP BY GROUPING SETS ({sets})), \
+         r AS (SELECT *, ROW_NUMBER() OVER (PARTITION BY {partition} ORDER BY n DESC, {child}) AS rn FROM g) \
+         SELECT {columns}, {levels}, n FROM r WHERE rn <= {breadth}",
         ctes = sessionized(&scope, context, &format!("{label} AS label, ")),
         steps = steps.join(", "),
+        columns = columns.join(", "),
+        flags = flags.join(", "),
+        sets = sets.join(", "),
+        partition = level_of.iter().chain(&parents).cloned().collect::<Vec<_>>().join(", "),
+        levels = level_of.join(", "),
         from = quote(&request.from),
-        limit = MAX_SEQUENCES + 1,
     );
     let result = engine.collect(&sql).await?;
-    let mut sequences: Vec<Sequence> = values::rows(&result)
-        .into_iter()
-        .map(|row| {
-            let labels: Vec<Option<String>> = (0..depth as usize).map(|i| row[i].as_str().map(str::to_string)).collect();
-            // A sequence stops at its first gap: nothing follows the end of a session.
-            let cut = labels.iter().position(Option::is_none).map_or(labels.clone(), |p| labels[..=p].to_vec());
-            (cut, row[depth as usize].as_u64().unwrap_or(0))
-        })
-        .collect();
-    let truncated = sequences.len() > MAX_SEQUENCES;
-    sequences.truncate(MAX_SEQUENCES);
+    let mut root = 0;
+    let mut children = Children::new();
+    for row in values::rows(&result) {
+        let level = (0..d).filter(|&i| row[d + i].as_u64() == Some(0)).count();
+        let count = row[2 * d].as_u64().unwrap_or(0);
+        if level == 0 {
+            root = count;
+            continue;
+        }
+        let labels: Vec<Option<String>> = (0..level).map(|i| row[i].as_str().map(str::to_string)).collect();
+        // Below the end of a session there is nothing to show.
+        if labels[..level - 1].iter().any(Option::is_none) {
+            continue;
+        }
+        let (child, parent) = labels.split_last().map(|(c, p)| (c.clone(), p.to_vec())).unwrap_or_default();
+        children.entry(parent).or_default().push((child, count));
+    }
     Ok(PathsAnswer {
         direction: if next { "next" } else { "previous" }.into(),
-        root: tree(&request.from, &sequences, depth as usize, breadth as usize, ended),
-        truncated,
+        root: node(request.from.clone(), root, &[], &children, d, ended),
     })
 }
 
@@ -172,23 +185,15 @@ pub async fn paths(engine: &QueryEngine, context: &AnalyticsContext, request: &P
 mod tests {
     use super::*;
 
-    fn seq(labels: &[Option<&str>], n: u64) -> Sequence {
-        (labels.iter().map(|l| l.map(str::to_string)).collect(), n)
-    }
-
     #[test]
-    fn a_tree_counts_every_branch_and_folds_the_rest() {
-        let sequences = [
-            seq(&[Some("/a"), Some("/b")], 5),
-            seq(&[Some("/a"), None], 2),
-            seq(&[Some("/c"), Some("/a")], 1),
-            seq(&[Some("/d"), Some("/a")], 1),
-            seq(&[None], 3),
-        ];
-        let root = tree("/x", &sequences, 2, 2, "(end)");
-        assert_eq!(root.count, 12);
+    fn a_tree_shows_the_kept_children_and_the_rest_as_other() {
+        let some = |s: &str| Some(s.to_string());
+        let mut children = Children::new();
+        children.insert(vec![], vec![(some("/a"), 7), (None, 3), (some("/c"), 1)]);
+        children.insert(vec![some("/a")], vec![(some("/b"), 5), (None, 2)]);
+        let root = node("/x".into(), 12, &[], &children, 2, "(end)");
         let labels: Vec<(&str, u64)> = root.children.iter().map(|c| (c.label.as_str(), c.count)).collect();
-        assert_eq!(labels, vec![("/a", 7), ("(end)", 3), ("(other)", 2)]);
+        assert_eq!(labels, vec![("/a", 7), ("(end)", 3), ("/c", 1), ("(other)", 1)]);
         let a = &root.children[0];
         assert_eq!(a.children.iter().map(|c| (c.label.as_str(), c.count)).collect::<Vec<_>>(), vec![("/b", 5), ("(end)", 2)]);
         assert!(a.children[0].children.is_empty(), "the depth is reached");

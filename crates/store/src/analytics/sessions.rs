@@ -119,6 +119,9 @@ pub async fn sessions(
         100.0 * COUNT(*) FILTER (WHERE views = 1) / NULLIF(COUNT(*) FILTER (WHERE views > 0), 0) AS bounce, \
         CAST(SUM(views) AS DOUBLE) / NULLIF(COUNT(*), 0) AS pages";
     let first = "ORDER BY t, \"event_id\"";
+    // GROUPING() may only name a column some grouping set has.
+    let (gk, k, breakdown) =
+        if request.breakdown.is_some() { ("GROUPING(k)", "k", ", (k)") } else { ("1", "arrow_cast(NULL, 'Utf8')", "") };
     let sql = format!(
         "WITH {ctes}, \
          s AS (SELECT sid, MIN(\"party_id\") AS party, MIN(t) AS started, MAX(t) AS ended, \
@@ -126,29 +129,35 @@ pub async fn sessions(
          first_value(\"path\" {first}) FILTER (WHERE \"event_type\" = 'pageView') AS entry, \
          last_value(\"path\" {first}) FILTER (WHERE \"event_type\" = 'pageView') AS exit \
          FROM sess GROUP BY sid HAVING bool_or(hit)) \
-         SELECT 0 AS part, arrow_cast(NULL, 'Utf8') AS key, {measures} FROM s \
-         UNION ALL SELECT 1, k, {measures} FROM s WHERE {breakdown} GROUP BY k \
-         UNION ALL SELECT 2, entry, {measures} FROM s WHERE entry IS NOT NULL GROUP BY entry \
-         UNION ALL SELECT 3, exit, {measures} FROM s WHERE exit IS NOT NULL GROUP BY exit",
+         SELECT {gk} AS gk, GROUPING(entry) AS ge, GROUPING(exit) AS gx, {k} AS k, entry, exit, {measures} FROM s \
+         GROUP BY GROUPING SETS ((){breakdown}, (entry), (exit))",
         ctes = sessionized(&scope, context, &format!("{key} AS k, ")),
-        breakdown = request.breakdown.is_some(),
     );
     let result = engine.collect(&sql).await?;
+    // One aggregation of the sessions answers all four lists: which grouping a row belongs to
+    // is in its GROUPING() flags.
     let mut parts: [Vec<SessionMeasures>; 4] = Default::default();
     for row in values::rows(&result) {
-        let number = |i: usize| row[i].as_f64();
-        let part = row[0].as_u64().unwrap_or(0) as usize;
-        let measures = SessionMeasures {
-            key: row[1].clone(),
-            sessions: row[2].as_u64().unwrap_or(0),
-            visitors: row[3].as_u64().unwrap_or(0),
-            avg_duration_seconds: number(4),
-            bounce_rate: number(5),
-            pages_per_session: number(6),
+        let flag = |i: usize| row[i].as_u64() == Some(0);
+        let (part, key) = match (flag(0), flag(1), flag(2)) {
+            (true, _, _) => (1, row[3].clone()),
+            (_, true, _) => (2, row[4].clone()),
+            (_, _, true) => (3, row[5].clone()),
+            _ => (0, Value::Null),
         };
-        if let Some(list) = parts.get_mut(part) {
-            list.push(measures);
+        // Sessions without a page view have no entry or exit page.
+        if (part == 2 || part == 3) && key.is_null() {
+            continue;
         }
+        let number = |i: usize| row[i].as_f64();
+        parts[part].push(SessionMeasures {
+            key,
+            sessions: row[6].as_u64().unwrap_or(0),
+            visitors: row[7].as_u64().unwrap_or(0),
+            avg_duration_seconds: number(8),
+            bounce_rate: number(9),
+            pages_per_session: number(10),
+        });
     }
     let [totals, mut breakdown, mut entry, mut exit] = parts;
     for list in [&mut breakdown, &mut entry, &mut exit] {
