@@ -21,6 +21,7 @@ use datafusion::common::config::ConfigOptions;
 use datafusion::common::tree_node::{Transformed, TreeNode};
 use datafusion::common::{Result as DfResult, ScalarValue, exec_err};
 use datafusion::logical_expr::expr::ScalarFunction;
+use datafusion::logical_expr::expr_rewriter::NamePreserver;
 use datafusion::logical_expr::{
     BinaryExpr, ColumnarValue, Documentation, Expr, LogicalPlan, Operator, ReturnFieldArgs, ScalarFunctionArgs, ScalarUDF,
     ScalarUDFImpl, Signature, Volatility,
@@ -301,14 +302,20 @@ impl GuardStringConcat {
 impl AnalyzerRule for GuardStringConcat {
     fn analyze(&self, plan: LogicalPlan, _config: &ConfigOptions) -> DfResult<LogicalPlan> {
         plan.transform_up_with_subqueries(|node| {
-            node.map_expressions(|expr| {
+            // The rewritten expressions keep their names, so the plan's schema still matches
+            // them (`a || b || c` failed in the optimizer otherwise).
+            let names = NamePreserver::new(&node);
+            let rewritten = node.map_expressions(|expr| {
+                let saved = names.save(&expr);
                 expr.transform_up(|e| match e {
                     Expr::BinaryExpr(BinaryExpr { left, op: Operator::StringConcat, right }) => Ok(Transformed::yes(
                         Expr::ScalarFunction(ScalarFunction::new_udf(Arc::clone(&self.concat), vec![*left, *right])),
                     )),
                     other => Ok(Transformed::no(other)),
                 })
-            })
+                .map(|t| t.update_data(|e| saved.restore(e)))
+            })?;
+            if rewritten.transformed { rewritten.map_data(|plan| plan.recompute_schema()) } else { Ok(rewritten) }
         })
         .map(|t| t.data)
     }

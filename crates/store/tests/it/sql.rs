@@ -28,6 +28,11 @@ async fn druid_time_functions() {
     assert_eq!(json!(tables), json!([["events"]]));
     let columns = f.count("SELECT count(*) FROM information_schema.columns WHERE table_name = 'events'").await;
     assert_eq!(columns as usize, oriel_core::event::COLUMNS.len());
+    // Chained `||` (rewritten to the guarded concatenation) keeps working in any position.
+    let rows = f.sql("SELECT site || '~' || party_id || '!' AS s, 'x' || 'y' || 'z' FROM events LIMIT 1").await;
+    assert_eq!(json!(rows), json!([["a~p!", "xyz"]]));
+    let rows = f.sql("SELECT COALESCE(session_id, party_id || '~' || CAST(1 AS VARCHAR)) FROM events LIMIT 1").await;
+    assert_eq!(json!(rows), json!([["p-s"]]));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
