@@ -177,10 +177,16 @@ impl Config {
             })?;
             origins.overrides.insert(key.to_string(), format!("command-line flag {flag}"));
         }
-        let config: Config = serde_path_to_error::deserialize(toml::Value::Table(table)).map_err(|e| {
+        let mut config: Config = serde_path_to_error::deserialize(toml::Value::Table(table)).map_err(|e| {
             let key = e.path().to_string();
             let message = e.inner().message().to_string();
             ConfigError::Shape { origin: origins.of(&key), key, message }
+        })?;
+        config.collector.upgrade(&|key: &str, value: String, allowed: &str| ConfigError::Invalid {
+            origin: origins.of(key),
+            key: key.to_string(),
+            value,
+            allowed: allowed.to_string(),
         })?;
         config.validate_with(&origins)?;
         Ok(config)
@@ -330,6 +336,17 @@ mod tests {
         );
         let err = Config::load(Some(("o.toml", "[[sites]]\nid = \"a\"\norigins = [\"https://\"]\n")), env(&[])).unwrap_err();
         assert!(err.to_string().starts_with("o.toml: key `sites[0].origins` has invalid value \"https://\""), "{err}");
+    }
+
+    #[test]
+    fn the_replaced_anonymize_ip_still_reads() {
+        use super::collector::IpHandling;
+        let load = |text: &str| Config::load(Some(("o.toml", text)), env(&[]));
+        assert_eq!(load("[collector]\nanonymize_ip = false\n").unwrap().collector.ip_handling, IpHandling::Keep);
+        assert_eq!(load("[collector]\nanonymize_ip = true\n").unwrap().collector.ip_handling, IpHandling::Anonymize);
+        let both = load("[collector]\nanonymize_ip = false\nip_handling = \"drop\"\n").unwrap_err().to_string();
+        assert!(both.contains("ip_handling replaces it"), "{both}");
+        assert_eq!(load("[collector]\nanonymize_ip = true\n").unwrap(), Config::default(), "nothing of it is kept");
     }
 
     #[test]

@@ -297,6 +297,7 @@ impl NewSegment {
             min_time: written.min_time,
             max_time: written.max_time,
             sites: written.sites,
+            expiry_checked: None,
         })
     }
 }

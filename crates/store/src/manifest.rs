@@ -43,6 +43,10 @@ pub struct SegmentMeta {
     /// or holding more sites than are listed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sites: Option<BTreeMap<String, i64>>,
+    /// For a segment without its list of sites: the retention cutoff it was last rewritten for,
+    /// so it is not rewritten again until the cutoffs move on (a day later).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expiry_checked: Option<i64>,
 }
 
 /// A deletion that must survive restarts: events of this visitor or user that are still in the
@@ -164,6 +168,7 @@ mod tests {
                 min_time: 1,
                 max_time: 2,
                 sites: Some(BTreeMap::from([("shop".into(), 1)])),
+                expiry_checked: None,
             }],
             tombstones: vec![Tombstone {
                 selector: Selector { party_id: Some("p".into()), user_id: None },

@@ -79,13 +79,20 @@ pub fn load(dir: &Path) -> Result<Vec<Receipt>> {
     Ok(receipts)
 }
 
-/// Appends `receipt` to the receipts of `dir` and makes it durable.
+/// Appends `receipt` to the receipts of `dir` and makes it durable. A torn last line (a crash
+/// inside an earlier append) is cut off first, so the new line starts a line of its own.
 pub(crate) fn append(dir: &Path, receipt: &Receipt) -> Result<()> {
     let path = path(dir);
     let created = !path.exists();
     let mut line = serde_json::to_vec(receipt).map_err(|e| Error::Internal(e.to_string()))?;
     line.push(b'\n');
-    let mut file: File = OpenOptions::new().create(true).append(true).open(&path).map_err(Error::io("failed to open", &path))?;
+    let file: File = OpenOptions::new().create(true).append(true).open(&path).map_err(Error::io("failed to open", &path))?;
+    let bytes = std::fs::read(&path).map_err(Error::io("failed to read", &path))?;
+    if bytes.last().is_some_and(|&b| b != b'\n') {
+        let whole = bytes.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+        file.set_len(whole as u64).map_err(Error::io("failed to cut the torn tail of", &path))?;
+    }
+    let mut file = file;
     file.write_all(&line).map_err(Error::io("failed to write", &path))?;
     file.sync_data().map_err(Error::io("failed to sync", &path))?;
     if created {
@@ -123,7 +130,11 @@ mod tests {
         let mut file = OpenOptions::new().append(true).open(path(dir.path())).unwrap();
         file.write_all(b"{\"id\":\"d3\",\"requ").unwrap();
         assert_eq!(load(dir.path()).unwrap().len(), 2, "a torn last line is skipped");
-        file.write_all(b"\n{}\n").unwrap();
+        append(dir.path(), &receipt("d4", 1)).unwrap();
+        let ids: Vec<String> = load(dir.path()).unwrap().into_iter().map(|r| r.id).collect();
+        assert_eq!(ids, vec!["d2", "d1", "d4"], "the next append cuts the torn line off");
+        file.write_all(b"{}\n").unwrap();
+        append(dir.path(), &receipt("d5", 1)).unwrap();
         assert!(load(dir.path()).is_err(), "a damaged line in the middle is reported");
     }
 

@@ -158,8 +158,12 @@ fn forget_earlier_days(dir: &Path, day: i64) {
     let Ok(entries) = std::fs::read_dir(dir) else { return };
     for entry in entries.flatten() {
         let name = entry.file_name();
-        let past =
-            name.to_str().and_then(|n| n.strip_suffix(".salt")).and_then(|d| d.parse::<i64>().ok()).is_some_and(|d| d < day);
+        // `<day>.salt`, and `.<day>.<random>.tmp` a crash left behind.
+        let day_of = |n: &str| match n.strip_suffix(".salt") {
+            Some(d) => d.parse::<i64>().ok(),
+            None => n.strip_prefix('.')?.split('.').next()?.parse::<i64>().ok().filter(|_| n.ends_with(".tmp")),
+        };
+        let past = name.to_str().and_then(day_of).is_some_and(|d| d < day);
         if past {
             let _ = std::fs::remove_file(entry.path());
         }
@@ -229,9 +233,10 @@ mod tests {
         };
         let today = T.div_euclid(DAY_MS);
         assert_eq!(files(dir.path()), vec![format!("{today}.salt")], "no temporary files left");
+        std::fs::write(dir.path().join(format!(".{today}.0123456789abcdef.tmp")), "ab").unwrap();
         let tomorrow = Cookieless::new(Some(dir.path().into()), 10).ids(T + DAY_MS, "s", "1.2.3.4", "UA", MIN30);
         assert_ne!(tomorrow.party_id, ids[0]);
-        assert_eq!(files(dir.path()), vec![format!("{}.salt", today + 1)], "yesterday's salt is deleted");
+        assert_eq!(files(dir.path()), vec![format!("{}.salt", today + 1)], "yesterday's salt, even half written, is deleted");
         let mode = std::os::unix::fs::PermissionsExt::mode(
             &std::fs::metadata(dir.path().join(format!("{}.salt", today + 1))).unwrap().permissions(),
         );

@@ -41,6 +41,10 @@ pub struct CollectorConfig {
     /// Default for sites: what is stored of the client's IP address (location is looked up
     /// from the whole address first, whatever this says).
     pub ip_handling: IpHandling,
+    /// The setting `ip_handling` replaced: `true` reads as `"anonymize"`, `false` as `"keep"`.
+    /// Still read so configurations written for earlier versions keep working.
+    #[serde(skip_serializing)]
+    pub anonymize_ip: Option<bool>,
     /// MaxMind-format database for IP to country (and region/city): [`BUILT_IN_GEOIP`] (the
     /// default) for the country database inside the binary, a path for another file, empty for
     /// no location.
@@ -86,6 +90,7 @@ impl Default for CollectorConfig {
             max_pending_events: 100_000,
             trusted_proxies: Vec::new(),
             ip_handling: IpHandling::Anonymize,
+            anonymize_ip: None,
             geoip_database: PathBuf::from(BUILT_IN_GEOIP),
             user_agent_cache_bytes: 8 << 20,
             drop_bots: false,
@@ -241,6 +246,20 @@ fn mask_eq(a: &[u8], b: &[u8], prefix: u8) -> bool {
 }
 
 impl CollectorConfig {
+    /// Turns the replaced `anonymize_ip` into `ip_handling`; both at once is refused.
+    pub(super) fn upgrade(&mut self, invalid: &impl Fn(&str, String, &str) -> ConfigError) -> Result<(), ConfigError> {
+        let Some(anonymize) = self.anonymize_ip.take() else { return Ok(()) };
+        if self.ip_handling != IpHandling::default() {
+            return Err(invalid(
+                "collector.anonymize_ip",
+                anonymize.to_string(),
+                "absent when collector.ip_handling is set (ip_handling replaces it)",
+            ));
+        }
+        self.ip_handling = if anonymize { IpHandling::Anonymize } else { IpHandling::Keep };
+        Ok(())
+    }
+
     /// The trusted proxy ranges; valid after validation.
     pub fn proxies(&self) -> Vec<Cidr> {
         self.trusted_proxies.iter().filter_map(|t| Cidr::parse(t)).collect()

@@ -50,7 +50,10 @@ struct Identity {
 /// until its retention removes the segment holding them.)
 async fn dump(args: &ConfigArgs) -> anyhow::Result<()> {
     let config = settings::load_for(args, Vec::new())?;
-    let receipts = oriel_store::receipts::load(&config.data_dir.join("store")).context("cannot read the deletion receipts")?;
+    let store = config.data_dir.join("store");
+    let receipts = oriel_store::receipts::load(&store).context("cannot read the deletion receipts")?;
+    // Deletions not finished yet, or older than receipts, are known by their tombstones.
+    let tombstones = oriel_store::manifest::Manifest::load(&store).context("cannot read the store's manifest")?.tombstones;
     let cutoffs = RetentionPolicy::from_config(&config).cutoffs(SystemClock.now_ms());
     let log = open(&config).await?;
     let stdout = std::io::stdout();
@@ -65,7 +68,9 @@ async fn dump(args: &ConfigArgs) -> anyhow::Result<()> {
             for record in records {
                 if let Ok(event) = serde_json::from_slice::<Identity>(&record.value) {
                     let (party, user) = (event.party_id.as_deref(), event.user_id.as_deref());
-                    if receipts.iter().any(|r| r.covers(partition, record.offset, party, user)) {
+                    if receipts.iter().any(|r| r.covers(partition, record.offset, party, user))
+                        || tombstones.iter().any(|t| t.covers(partition, record.offset, party, user))
+                    {
                         deleted += 1;
                         continue;
                     }

@@ -13,7 +13,7 @@ use oriel_core::config::{Config, Goal};
 use oriel_core::{Clock, ErrorCode, SystemClock};
 use oriel_store::analytics::goals::{GoalFile, MAX_GOALS, condition};
 use oriel_store::analytics::{AnalyticsContext, funnel, paths, retention, sessions};
-use parking_lot::RwLock;
+use parking_lot::{Mutex, RwLock};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
@@ -28,6 +28,8 @@ const MAX_REQUEST_BYTES: usize = 256 * 1024;
 #[derive(Debug)]
 pub struct Analytics {
     context: RwLock<Arc<AnalyticsContext>>,
+    /// Held while a goal is changed: two administrators' changes at once must not lose one.
+    edits: Mutex<()>,
     configured: Vec<Goal>,
     file: GoalFile,
     base: AnalyticsContext,
@@ -43,7 +45,13 @@ impl Analytics {
             condition(goal)?;
         }
         let base = AnalyticsContext::from_config(config, Vec::new());
-        let this = Self { context: RwLock::new(Arc::new(base.clone())), configured: config.goals.clone(), file, base };
+        let this = Self {
+            context: RwLock::new(Arc::new(base.clone())),
+            edits: Mutex::new(()),
+            configured: config.goals.clone(),
+            file,
+            base,
+        };
         this.install(saved);
         Ok(this)
     }
@@ -143,6 +151,7 @@ pub(super) async fn put_goal(
         serde_json::from_value(goal).map_err(|e| ApiError::new(ErrorCode::InvalidInput, format!("invalid goal: {e}")))?;
     condition(&goal)?;
     let analytics = analytics(&state)?;
+    let _edit = analytics.edits.lock();
     if analytics.configured.iter().any(|c| c.name == goal.name) {
         return Err(ApiError::new(
             ErrorCode::InvalidInput,
@@ -155,7 +164,7 @@ pub(super) async fn put_goal(
     if saved.len() + analytics.configured.len() > MAX_GOALS {
         return Err(ApiError::new(ErrorCode::InvalidInput, format!("at most {MAX_GOALS} goals")));
     }
-    save(analytics, saved).await?;
+    save(analytics, saved)?;
     tracing::info!(by = %principal.name, goal = %goal.name, "goal saved");
     Ok(Json(serde_json::to_value(&goal).unwrap_or(Value::Null)).into_response())
 }
@@ -168,6 +177,7 @@ pub(super) async fn delete_goal(
 ) -> Result<Response, ApiError> {
     principal.require_admin()?;
     let analytics = analytics(&state)?;
+    let _edit = analytics.edits.lock();
     if analytics.configured.iter().any(|c| c.name == name) {
         return Err(ApiError::new(ErrorCode::InvalidInput, format!("goal {name:?} is defined in the configuration file")));
     }
@@ -177,12 +187,13 @@ pub(super) async fn delete_goal(
     if saved.len() == before {
         return Err(ApiError::new(ErrorCode::NotFound, format!("no goal {name:?}")));
     }
-    save(analytics, saved).await?;
+    save(analytics, saved)?;
     tracing::info!(by = %principal.name, goal = %name, "goal deleted");
     Ok(Json(json!({ "deleted": name })).into_response())
 }
 
-async fn save(analytics: &Analytics, saved: Vec<Goal>) -> Result<(), ApiError> {
+/// Writes the API's goals and puts them in force; the caller holds `edits`.
+fn save(analytics: &Analytics, saved: Vec<Goal>) -> Result<(), ApiError> {
     analytics.file.save(&saved)?;
     analytics.install(saved);
     Ok(())

@@ -159,7 +159,7 @@ pub fn walk(times: &[i64], masks: &[i64], steps: usize, window_ms: i64, strict: 
                 positions.get(p).copied()
             };
             match next {
-                Some(n) if times[n] - times[start] <= window_ms => {
+                Some(n) if times[n].saturating_sub(times[start]) <= window_ms => {
                     chain.push(times[n]);
                     at = n;
                 }
@@ -223,18 +223,23 @@ impl ScalarUDFImpl for FunnelStep {
         let k = usize::try_from(constant_i64(&args.args[5], "step")?).unwrap_or(0);
         let arrays = ColumnarValue::values_to_arrays(&args.args[..2])?;
         let (times, masks) = (arrays[0].as_list::<i32>(), arrays[1].as_list::<i32>());
-        let out: Int64Array = (0..times.len())
-            .map(|row| {
-                if times.is_null(row) || masks.is_null(row) || k == 0 || steps == 0 {
-                    return None;
-                }
-                let t = times.value(row);
-                let m = masks.value(row);
-                let chain =
-                    walk(t.as_primitive::<Int64Type>().values(), m.as_primitive::<Int64Type>().values(), steps, window, strict);
-                chain.get(k - 1).copied()
-            })
-            .collect();
+        let mut out = Int64Array::builder(times.len());
+        for row in 0..times.len() {
+            if times.is_null(row) || masks.is_null(row) || k == 0 || steps == 0 {
+                out.append_null();
+                continue;
+            }
+            let (t, m) = (times.value(row), masks.value(row));
+            let (Some(t), Some(m)) = (t.as_primitive_opt::<Int64Type>(), m.as_primitive_opt::<Int64Type>()) else {
+                return exec_err!("funnel_step takes lists of BIGINT times and step masks");
+            };
+            // SQL can call it with lists of its own; they must pair up.
+            if t.len() != m.len() {
+                return exec_err!("funnel_step needs as many step masks as times ({} and {})", m.len(), t.len());
+            }
+            out.append_option(walk(t.values(), m.values(), steps, window, strict).get(k - 1).copied());
+        }
+        let out = out.finish();
         Ok(ColumnarValue::Array(Arc::new(out) as ArrayRef))
     }
 }

@@ -3,7 +3,9 @@
 //! came back (or did a chosen event) in each period after.
 //!
 //! "First seen" looks at all stored history before the range's end, so a visitor seen before
-//! the range is in no cohort of it; cohorts are the periods that start within the range.
+//! the range's first period is in no cohort of it. The cohorts are the periods from the one that
+//! holds the range's start on, with the visitors first seen in each who have an event in the
+//! range.
 
 use std::collections::BTreeMap;
 

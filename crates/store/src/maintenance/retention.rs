@@ -39,6 +39,8 @@ fn fate(meta: &SegmentMeta, cutoffs: &Cutoffs) -> Fate {
             }
         }
         None if cutoffs.all_expired_before().is_some_and(|c| meta.max_time < c) => Fate::Drop,
+        // Rewritten for these cutoffs already: what is left is kept by some site.
+        None if meta.expiry_checked.is_some() && meta.expiry_checked == cutoffs.none_expired_from() => Fate::Keep,
         None if cutoffs.none_expired_from().is_some_and(|c| meta.min_time < c) => Fate::Rewrite,
         None => Fate::Keep,
     }
@@ -93,7 +95,10 @@ impl Store {
         for meta in candidates {
             let deletions = self.shared.state.read().manifest.deletions.clone();
             let removal = Removal { deletions, cutoffs: cutoffs.clone() };
-            let replacement = self.prepare_replacement(&meta.partition.clone(), vec![meta], removal).await?;
+            let mut replacement = self.prepare_replacement(&meta.partition.clone(), vec![meta], removal).await?;
+            if let Some(new) = replacement.new.as_mut().filter(|n| n.sites.is_none()) {
+                new.expiry_checked = cutoffs.none_expired_from();
+            }
             let _turn = self.maintenance.lock().await;
             if self.shared.state.read().manifest.deletions != replacement.deletions {
                 replacement.discard();
@@ -124,6 +129,7 @@ mod tests {
             min_time,
             max_time,
             sites: sites.map(|s| s.iter().map(|(k, v)| ((*k).to_string(), *v)).collect()),
+            expiry_checked: None,
         }
     }
 
@@ -138,6 +144,9 @@ mod tests {
         assert_eq!(fate(&segment(old, old + 1, Some(&[("other", old), ("", old)])), &cutoffs), Fate::Keep);
         assert_eq!(fate(&segment(99 * DAY, 99 * DAY, Some(&[("short", 99 * DAY)])), &cutoffs), Fate::Keep);
         assert_eq!(fate(&segment(old, old + 1, None), &cutoffs), Fate::Rewrite, "unknown sites: read once");
+        let checked = SegmentMeta { expiry_checked: cutoffs.none_expired_from(), ..segment(old, old + 1, None) };
+        assert_eq!(fate(&checked, &cutoffs), Fate::Keep, "and not again for the same cutoffs");
+        assert_eq!(fate(&checked, &policy.cutoffs(now + DAY)), Fate::Rewrite, "but again a day later");
         assert_eq!(fate(&segment(99 * DAY, 99 * DAY, None), &cutoffs), Fate::Keep);
         let everything = RetentionPolicy { default_days: 5, sites: BTreeMap::new() }.cutoffs(now);
         assert_eq!(fate(&segment(old, old + 1, None), &everything), Fate::Drop);

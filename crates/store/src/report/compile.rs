@@ -141,9 +141,9 @@ pub(crate) fn condition(filter: &FilterSpec) -> Result<String> {
 
 /// The aggregate of a measure over the rows of `base` (bounce rate and the engagement averages
 /// are joined in from their own aggregates).
-fn aggregate(measure: &Measure, goals: &[Goal]) -> Result<String> {
+fn aggregate(measure: &Measure, index: usize) -> String {
     const PAGE_VIEW: &str = "\"event_type\" = 'pageView'";
-    Ok(match measure {
+    match measure {
         Measure::Events => "COUNT(*)".into(),
         Measure::Pageviews => format!("COUNT(*) FILTER (WHERE {PAGE_VIEW})"),
         Measure::Visitors => "COUNT(DISTINCT \"party_id\")".into(),
@@ -152,15 +152,25 @@ fn aggregate(measure: &Measure, goals: &[Goal]) -> Result<String> {
             format!("CAST(COUNT(*) FILTER (WHERE {PAGE_VIEW}) AS DOUBLE) / NULLIF(COUNT(DISTINCT \"session_id\"), 0)")
         }
         Measure::Event(kind) => format!("COUNT(*) FILTER (WHERE \"event_type\" = {})", quote(kind)),
-        Measure::Goal(name) => {
+        // The goal's condition is a column of the base rows (it may name any column).
+        Measure::Goal(_) => format!("COUNT(DISTINCT \"party_id\") FILTER (WHERE g{index})"),
+        // Filled in by joins with their own aggregates.
+        Measure::BounceRate | Measure::AvgEngagedSeconds | Measure::AvgScrollDepth => "CAST(NULL AS DOUBLE)".into(),
+    }
+}
+
+/// `<condition> AS g<i>, ` for each goal measure, for the base rows.
+fn goal_columns(measures: &[Measure], goals: &[Goal]) -> Result<String> {
+    let mut out = String::new();
+    for (i, measure) in measures.iter().enumerate() {
+        if let Measure::Goal(name) = measure {
             let goal = goals.iter().find(|g| g.name == *name).ok_or_else(|| {
                 Error::InvalidQuery(format!("unknown goal {name:?}; define it in [[goals]] or with PUT /api/v1/goals/{name}"))
             })?;
-            format!("COUNT(DISTINCT \"party_id\") FILTER (WHERE {})", crate::analytics::goals::condition(goal)?)
+            out.push_str(&format!("{} AS g{i}, ", crate::analytics::goals::condition(goal)?));
         }
-        // Filled in by joins with their own aggregates.
-        Measure::BounceRate | Measure::AvgEngagedSeconds | Measure::AvgScrollDepth => "CAST(NULL AS DOUBLE)".into(),
-    })
+    }
+    Ok(out)
 }
 
 /// How a compared period's rows move onto the current period: the inverse of the shift that
@@ -247,12 +257,9 @@ pub fn compile(plan: &Plan<'_>) -> Result<Compiled> {
     let keys = key_names.join(", ");
     let group_by = if keys.is_empty() { String::new() } else { format!(" GROUP BY {keys}") };
     let lead = |extra: &str| if keys.is_empty() { extra.to_string() } else { format!("{keys}, {extra}") };
-    let aggregates = measures
-        .iter()
-        .enumerate()
-        .map(|(i, m)| Ok(format!("{} AS m{i}", aggregate(m, plan.goals)?)))
-        .collect::<Result<Vec<_>>>()?
-        .join(", ");
+    let aggregates =
+        measures.iter().enumerate().map(|(i, m)| format!("{} AS m{i}", aggregate(m, i))).collect::<Vec<_>>().join(", ");
+    let goal_columns = goal_columns(&measures, plan.goals)?;
     let bounce = measures.contains(&Measure::BounceRate);
     let engagement = measures.iter().any(|m| matches!(m, Measure::AvgEngagedSeconds | Measure::AvgScrollDepth));
     // A session's page views are counted over all of its events in the range, not only those
@@ -292,8 +299,8 @@ pub fn compile(plan: &Plan<'_>) -> Result<Compiled> {
                 .collect();
         let wheres: Vec<String> = in_scope.iter().chain(&filters).cloned().collect();
         with.push(format!(
-            "base_{name} AS (SELECT {}\"event_type\", \"party_id\", \"session_id\", \"page_view_id\", \"event_id\", \
-             \"engaged_ms\", \"scroll_depth\" FROM events WHERE {})",
+            "base_{name} AS (SELECT {}{goal_columns}\"event_type\", \"party_id\", \"session_id\", \"page_view_id\", \
+             \"event_id\", \"engaged_ms\", \"scroll_depth\" FROM events WHERE {})",
             key_exprs.concat(),
             wheres.join(" AND ")
         ));

@@ -153,6 +153,21 @@ async fn sessions_funnels_retention_and_paths_by_hand() {
     };
     let answer = oriel_store::report::run(engine, report.clone(), &ctx.goals, now).await.unwrap();
     assert_eq!(answer.totals.values, vec![serde_json::json!(2), serde_json::json!(3)]);
+    // A goal may name any column: a page path on one site, from visitors of one country.
+    let pricing = Goal {
+        name: "pricing".into(),
+        site: Some("s".into()),
+        event_type: None,
+        path: Some("/pri*".into()),
+        filters: vec![oriel_store::report::request::FilterSpec {
+            dimension: "country".into(),
+            op: "is".into(),
+            values: vec!["US".into()],
+        }],
+    };
+    let by_goal = oriel_store::report::ReportRequest { measures: vec!["goal:pricing".into()], ..report.clone() };
+    let answer = oriel_store::report::run(engine, by_goal, &[pricing], now).await.unwrap();
+    assert_eq!(answer.totals.values, vec![serde_json::json!(2)], "a and b saw /pricing from the US; nl is NL");
     let unknown = oriel_store::report::run(engine, report, &[], now).await.unwrap_err().to_string();
     assert!(unknown.contains("unknown goal \"bought\""), "{unknown}");
 }
