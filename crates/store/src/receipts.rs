@@ -86,9 +86,16 @@ pub(crate) fn append(dir: &Path, receipt: &Receipt) -> Result<()> {
     let created = !path.exists();
     let mut line = serde_json::to_vec(receipt).map_err(|e| Error::Internal(e.to_string()))?;
     line.push(b'\n');
-    let file: File = OpenOptions::new().create(true).append(true).open(&path).map_err(Error::io("failed to open", &path))?;
-    let bytes = std::fs::read(&path).map_err(Error::io("failed to read", &path))?;
-    if bytes.last().is_some_and(|&b| b != b'\n') {
+    let file: File =
+        OpenOptions::new().create(true).read(true).append(true).open(&path).map_err(Error::io("failed to open", &path))?;
+    // Only the last byte says whether the file ends torn; read the rest only then (rarely).
+    let len = file.metadata().map_err(Error::io("failed to stat", &path))?.len();
+    let mut last = [0u8; 1];
+    if len > 0 {
+        std::os::unix::fs::FileExt::read_exact_at(&file, &mut last, len - 1).map_err(Error::io("failed to read", &path))?;
+    }
+    if len > 0 && last[0] != b'\n' {
+        let bytes = std::fs::read(&path).map_err(Error::io("failed to read", &path))?;
         let whole = bytes.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
         file.set_len(whole as u64).map_err(Error::io("failed to cut the torn tail of", &path))?;
     }

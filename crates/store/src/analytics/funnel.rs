@@ -22,7 +22,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::analytics::AnalyticsContext;
-use crate::analytics::goals::Matcher;
+use crate::analytics::goals::event_condition;
 use crate::analytics::scope::{Scope, TIME_MS, refuse_unknown};
 use crate::analytics::sessions::sessionized;
 use crate::query::engine::QueryEngine;
@@ -67,9 +67,8 @@ impl Step {
             let condition = crate::analytics::goals::condition(context.goal(goal)?)?;
             return Ok((condition, self.name.clone().unwrap_or_else(|| goal.clone())));
         }
-        let matcher = Matcher { event_type: self.event_type.clone(), path: self.path.clone(), filters: self.filters.clone() };
         let label = self.name.clone().or_else(|| self.path.clone()).or_else(|| self.event_type.clone()).unwrap_or_default();
-        Ok((matcher.condition()?, label))
+        Ok((event_condition(self.event_type.as_deref(), self.path.as_deref(), &self.filters)?, label))
     }
 }
 

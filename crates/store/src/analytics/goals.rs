@@ -1,13 +1,11 @@
 //! Goals: named conversions — a page view whose path matches a pattern, or a custom event,
-//! optionally with conditions on its properties — and the event matcher funnel steps share.
+//! optionally with conditions on its properties — and the event condition funnel steps share.
 //!
 //! Goals come from the configuration (`[[goals]]`) and from the API; those made through the API
 //! are kept in `goals.json` in the data directory. A configured goal cannot be changed through
 //! the API. The goal type itself is the configuration's ([`oriel_core::config::Goal`]).
 
 use std::path::{Path, PathBuf};
-
-use serde::{Deserialize, Serialize};
 
 use crate::report::compile::{self, quote};
 use crate::report::request::{FilterSpec, MAX_FILTERS};
@@ -16,44 +14,28 @@ use crate::{Error, Result};
 /// Most goals.
 pub const MAX_GOALS: usize = 200;
 
-/// Which events count: an event type, a path pattern for page views, property conditions.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct Matcher {
-    /// The event type (`pageView` for page views, or a custom event's name).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub event_type: Option<String>,
-    /// A page path, `*` matching any characters (`/blog/*`); implies page views.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub path: Option<String>,
-    /// Conditions on any dimension or property (`prop:<key>`), all of which must hold.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub filters: Vec<FilterSpec>,
-}
-
-impl Matcher {
-    /// The SQL condition of an event this matcher counts.
-    pub fn condition(&self) -> Result<String> {
-        if self.event_type.is_none() && self.path.is_none() && self.filters.is_empty() {
-            return Err(Error::InvalidQuery("a step or goal needs an eventType, a path or filters".into()));
-        }
-        if self.filters.len() > MAX_FILTERS {
-            return Err(Error::InvalidQuery(format!("at most {MAX_FILTERS} filters per step or goal")));
-        }
-        let mut parts = Vec::new();
-        match (&self.event_type, &self.path) {
-            (Some(kind), _) => parts.push(format!("\"event_type\" = {}", quote(kind))),
-            (None, Some(_)) => parts.push("\"event_type\" = 'pageView'".into()),
-            (None, None) => {}
-        }
-        if let Some(pattern) = &self.path {
-            parts.push(path_condition(pattern)?);
-        }
-        for filter in &self.filters {
-            parts.push(compile::condition(filter)?);
-        }
-        Ok(format!("({})", parts.join(" AND ")))
+/// The SQL condition of an event that matches an event type, a page path pattern (which implies
+/// page views) and conditions on dimensions or properties — what goals and funnel steps share.
+pub fn event_condition(event_type: Option<&str>, path: Option<&str>, filters: &[FilterSpec]) -> Result<String> {
+    if event_type.is_none() && path.is_none() && filters.is_empty() {
+        return Err(Error::InvalidQuery("a step or goal needs an eventType, a path or filters".into()));
     }
+    if filters.len() > MAX_FILTERS {
+        return Err(Error::InvalidQuery(format!("at most {MAX_FILTERS} filters per step or goal")));
+    }
+    let mut parts = Vec::new();
+    match (event_type, path) {
+        (Some(kind), _) => parts.push(format!("\"event_type\" = {}", quote(kind))),
+        (None, Some(_)) => parts.push("\"event_type\" = 'pageView'".into()),
+        (None, None) => {}
+    }
+    if let Some(pattern) = path {
+        parts.push(path_condition(pattern)?);
+    }
+    for filter in filters {
+        parts.push(compile::condition(filter)?);
+    }
+    Ok(format!("({})", parts.join(" AND ")))
 }
 
 /// A path pattern as a condition: `*` matches any characters, everything else itself.
@@ -71,17 +53,12 @@ fn path_condition(pattern: &str) -> Result<String> {
 /// A named conversion (the configuration's type).
 pub use oriel_core::config::Goal;
 
-/// What counts as a conversion of `goal`.
-pub fn matcher(goal: &Goal) -> Matcher {
-    Matcher { event_type: goal.event_type.clone(), path: goal.path.clone(), filters: goal.filters.clone() }
-}
-
 /// The SQL condition of an event that converts `goal`.
 pub fn condition(goal: &Goal) -> Result<String> {
     if let Some(problem) = goal.problem() {
         return Err(Error::InvalidQuery(format!("goal {:?} needs {problem}", goal.name)));
     }
-    let matcher = matcher(goal).condition()?;
+    let matcher = event_condition(goal.event_type.as_deref(), goal.path.as_deref(), &goal.filters)?;
     Ok(match &goal.site {
         Some(site) => format!("({matcher} AND \"site\" = {})", quote(site)),
         None => matcher,
@@ -122,13 +99,11 @@ mod tests {
     use super::*;
 
     #[test]
-    fn matchers_and_goals_become_conditions() {
-        let page = Matcher { path: Some("/blog/*".into()), ..Matcher::default() };
-        assert_eq!(page.condition().unwrap(), "(\"event_type\" = 'pageView' AND regexp_like(\"path\", '^/blog/.*$'))");
-        let exact = Matcher { path: Some("/a.b".into()), ..Matcher::default() };
-        assert!(exact.condition().unwrap().contains("\"path\" = '/a.b'"));
-        let dotted = Matcher { path: Some("/a.b/*".into()), ..Matcher::default() };
-        assert!(dotted.condition().unwrap().contains("'^/a\\.b/.*$'"), "{}", dotted.condition().unwrap());
+    fn events_and_goals_become_conditions() {
+        let page = |path: &str| event_condition(None, Some(path), &[]).unwrap();
+        assert_eq!(page("/blog/*"), "(\"event_type\" = 'pageView' AND regexp_like(\"path\", '^/blog/.*$'))");
+        assert!(page("/a.b").contains("\"path\" = '/a.b'"));
+        assert!(page("/a.b/*").contains("'^/a\\.b/.*$'"), "{}", page("/a.b/*"));
         let bought = Goal {
             name: "pro".into(),
             site: Some("shop".into()),
@@ -139,7 +114,7 @@ mod tests {
         let sql = condition(&bought).unwrap();
         assert!(sql.contains("\"event_type\" = 'purchase'") && sql.contains("prop(\"props\", 'plan') IN ('pro')"), "{sql}");
         assert!(sql.ends_with("AND \"site\" = 'shop')"));
-        assert!(Matcher::default().condition().is_err());
+        assert!(event_condition(None, None, &[]).is_err());
         let bad = Goal { name: String::new(), site: None, event_type: None, path: Some("/x".into()), filters: Vec::new() };
         assert!(condition(&bad).unwrap_err().to_string().contains("a name of 1 to 64"));
         let json: Goal = serde_json::from_str(r#"{"name":"signup","eventType":"signup"}"#).unwrap();
