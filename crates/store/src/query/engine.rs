@@ -32,6 +32,10 @@ use crate::{Error, Result};
 const METADATA_CACHE_BYTES: usize = 256 << 20;
 /// Batches buffered between a running query and its reader.
 const CHANNEL_BATCHES: usize = 2;
+/// How long past its deadline a reader waits for a query's own answer before giving one itself:
+/// the task can only notice its deadline between polls, and one poll of a heavy operator (or a
+/// starved query thread) can run long.
+const READER_GRACE: Duration = Duration::from_secs(1);
 
 /// Limits of queries.
 #[derive(Debug, Clone)]
@@ -163,6 +167,9 @@ pub struct QueryStream {
     ending: Ending,
     ended: bool,
     max_result_bytes: u64,
+    /// When the reader stops waiting even if the query task has not noticed its own deadline.
+    deadline: tokio::time::Instant,
+    timeout: Duration,
 }
 
 impl QueryStream {
@@ -178,8 +185,15 @@ impl QueryStream {
         if self.ended {
             return None;
         }
-        if let Some(batch) = self.batches.recv().await {
-            return Some(Ok(batch));
+        match tokio::time::timeout_at(self.deadline, self.batches.recv()).await {
+            Ok(Some(batch)) => return Some(Ok(batch)),
+            Ok(None) => {}
+            Err(_) => {
+                // Closing the channel stops the task at its next poll.
+                self.ended = true;
+                self.batches.close();
+                return Some(Err(late(self.timeout)));
+            }
         }
         self.ended = true;
         match self.ending.lock().take() {
@@ -337,10 +351,23 @@ impl QueryEngine {
         if let Some(timeout) = settings.timeout {
             options.timeout = options.timeout.min(timeout);
         }
+        let (timeout, deadline) = (options.timeout, tokio::time::Instant::now() + options.timeout + READER_GRACE);
         let job = Job { state, events: Arc::clone(&self.events), input, options };
         self.runtime.spawn(run(job, permit, schema_tx, tx, Arc::clone(&ending)))?;
-        let schema = schema_rx.await.map_err(|_| Error::Internal("the query task ended before planning".into()))??;
-        Ok(QueryStream { schema, batches: rx, ending, ended: false, max_result_bytes: self.options.max_result_bytes })
+        let schema = match tokio::time::timeout_at(deadline, schema_rx).await {
+            Ok(planned) => planned.map_err(|_| Error::Internal("the query task ended before planning".into()))??,
+            // Dropping the receivers stops the task once it polls again.
+            Err(_) => return Err(late(timeout)),
+        };
+        Ok(QueryStream {
+            schema,
+            batches: rx,
+            ending,
+            ended: false,
+            max_result_bytes: self.options.max_result_bytes,
+            deadline,
+            timeout,
+        })
     }
 
     /// Runs `sql` and collects the whole result.
@@ -439,7 +466,13 @@ async fn forward(
 
 fn timed_out(options: &QueryOptions) -> Error {
     metrics::counter!(m::QUERIES_TIMED_OUT).increment(1);
-    Error::Timeout(format!("the query ran longer than {} s (store.query_timeout_seconds)", options.timeout.as_secs()))
+    late(options.timeout)
+}
+
+/// The time limit's error, as the reader gives it when the task is late to give it itself (the
+/// task counts the query once it notices).
+fn late(timeout: Duration) -> Error {
+    Error::Timeout(format!("the query ran longer than {} s (store.query_timeout_seconds)", timeout.as_secs()))
 }
 
 async fn plan(
@@ -501,5 +534,50 @@ pub(crate) fn classify(error: DataFusionError) -> Error {
             _ => Error::DataFusion(error),
         },
         _ => Error::DataFusion(error),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Instant;
+
+    use datafusion::arrow::datatypes::{DataType, Field, Schema};
+    use datafusion::datasource::MemTable;
+    use datafusion::logical_expr::{ColumnarValue, Volatility, create_udf};
+
+    use super::*;
+
+    /// An engine with a one-second limit and `stall(x)`, which holds its thread for three
+    /// seconds in one call, the way one poll of a heavy operator can.
+    fn stalling_engine(volatility: Volatility) -> QueryEngine {
+        let schema = Arc::new(Schema::new(vec![Field::new("x", DataType::Int64, true)]));
+        let events = Arc::new(MemTable::try_new(schema, vec![vec![]]).unwrap());
+        let options = QueryOptions { timeout: Duration::from_secs(1), threads: 1, ..QueryOptions::default() };
+        let engine = QueryEngine::new(events, options).unwrap();
+        let stall = create_udf(
+            "stall",
+            vec![DataType::Int64],
+            DataType::Int64,
+            volatility,
+            Arc::new(|args: &[ColumnarValue]| {
+                std::thread::sleep(Duration::from_secs(3));
+                Ok(args[0].clone())
+            }),
+        );
+        engine.ctx.register_udf(stall);
+        engine
+    }
+
+    #[tokio::test]
+    async fn the_time_limit_answers_even_while_one_poll_runs_long() {
+        // Volatile: called while executing. Immutable: folded, so called while planning.
+        for volatility in [Volatility::Volatile, Volatility::Immutable] {
+            let engine = stalling_engine(volatility);
+            let asked = Instant::now();
+            let answer = engine.collect("SELECT stall(1)").await;
+            let took = asked.elapsed();
+            assert!(matches!(answer, Err(Error::Timeout(_))), "{volatility:?}: {answer:?}");
+            assert!(took < Duration::from_millis(2_800), "{volatility:?}: answered after {took:?}");
+        }
     }
 }
