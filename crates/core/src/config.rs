@@ -26,7 +26,7 @@ mod store;
 
 pub use collector::{BUILT_IN_GEOIP, Cidr, CollectorConfig, DivolteConfig, IpHandling, SiteConfig};
 pub use goals::{FilterSpec, Goal};
-pub use log::{EmbeddedLogConfig, LogConfig};
+pub use log::{EmbeddedLogConfig, KAFKA_RESERVED_PROPERTIES, KafkaLogConfig, LogConfig};
 pub use server::{ApiToken, Role, ServerConfig, User};
 pub use store::{Partitioning, StoreConfig};
 
@@ -300,8 +300,30 @@ mod tests {
         assert_eq!(
             err.to_string(),
             "environment variable ORIEL_LOG__PARTITIONZ: key `log.partitionz`: unknown field `partitionz`, \
-             expected `type` or `embedded`"
+             expected one of `type`, `embedded`, `kafka`"
         );
+    }
+
+    #[test]
+    fn kafka_is_one_section_away_and_guards_its_own_settings() {
+        let file = "[log]\ntype = \"kafka\"\n[log.kafka]\nbrokers = \"k1:9092,k2:9093\"\npartitions = 6\n\
+                    [log.kafka.properties]\n\"security.protocol\" = \"SASL_SSL\"\n";
+        let config = Config::load(Some(("oriel.toml", file)), env(&[])).unwrap();
+        let LogConfig::Kafka(kafka) = &config.log else { panic!("{:?}", config.log) };
+        assert_eq!(
+            (kafka.brokers.as_str(), kafka.topic.as_str(), config.log.partitions()),
+            ("k1:9092,k2:9093", "oriel-events", 6)
+        );
+        assert_eq!(kafka.properties["security.protocol"], "SASL_SSL");
+        for (bad, named) in [
+            ("[log.kafka.properties]\n\"enable.auto.commit\" = \"true\"", "log.kafka.properties.enable.auto.commit"),
+            ("[log.kafka]\nbrokers = \"k1\"", "log.kafka.brokers"),
+            ("[log.kafka]\ntopic = \"a/b\"", "log.kafka.topic"),
+            ("[log.kafka]\ncompression = \"brotli\"", "log.kafka.compression"),
+        ] {
+            let err = Config::load(Some(("oriel.toml", &format!("[log]\ntype = \"kafka\"\n{bad}\n"))), env(&[])).unwrap_err();
+            assert!(err.to_string().contains(&format!("key `{named}` has invalid value")), "{err}");
+        }
     }
 
     #[test]

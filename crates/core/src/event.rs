@@ -262,9 +262,59 @@ pub const COLUMNS: &[Column] = {
     ]
 };
 
+/// The JSON Schema of one event as the collector writes it to the log (and so to the Kafka
+/// topic): `docs/kafka-event.schema.json` is this, and a test keeps the two equal. Fields may be
+/// added in later versions, never renamed or retyped, so consumers should accept unknown ones.
+pub fn json_schema() -> serde_json::Value {
+    use serde_json::{Map, Value, json};
+    let mut properties = Map::new();
+    for column in COLUMNS {
+        let mut schema = match column.kind {
+            ColumnType::TimestampMs | ColumnType::Int64 => json!({ "type": "integer" }),
+            ColumnType::Int32 => json!({ "type": "integer", "minimum": i32::MIN, "maximum": i32::MAX }),
+            ColumnType::Float64 => json!({ "type": "number" }),
+            ColumnType::Bool => json!({ "type": "boolean" }),
+            ColumnType::String => json!({ "type": "string" }),
+        };
+        if column.name == "source" {
+            let names: Vec<&str> = [EventSource::Tag, EventSource::Pixel, EventSource::Divolte, EventSource::Api]
+                .into_iter()
+                .map(EventSource::as_str)
+                .collect();
+            schema["enum"] = json!(names);
+        }
+        properties.insert(column.name.to_string(), schema);
+    }
+    let required: Vec<Value> = COLUMNS.iter().filter(|c| !c.nullable).map(|c| Value::from(c.name)).collect();
+    json!({
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "title": "Oriel event",
+        "description": "One enriched click-stream event, as Oriel's collector writes it to the event log (docs/kafka.md). \
+                        Absent fields are unknown; later versions may add fields, never rename or retype them.",
+        "type": "object",
+        "required": required,
+        "properties": properties,
+        "additionalProperties": true
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_published_schema_is_this_version_s() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/kafka-event.schema.json");
+        let published: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        let current = json_schema();
+        assert_eq!(
+            published,
+            current,
+            "{} is stale; write this into it:\n{}",
+            path.display(),
+            serde_json::to_string_pretty(&current).unwrap()
+        );
+    }
 
     #[test]
     fn json_round_trip_omits_absent_fields() {

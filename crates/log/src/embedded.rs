@@ -319,10 +319,7 @@ impl EventLog for EmbeddedLog {
     async fn commit_consumer(&self, consumer: &str, partition: u32, next_offset: u64) -> Result<()> {
         let end = self.offsets_now(partition)?.end;
         if next_offset > end {
-            return Err(Error::BadMetadata {
-                path: self.dir.join("consumers.json"),
-                reason: format!("commit of offset {next_offset} beyond the end {end} of partition {partition}"),
-            });
+            return Err(Error::BeyondEnd { partition, offset: next_offset, end });
         }
         let starts = self.starts();
         self.consumers.lock().commit(consumer, partition, next_offset, || starts);

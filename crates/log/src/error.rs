@@ -89,6 +89,32 @@ pub enum Error {
         /// Where it was looked for.
         path: PathBuf,
     },
+    /// The Kafka brokers did not do what was asked (unreachable, timed out, refused).
+    #[error("{action}: {reason}")]
+    Broker {
+        /// What was being done.
+        action: &'static str,
+        /// librdkafka's description.
+        reason: String,
+    },
+    /// The Kafka topic is missing or does not match the configuration.
+    #[error("Kafka topic {topic:?}: {reason}")]
+    Topic {
+        /// The topic.
+        topic: String,
+        /// What is wrong and how to fix it.
+        reason: String,
+    },
+    /// A consumer committed an offset past the end of a partition.
+    #[error("commit of offset {offset} beyond the end {end} of partition {partition}")]
+    BeyondEnd {
+        /// Partition.
+        partition: u32,
+        /// Offset committed.
+        offset: u64,
+        /// The partition's end.
+        end: u64,
+    },
     /// A metadata file of the log is unreadable.
     #[error("invalid metadata file {path}: {reason}")]
     BadMetadata {
@@ -109,13 +135,14 @@ impl Error {
     pub fn code(&self) -> ErrorCode {
         match self {
             Self::TooLarge { .. } => ErrorCode::PayloadTooLarge,
-            Self::NoSuchPartition { .. } | Self::OffsetRemoved { .. } => ErrorCode::InvalidInput,
-            Self::Closed => ErrorCode::Unavailable,
+            Self::NoSuchPartition { .. } | Self::OffsetRemoved { .. } | Self::BeyondEnd { .. } => ErrorCode::InvalidInput,
+            Self::Closed | Self::Broker { .. } => ErrorCode::Unavailable,
             Self::Io { .. }
             | Self::Corrupt { .. }
             | Self::Poisoned { .. }
             | Self::PartitionCountMismatch { .. }
             | Self::Missing { .. }
+            | Self::Topic { .. }
             | Self::BadMetadata { .. } => ErrorCode::Internal,
         }
     }

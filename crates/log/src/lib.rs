@@ -11,6 +11,8 @@
 //!   ([`batch`] describes the format), group commit with `fdatasync`, crash recovery that truncates
 //!   a torn tail and reports (never serves) a corrupt batch, retention that spares what registered
 //!   consumers have not processed.
+//! - [`KafkaLog`]: a topic of an Apache Kafka cluster, through librdkafka: idempotent producer
+//!   with `acks=all`, consumers assigned by hand with offsets kept by the store.
 //! - [`MemoryLog`]: the same contract in memory, for tests of the crates above.
 //!
 //! A record's partition is chosen from its key (the visitor's `party_id`) with Kafka's default
@@ -19,6 +21,7 @@
 
 mod embedded;
 mod error;
+mod kafka;
 mod memory;
 pub mod metrics;
 mod open;
@@ -32,6 +35,7 @@ use bytes::Bytes;
 pub use embedded::batch;
 pub use embedded::{EmbeddedLog, EmbeddedOptions, LogStats, RecoveryReport};
 pub use error::{Error, Result};
+pub use kafka::KafkaLog;
 pub use memory::MemoryLog;
 pub use open::{open, open_existing};
 pub use partitioner::partition_for;
@@ -148,6 +152,12 @@ pub trait EventLog: Send + Sync + fmt::Debug {
 
     /// Bytes the log keeps on this machine's disk, when it keeps any.
     fn stored_bytes(&self) -> Option<u64>;
+
+    /// Whether an append can be made durable now: false while a remote log's brokers are known
+    /// to be unreachable (appends are then refused at once).
+    fn accepting(&self) -> bool {
+        true
+    }
 
     /// Stops accepting appends, finishes and syncs the ones in flight, and releases files.
     async fn close(&self) -> Result<()>;

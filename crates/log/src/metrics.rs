@@ -19,6 +19,16 @@ pub(crate) const TRUNCATED_BYTES: &str = "oriel_log_recovery_truncated_bytes_tot
 /// Counter: records deleted by retention.
 pub(crate) const RETENTION_RECORDS: &str = "oriel_log_retention_removed_records_total";
 
+/// Histogram: seconds from handing records to the Kafka producer to every broker acknowledgement.
+pub const PRODUCE_SECONDS: &str = "oriel_log_kafka_produce_seconds";
+/// Gauge: 1 while the Kafka brokers answer, 0 while the collector refuses events for want of them.
+pub(crate) const BROKER_UP: &str = "oriel_log_kafka_broker_up";
+
+/// Sets [`BROKER_UP`].
+pub(crate) fn broker_up(up: bool) {
+    ::metrics::gauge!(BROKER_UP).set(if up { 1.0 } else { 0.0 });
+}
+
 /// Bucket bounds for [`FSYNC_SECONDS`]: 50 µs to 1 s.
 pub const FSYNC_BUCKETS: &[f64] = &[0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0];
 /// Bucket bounds for [`GROUP_RECORDS`].
@@ -37,6 +47,8 @@ pub fn describe() {
     describe_gauge!(CORRUPT_BATCHES, Unit::Count, "segments with a corrupt batch found at recovery");
     describe_counter!(TRUNCATED_BYTES, Unit::Bytes, "bytes cut from torn segment tails at recovery");
     describe_counter!(RETENTION_RECORDS, Unit::Count, "records deleted by log retention");
+    describe_histogram!(PRODUCE_SECONDS, Unit::Seconds, "time until the Kafka brokers acknowledged an append");
+    describe_gauge!(BROKER_UP, Unit::Count, "1 while the Kafka brokers answer (Kafka log only)");
     counter!(APPENDED_RECORDS).increment(0);
     counter!(APPENDED_BYTES).increment(0);
     counter!(APPEND_ERRORS).increment(0);

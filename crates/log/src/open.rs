@@ -6,7 +6,7 @@ use std::sync::Arc;
 use oriel_core::config::LogConfig;
 
 use crate::embedded::{self, EmbeddedLog, EmbeddedOptions};
-use crate::{Error, EventLog, Result};
+use crate::{Error, EventLog, KafkaLog, Result};
 
 /// Opens (and so recovers) the configured log for a server, creating it when missing.
 /// `consumers` are registered where the log owns retention, so nothing they have not
@@ -22,6 +22,7 @@ pub async fn open(config: &LogConfig, data_dir: &Path, consumers: &[&str]) -> Re
             let log = tokio::task::spawn_blocking(move || EmbeddedLog::open(dir, options)).await.map_err(|_| Error::Closed)??;
             Ok(Arc::new(log))
         }
+        LogConfig::Kafka(kafka) => Ok(Arc::new(KafkaLog::open(kafka, consumers).await?)),
     }
 }
 
@@ -38,6 +39,11 @@ pub async fn open_existing(config: &LogConfig, data_dir: &Path) -> Result<Arc<dy
             let options = EmbeddedOptions { preallocate: false, ..EmbeddedOptions::from_config(embedded) };
             let log = tokio::task::spawn_blocking(move || EmbeddedLog::open(dir, options)).await.map_err(|_| Error::Closed)??;
             Ok(Arc::new(log))
+        }
+        // The topic lives on the brokers, whatever runs; inspecting it never creates it.
+        LogConfig::Kafka(kafka) => {
+            let kafka = oriel_core::config::KafkaLogConfig { create_topic: false, ..kafka.clone() };
+            Ok(Arc::new(KafkaLog::open(&kafka, &[]).await?))
         }
     }
 }

@@ -1,6 +1,7 @@
 //! Liveness, readiness and metrics endpoints.
 //!
-//! `/readyz` says the process collects: an event sent now is accepted. Queries may still be
+//! `/readyz` says the process collects: an event sent now is accepted (so not while a Kafka log's
+//! brokers are unreachable). Queries may still be
 //! catching up after a restart (the store replays the log); `/readyz/query` says when answers
 //! are complete, that is when the store has ingested everything the log held when it opened.
 
@@ -26,7 +27,14 @@ async fn healthz() -> &'static str {
 }
 
 async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
-    if state.is_ready() { (StatusCode::OK, "ready\n") } else { (StatusCode::SERVICE_UNAVAILABLE, "recovering\n") }
+    if !state.is_ready() {
+        (StatusCode::SERVICE_UNAVAILABLE, "recovering\n")
+    } else if state.log().get().is_some_and(|log| !log.accepting()) {
+        // A load balancer should send events to a collector that can make them durable.
+        (StatusCode::SERVICE_UNAVAILABLE, "event log unreachable\n")
+    } else {
+        (StatusCode::OK, "ready\n")
+    }
 }
 
 async fn readyz_query(State(state): State<AppState>) -> impl IntoResponse {

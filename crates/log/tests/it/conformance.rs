@@ -5,7 +5,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use oriel_core::MockClock;
-use oriel_log::{EmbeddedLog, EmbeddedOptions, Error, EventLog, MemoryLog, Record, RetentionPolicy};
+use oriel_core::config::KafkaLogConfig;
+use oriel_log::{EmbeddedLog, EmbeddedOptions, Error, EventLog, KafkaLog, MemoryLog, Record, RetentionPolicy};
+use oriel_testkit::kafka::{Broker, unique_topic};
 
 /// Builds a fresh log of one implementation with the consumer `store` registered. The returned
 /// guard keeps its files alive.
@@ -24,31 +26,52 @@ fn embedded(partitions: u32, retention: RetentionPolicy, clock: MockClock) -> (A
     (Arc::new(log), Some(dir))
 }
 
-/// Runs each named check against each implementation, as its own test.
+/// A topic of its own on the shared broker. Retention is the brokers' (`retention.ms`), so the
+/// policy and clock do not apply.
+fn kafka(partitions: u32, _: RetentionPolicy, _: MockClock) -> (Arc<dyn EventLog>, Option<tempfile::TempDir>) {
+    let config = KafkaLogConfig {
+        brokers: Broker::shared().address.clone(),
+        topic: unique_topic("conformance"),
+        partitions,
+        linger_ms: 0,
+        ..KafkaLogConfig::default()
+    };
+    let log =
+        tokio::task::block_in_place(|| tokio::runtime::Handle::current().block_on(KafkaLog::open(&config, &["store"]))).unwrap();
+    (Arc::new(log), None)
+}
+
+/// Runs each named check against the named implementations, as its own test.
 macro_rules! conformance {
-    ($($check:ident),* $(,)?) => {
-        mod memory_log {
+    ($($module:ident: $factory:ident),+; $checks:tt) => {
+        $(conformance!(@one $module $factory $checks);)+
+    };
+    (@one $module:ident $factory:ident [$($check:ident),* $(,)?]) => {
+        mod $module {
             $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $check() { super::$check(super::memory).await })*
-        }
-        mod embedded_log {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $check() { super::$check(super::embedded).await })*
+            async fn $check() { super::$check(super::$factory).await })*
         }
     };
 }
 
 conformance!(
+    memory_log: memory, embedded_log: embedded, kafka_log: kafka;
+    [
     appends_read_back_in_order,
     same_key_stays_in_one_partition,
     read_honours_offset_and_size,
     wait_for_wakes_on_append,
     concurrent_appends_get_unique_positions,
     bad_partition_is_an_error,
-    retention_spares_unprocessed_records,
-    retention_by_size,
     consumers_keep_positions,
     closed_log_refuses_work,
+    ]
+);
+
+// Retention is the log's own only where it keeps the data.
+conformance!(
+    memory_log_retention: memory, embedded_log_retention: embedded;
+    [retention_spares_unprocessed_records, retention_by_size]
 );
 
 fn rec(key: &str, value: String, ts: i64) -> Record {

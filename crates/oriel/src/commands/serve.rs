@@ -175,6 +175,16 @@ fn log_config(config: &Config) -> LogConfig {
             }
         }
         (LogConfig::Embedded(_), None) => {}
+        (LogConfig::Kafka(kafka), Some(days)) => {
+            // The brokers own the topic's retention: say what it should be, once.
+            tracing::info!(
+                topic = kafka.topic,
+                "keep the topic's retention.ms at most {} ({} days + today) so Kafka holds raw events no longer than the store",
+                (u64::from(days) + 1) * 86_400_000,
+                days
+            );
+        }
+        (LogConfig::Kafka(_), None) => {}
     }
     log
 }

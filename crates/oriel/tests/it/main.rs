@@ -8,6 +8,7 @@ mod browser;
 mod cli;
 mod crash;
 mod druid;
+mod kafka;
 mod oracle;
 mod restart;
 mod serve;
