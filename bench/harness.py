@@ -513,6 +513,7 @@ class Results:
     druid: list = field(default_factory=list)  # dicts, one per native query and its SQL form
     ui: dict = field(default_factory=dict)  # page -> ms runs, "panels" -> {name: {oriel, duckdb}}
     analytics: dict = field(default_factory=dict)  # question -> {oriel, duckdb ms, same}
+    kafka: dict = field(default_factory=dict)  # "runs": per log, "broker": the broker's own rates
     store_partition: str = "hour"  # Oriel's store.partition for the query suite
     footprint_bytes: list = field(default_factory=list)  # (what, bytes, events)
     memory: list = field(default_factory=list)  # (process, state, bytes)
@@ -864,6 +865,145 @@ def area_freshness(res: Results, work: Path, binary: Path, config: Path) -> None
         finally:
             server.stop()
         shutil.rmtree(data_dir, ignore_errors=True)
+
+
+# ───────────────────────────── Kafka log ─────────────────────────────
+
+KAFKA_MESSAGE = json.dumps({
+    "__time": 1764547200123, "site": "bench", "event_id": "k" * 12, "event_type": "pageView", "party_id": "v" * 24,
+    "session_id": "s" * 24, "url": "https://bench.example/products/item?ref=home", "host": "bench.example",
+    "path": "/products/item", "query": "ref=home", "referrer": "https://search.example/?q=bench", "channel": "search",
+    "browser": "Firefox", "browser_version": "139", "os": "Linux", "device_type": "desktop", "language": "en-US",
+    "screen_width": 1920, "screen_height": 1080, "country": "NL", "ip": "192.0.2.0",
+    "is_bot": False, "is_duplicate": False, "is_corrupt": False, "source": "tag",
+}).encode()
+
+# The broker's own rate, measured with confluent-kafka (librdkafka, as Oriel uses it) with
+# Oriel's producer settings: what the broker allows, next to what Oriel gets through it.
+KAFKA_PEER = r"""
+import json, sys, time
+from confluent_kafka import Consumer, Producer, TopicPartition, OFFSET_BEGINNING
+from confluent_kafka.admin import AdminClient, NewTopic
+brokers, topic, count, message = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4].encode()
+admin = AdminClient({"bootstrap.servers": brokers})  # kept: its futures die with it
+for future in admin.create_topics([NewTopic(topic, 1, 1)]).values():
+    future.result(30)
+p = Producer({"bootstrap.servers": brokers, "enable.idempotence": True, "acks": "all",
+              "compression.type": "lz4", "linger.ms": 5})
+failed = []
+t0 = time.monotonic()
+for i in range(count):
+    while True:
+        try:
+            p.produce(topic, key=b"v%d" % (i % 5000), value=message,
+                      on_delivery=lambda err, _m: err and failed.append(str(err)))
+            break
+        except BufferError:
+            p.poll(0.01)
+    p.poll(0)
+p.flush(60)
+produce = time.monotonic() - t0
+c = Consumer({"bootstrap.servers": brokers, "group.id": "bench-peer", "enable.auto.commit": False})
+c.assign([TopicPartition(topic, 0, OFFSET_BEGINNING)])
+seen, t0 = 0, time.monotonic()
+while seen < count and time.monotonic() - t0 < 120:
+    for m in c.consume(1000, 1.0):
+        if not m.error():
+            seen += 1
+consume = time.monotonic() - t0
+print(json.dumps({"produced": count - len(failed), "produce_s": produce, "consumed": seen, "consume_s": consume}))
+"""
+
+
+def find_tansu() -> str | None:
+    path = os.environ.get("ORIEL_TANSU") or find_exe("tansu") or str(Path.home() / ".cargo/bin/tansu")
+    return path if os.access(path, os.X_OK) else None
+
+
+def area_kafka(res: Results, work: Path, binary: Path, config: Path) -> None:
+    """The same collector and freshness measurements on the embedded log and on a Kafka topic,
+    one after the other, and the broker's own produce and consume rate beside them."""
+    plan = res.plan
+    tansu = find_tansu()
+    if tansu is None:
+        res.fail("kafka: tansu is not installed; scripts/test installs it "
+                 "(cargo install tansu --version 0.6.0 --locked --features libsql)")
+        return
+    broker_dir = work / "tansu"
+    broker_dir.mkdir(parents=True, exist_ok=True)
+    port = free_port()
+    url = f"tcp://127.0.0.1:{port}"
+    log(f"kafka: tansu broker on 127.0.0.1:{port} (SQLite storage)")
+    broker = spawn([tansu, "broker", "--listener-url", url, "--advertised-listener-url", url,
+                    "--storage-engine", "sqlite://tansu.db"], cwd=broker_dir,
+                   stdout=subprocess.DEVNULL, stderr=open(broker_dir / "tansu.log", "ab"))
+    try:
+        wait_for_port(port, broker, timeout=30)
+        kafka_config = work / "oriel-kafka.toml"
+        kafka_config.write_text(config.read_text() + f'\n[log]\ntype = "kafka"\n\n[log.kafka]\n'
+                                f'brokers = "127.0.0.1:{port}"\ntopic = "bench-events"\n')
+        script = work / "collector.lua"
+        script.write_text(WRK_LUA)
+        mode, label, per_request = COLLECTOR_ENDPOINTS[2]
+        rate = plan.fresh_rates[0]
+        runs = []
+        for name, cfg in (("embedded", config), ("Kafka", kafka_config)):
+            server = Oriel(binary, work / f"kafka-{name}", cfg).start()
+            try:
+                log(f"kafka: wrk {plan.wrk_connections} connections, {plan.wrk_seconds} s -> Oriel on the {name} log, {label}")
+                site = f"kafka-{name}"
+                r = run_wrk(plan, server.url, mode, site, script, per_request)
+                check_durable(res, server, r, site, f"{name} log {label}", in_flight=plan.wrk_connections)
+                log(f"kafka: freshness on the {name} log, {rate:,} events/s for {plan.fresh_seconds:g} s")
+                fresh = FreshnessRun(server, rate, plan.fresh_seconds).run()
+                if fresh["missing"] or fresh["send_errors"] or fresh["acked"] < fresh["events"]:
+                    res.fail(f"kafka: freshness on the {name} log: {fresh['acked']} of {fresh['events']} acknowledged, "
+                             f"{fresh['missing']} never visible")
+                runs.append({"log": name, "events_s": r["rps"] * per_request, "p50_ms": r["p50_us"] / 1000,
+                             "p99_ms": r["p99_us"] / 1000, "fresh_p50": fresh["p50"], "fresh_p99": fresh["p99"],
+                             "rate": rate, "stored": r["stored"], "acked": r["acked"]})
+                log(f"kafka: {name}: {runs[-1]['events_s']:,.0f} events/s, freshness p99 {fmt_ms(fresh['p99'])} ms")
+            finally:
+                server.stop()
+            shutil.rmtree(work / f"kafka-{name}", ignore_errors=True)
+        count = max(20_000, int(runs[-1]["events_s"] * plan.wrk_seconds))
+        log(f"kafka: the broker's own rate, confluent-kafka, {count:,} messages of {len(KAFKA_MESSAGE)} bytes")
+        out = run_checked([sys.executable, "-c", KAFKA_PEER, f"127.0.0.1:{port}", "bench-peer", str(count),
+                           KAFKA_MESSAGE.decode()])
+        peer = json.loads(out.stdout.strip().splitlines()[-1])
+        if peer["produced"] != count or peer["consumed"] != count:
+            res.fail(f"kafka: the peer produced {peer['produced']} and consumed {peer['consumed']} of {count} messages")
+        res.kafka = {"runs": runs, "broker": peer, "message_bytes": len(KAFKA_MESSAGE), "per_request": per_request}
+    finally:
+        end(broker, grace=10)
+
+
+def kafka_report(res: Results) -> list[str]:
+    k = res.kafka
+    plan = res.plan
+    embedded = next((r for r in k["runs"] if r["log"] == "embedded"), None)
+    out = ["", "## Kafka log", "",
+           f"The same `oriel serve` on the embedded log and on a Kafka topic (`[log] type = \"kafka\"`, one partition) of "
+           f"a tansu broker with SQLite storage on this machine: wrk posting batches of {k['per_request']} events "
+           f"({plan.wrk_connections} connections, {plan.wrk_seconds} s), then the freshness probe (an event's "
+           "acknowledgement to its first appearance in SQL). *How to read:* Kafka/embedded is the share of the embedded "
+           "log's rate Oriel keeps on Kafka; the broker's own rate (confluent-kafka with Oriel's producer settings: "
+           "idempotent, acks=all, lz4, linger 5 ms) is the ceiling Kafka allows here.", ""]
+    rows = []
+    for r in k["runs"]:
+        ratio = f"{r['events_s'] / embedded['events_s']:.2f}" if embedded and r is not embedded else "–"
+        rows.append([r["log"], f"{r['events_s']:,.0f}", f"{r['p50_ms']:.1f}", f"{r['p99_ms']:.1f}", ratio,
+                     f"{r['rate']:,}", fmt_ms(r["fresh_p50"]), fmt_ms(r["fresh_p99"])])
+    out.append(table(["log", "events/s", "request p50 ms", "request p99 ms", "Kafka/embedded", "freshness at events/s",
+                      "freshness p50 ms", "freshness p99 ms"], rows, "lrrrrrrr"))
+    b = k["broker"]
+    kafka = next((r for r in k["runs"] if r["log"] == "Kafka"), None)
+    produce, consume = b["produced"] / max(b["produce_s"], 1e-9), b["consumed"] / max(b["consume_s"], 1e-9)
+    out += ["", table(["the broker, alone", "messages", "messages/s", "Oriel through Kafka / this"],
+                      [["produce (confluent-kafka)", f"{b['produced']:,}", f"{produce:,.0f}",
+                        f"{kafka['events_s'] / produce:.2f}" if kafka and produce else "–"],
+                       ["consume (confluent-kafka)", f"{b['consumed']:,}", f"{consume:,.0f}", "–"]], "lrrr")]
+    return out
 
 
 # ───────────────────────────── 3. ingest ─────────────────────────────
@@ -1772,6 +1912,8 @@ def report(res: Results) -> str:
         out += ui_report(res)
     if res.analytics:
         out += analytics_report(res)
+    if res.kafka:
+        out += kafka_report(res)
 
     if res.footprint_bytes or res.memory:
         out += ["", "## 5. Footprint", "",
@@ -2014,8 +2156,8 @@ def parse_args(argv):
                    "are taken, and a warm-up already past it is the one reported run (default 30)")
     p.add_argument("--store-partition", choices=["hour", "day"],
                    help="Oriel's store.partition for the query suite (default: Oriel's default, hour)")
-    p.add_argument("--areas", default="collector,freshness,ingest,queries,analytics",
-                   help="comma-separated subset of collector, freshness, ingest, queries, analytics")
+    p.add_argument("--areas", default="collector,freshness,ingest,queries,analytics,kafka",
+                   help="comma-separated subset of collector, freshness, ingest, queries, analytics, kafka")
     p.add_argument("--out", type=Path, help="report path (default bench/RESULTS.md; with --smoke a temporary file)")
     p.add_argument("--work-dir", type=Path, help=f"scratch space (default {CACHE}/bench-work; generated data is cached there)")
     p.add_argument("--worker", help=argparse.SUPPRESS)
@@ -2063,7 +2205,7 @@ def main(argv) -> int:
         raise SystemExit(f"{binary} is not an executable")
     plan = make_plan(args)
     areas = [a.strip() for a in args.areas.split(",") if a.strip()]
-    unknown = set(areas) - {"collector", "freshness", "ingest", "queries", "analytics"}
+    unknown = set(areas) - {"collector", "freshness", "ingest", "queries", "analytics", "kafka"}
     if unknown:
         raise SystemExit(f"unknown areas: {', '.join(sorted(unknown))}")
 
@@ -2094,6 +2236,7 @@ def main(argv) -> int:
         "ingest": lambda: area_ingest(res, work, binary, config),
         "queries": lambda: area_queries(res, work, binary, query_config, data_cache),
         "analytics": lambda: area_analytics(res, work, binary, query_config, data_cache),
+        "kafka": lambda: area_kafka(res, work, binary, config),
     }
     try:
         for area in areas:

@@ -418,6 +418,9 @@ pub(crate) fn consumer_config(config: &KafkaLogConfig, group: &str) -> ClientCon
         .set("enable.auto.commit", "false")
         .set("enable.auto.offset.store", "false")
         .set("enable.partition.eof", "false")
+        // An idle partition's fetch returns within this; brokers that answer a waiting fetch as
+        // soon as data arrives make it irrelevant, others (tansu) would add it to freshness.
+        .set("fetch.wait.max.ms", "100")
         // An offset retention removed is an error the store reports, never a silent jump.
         .set("auto.offset.reset", "error");
     client

@@ -23,6 +23,8 @@ use crate::store::Store;
 const READ_BYTES: usize = 4 << 20;
 /// How long to wait before retrying after a failure.
 const RETRY: Duration = Duration::from_secs(1);
+/// How often the consumer lag is published.
+const LAG_EVERY: Duration = Duration::from_secs(5);
 
 impl Store {
     /// Tails one log partition into the live buffer until the store stops.
@@ -89,6 +91,25 @@ impl Store {
                         _ = stop.changed() => return,
                     }
                 }
+            }
+        }
+    }
+
+    /// Publishes each partition's consumer lag (the log's end minus what is ingested) every
+    /// [`LAG_EVERY`] until the store stops; on a remote log each turn asks the brokers.
+    pub(crate) async fn report_lag(self: Arc<Self>, log: Arc<dyn EventLog>) {
+        let mut stop = self.stop.subscribe();
+        loop {
+            let ingested = self.shared.state.read().live.offsets.clone();
+            for (partition, next) in ingested {
+                if let Ok(range) = log.offsets(partition).await {
+                    metrics::gauge!(m::INGEST_LAG, "partition" => partition.to_string())
+                        .set(range.end.saturating_sub(next) as f64);
+                }
+            }
+            tokio::select! {
+                () = tokio::time::sleep(LAG_EVERY) => {}
+                _ = stop.changed() => return,
             }
         }
     }

@@ -31,6 +31,10 @@ pub(crate) const QUERIES_REFUSED: &str = "oriel_store_queries_refused_total";
 /// Counter: queries cancelled at their time limit.
 pub(crate) const QUERIES_TIMED_OUT: &str = "oriel_store_queries_timed_out_total";
 
+/// Gauge, label `partition`: log records of the partition the store has not ingested yet (its
+/// consumer lag), refreshed every few seconds.
+pub(crate) const INGEST_LAG: &str = "oriel_store_ingest_lag_events";
+
 /// Describes the store's metrics.
 pub(crate) fn describe() {
     use ::metrics::{Unit, counter, describe_counter, describe_gauge, describe_histogram};
@@ -49,5 +53,6 @@ pub(crate) fn describe() {
     describe_gauge!(QUERIES_RUNNING, Unit::Count, "SQL queries running now");
     describe_counter!(QUERIES_REFUSED, Unit::Count, "queries refused because every query slot stayed taken");
     describe_counter!(QUERIES_TIMED_OUT, Unit::Count, "queries cancelled at store.query_timeout_seconds");
+    describe_gauge!(INGEST_LAG, Unit::Count, "log records of a partition not ingested yet (consumer lag)");
     counter!(INGESTED).increment(0);
 }

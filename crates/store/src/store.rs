@@ -226,6 +226,7 @@ impl Store {
             for (p, from) in starts {
                 tasks.push(tokio::spawn(Arc::clone(&store).ingest(Arc::clone(&log), p, from)));
             }
+            tasks.push(tokio::spawn(Arc::clone(&store).report_lag(Arc::clone(&log))));
             tasks.push(tokio::spawn(Arc::clone(&store).flush_when_due()));
             tasks.push(tokio::spawn(Arc::clone(&store).housekeep()));
         }

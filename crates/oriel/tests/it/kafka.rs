@@ -133,6 +133,21 @@ fn serve_on_kafka_through_a_broker_outage_and_a_sigkill_exactly_once() {
     server.wait_ready();
     wait_settled(&server, stored.len());
     assert_eq!(stored_once(&server), stored, "the restart changed what is stored");
+    // The broker's state, the produce latency and the consumer lag of each partition.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let (_, metrics) = server.get("/metrics");
+        let lines: Vec<&str> = metrics.lines().collect();
+        let has = |prefix: &str| lines.iter().any(|l| l.starts_with(prefix));
+        if has("oriel_log_kafka_broker_up 1")
+            && has("oriel_store_ingest_lag_events{partition=\"0\"} 0")
+            && has("oriel_store_ingest_lag_events{partition=\"1\"} 0")
+        {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the Kafka metrics are missing: {metrics}");
+        std::thread::sleep(Duration::from_millis(500));
+    }
 
     // An independent client reads the topic: every stored event is a message there, keyed by
     // its visitor, valid against the published JSON Schema.
