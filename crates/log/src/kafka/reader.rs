@@ -84,8 +84,9 @@ impl Reader {
             if self.pending.as_ref().is_some_and(|r| r.offset >= offset) {
                 return Ok(());
             }
-            if self.next == Some(offset) {
-                // Positioned right there: the consumer's fetch waits at the broker for it.
+            if self.pending.is_none() && self.next == Some(offset) {
+                // Positioned right there: the consumer's fetch waits at the broker for it (and a
+                // record found is kept for the next read, never dropped for another).
                 if let Some(record) = self.next_record(SLICE)? {
                     self.pending = Some(record);
                     return Ok(());
