@@ -27,7 +27,7 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use oriel_core::config::KafkaLogConfig;
 use parking_lot::Mutex;
-use rdkafka::client::ClientContext;
+use rdkafka::client::{Client, ClientContext};
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
@@ -118,7 +118,7 @@ impl KafkaLog {
         let topic = self.config.topic.clone();
         // A request a partition leader must answer: metadata may come from librdkafka's cache.
         let answered =
-            tokio::task::spawn_blocking(move || producer.client().fetch_watermarks(&topic, 0, Duration::from_secs(1)).is_ok())
+            tokio::task::spawn_blocking(move || watermarks(producer.client(), &topic, 0, Duration::from_secs(1)).is_ok())
                 .await
                 .unwrap_or(false);
         // The next probe is due a while after this one ended, not after it began.
@@ -130,19 +130,6 @@ impl KafkaLog {
         } else {
             Err(unreachable())
         }
-    }
-
-    async fn watermarks(&self, partition: u32) -> Result<(i64, i64)> {
-        let producer = self.producer.clone();
-        let topic = self.config.topic.clone();
-        tokio::task::spawn_blocking(move || {
-            producer
-                .client()
-                .fetch_watermarks(&topic, partition as i32, REQUEST_TIMEOUT)
-                .map_err(|e| broker("cannot read the offsets of the Kafka topic", &e))
-        })
-        .await
-        .map_err(|_| Error::Closed)?
     }
 
     /// The client committing `consumer`'s progress to its group.
@@ -260,8 +247,10 @@ impl EventLog for KafkaLog {
 
     async fn offsets(&self, partition: u32) -> Result<OffsetRange> {
         self.check(partition)?;
-        let (low, high) = self.watermarks(partition).await?;
-        Ok(OffsetRange { start: u64::try_from(low).unwrap_or(0), end: u64::try_from(high).unwrap_or(0) })
+        let (producer, topic) = (self.producer.clone(), self.config.topic.clone());
+        tokio::task::spawn_blocking(move || watermarks(producer.client(), &topic, partition, REQUEST_TIMEOUT))
+            .await
+            .map_err(|_| Error::Closed)?
     }
 
     async fn commit_consumer(&self, consumer: &str, partition: u32, next_offset: u64) -> Result<()> {
@@ -364,12 +353,6 @@ impl ClientContext for Health {
     }
 }
 
-impl rdkafka::producer::ProducerContext for Health {
-    type DeliveryOpaque = ();
-
-    fn delivery(&self, _: &rdkafka::message::DeliveryResult<'_>, (): Self::DeliveryOpaque) {}
-}
-
 /// Sets the flag it holds when dropped: a blocking wait sees that its caller is gone.
 struct CancelOnDrop(Arc<AtomicBool>);
 
@@ -424,6 +407,19 @@ pub(crate) fn consumer_config(config: &KafkaLogConfig, group: &str) -> ClientCon
         // An offset retention removed is an error the store reports, never a silent jump.
         .set("auto.offset.reset", "error");
     client
+}
+
+/// The offsets `partition` holds, as a request to its leader answers (blocking).
+pub(crate) fn watermarks<C: ClientContext>(
+    client: &Client<C>,
+    topic: &str,
+    partition: u32,
+    timeout: Duration,
+) -> Result<OffsetRange> {
+    let (low, high) = client
+        .fetch_watermarks(topic, partition as i32, timeout)
+        .map_err(|e| broker("cannot read the offsets of the Kafka topic", &e))?;
+    Ok(OffsetRange { start: u64::try_from(low).unwrap_or(0), end: u64::try_from(high).unwrap_or(0) })
 }
 
 fn broker(action: &'static str, error: &KafkaError) -> Error {

@@ -12,7 +12,7 @@ use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::Message;
 use rdkafka::{Offset, TopicPartitionList};
 
-use super::{REQUEST_TIMEOUT, broker, consumer_config};
+use super::{REQUEST_TIMEOUT, broker, consumer_config, watermarks};
 use crate::{Error, Result, StoredRecord};
 
 /// How long one poll blocks before the caller's state (closed, cancelled) is looked at again.
@@ -172,10 +172,7 @@ impl Reader {
 
     /// The oldest offset the partition holds and its end.
     fn watermarks(&self) -> Result<(u64, u64)> {
-        let (low, high) = self
-            .consumer
-            .fetch_watermarks(&self.topic, self.partition as i32, REQUEST_TIMEOUT)
-            .map_err(|e| broker("cannot read the offsets of the Kafka topic", &e))?;
-        Ok((u64::try_from(low).unwrap_or(0), u64::try_from(high).unwrap_or(0)))
+        let range = watermarks(self.consumer.client(), &self.topic, self.partition, REQUEST_TIMEOUT)?;
+        Ok((range.start, range.end))
     }
 }
