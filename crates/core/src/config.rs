@@ -18,12 +18,14 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
+mod cluster;
 mod collector;
 mod goals;
 mod log;
 mod server;
 mod store;
 
+pub use cluster::{ClusterConfig, MIN_CLUSTER_TOKEN_CHARS, NodeRole};
 pub use collector::{BUILT_IN_GEOIP, Cidr, CollectorConfig, DivolteConfig, IpHandling, SiteConfig};
 pub use goals::{FilterSpec, Goal};
 pub use log::{EmbeddedLogConfig, KAFKA_RESERVED_PROPERTIES, KafkaLogConfig, LogConfig};
@@ -86,6 +88,9 @@ pub struct Config {
     pub sites: Vec<SiteConfig>,
     /// Named conversions (`[[goals]]`).
     pub goals: Vec<Goal>,
+    /// How the roles of a scaled-out installation find each other (`oriel collect`, `ingest`,
+    /// `query`); `oriel serve` ignores it.
+    pub cluster: ClusterConfig,
 }
 
 impl Default for Config {
@@ -98,6 +103,7 @@ impl Default for Config {
             store: StoreConfig::default(),
             sites: Vec::new(),
             goals: Vec::new(),
+            cluster: ClusterConfig::default(),
         }
     }
 }
@@ -208,6 +214,7 @@ impl Config {
         self.collector.validate(&self.sites, &invalid)?;
         self.store.validate(&invalid)?;
         goals::validate(&self.goals, &invalid)?;
+        self.cluster.validate(&invalid)?;
         if let Some(max_append) = self.log.max_append_bytes()
             && self.collector.max_body_bytes > max_append
         {

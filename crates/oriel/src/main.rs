@@ -1,6 +1,7 @@
 //! The `oriel` binary: one process that collects, stores and serves click-stream events.
 //!
-//! Each subcommand is a module of [`commands`]: `serve` runs everything; `sql`, `delete`,
+//! Each subcommand is a module of [`commands`]: `serve` runs everything; `collect`, `ingest`
+//! and `query` run one role of a cluster each; `sql`, `delete`,
 //! `deletions`, `export` and `signin` talk to a running server ([`client`]); `gen` makes realistic traffic ([`generate`]);
 //! `import` backfills events; `log` inspects the event log; `user add` makes the entry of a
 //! user who signs in with a password; `check-config` validates a
@@ -17,6 +18,7 @@ mod telemetry;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use oriel_core::config::NodeRole;
 
 /// mimalloc: ingestion and queries allocate many small, short-lived buffers, where it is
 /// measurably faster than the system allocator (see bench/README.md).
@@ -35,6 +37,12 @@ struct Cli {
 enum Command {
     /// Run the collector, event log, store and APIs in this process.
     Serve(commands::serve::ServeArgs),
+    /// Cluster role: run the collector endpoints, writing events to Kafka (docs/deploy.md).
+    Collect(commands::serve::ServeArgs),
+    /// Cluster role: consume cluster.partitions of Kafka into segments in the shared store.
+    Ingest(commands::serve::ServeArgs),
+    /// Cluster role: answer SQL, the Druid API and the UI over every ingest node's store.
+    Query(commands::serve::ServeArgs),
     /// Check a configuration file (and ORIEL_* variables) and report the first problem.
     CheckConfig(commands::check_config::CheckConfigArgs),
     /// Run a SQL query on a running server and print the result.
@@ -64,7 +72,10 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Serve(args) => commands::serve::run(args),
+        Command::Serve(args) => commands::serve::run(args, NodeRole::Serve),
+        Command::Collect(args) => commands::serve::run(args, NodeRole::Collect),
+        Command::Ingest(args) => commands::serve::run(args, NodeRole::Ingest),
+        Command::Query(args) => commands::serve::run(args, NodeRole::Query),
         Command::CheckConfig(args) => commands::check_config::run(args),
         Command::Sql(args) => commands::sql::run(args),
         Command::Delete(args) => commands::delete::run(args),

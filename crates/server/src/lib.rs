@@ -5,6 +5,8 @@
 //! - [`api`]: Oriel's query API and signing in, behind [`auth`] (a credential is always needed).
 //! - `druid`: Apache Druid's HTTP API (SQL, native queries, status), behind [`auth`] too.
 //! - [`health`]: `/healthz`, `/readyz`, `/readyz/query`, `/metrics`.
+//! - `internal`: what an ingest node serves query nodes (its live events), behind the cluster's
+//!   token.
 //! - [`error`]: [`ApiError`], the one place where errors become HTTP statuses.
 //! - [`state`]: [`AppState`], what every handler can reach, filled in as start-up progresses.
 //! - [`listen`]: accepting connections within limits.
@@ -20,6 +22,7 @@ pub mod collect;
 mod druid;
 pub mod error;
 pub mod health;
+mod internal;
 pub mod listen;
 pub mod peer;
 mod rows;
@@ -33,17 +36,21 @@ pub use error::ApiError;
 pub use listen::{ConnectionLimits, serve};
 pub use state::{About, AppState, HttpLimits, SiteAbout};
 
-/// The complete router for one `oriel serve` process.
+/// The router of one process: the routes of its role ([`AppState::role`]).
 pub fn router(state: AppState) -> Router {
-    let protected = api::protected()
-        .merge(druid::protected())
-        .route_layer(axum::middleware::from_fn_with_state(state.clone(), auth::require_credential));
-    Router::new()
-        .merge(health::routes())
-        .merge(api::public())
-        .merge(druid::public())
-        .merge(ui::routes())
-        .merge(protected)
-        .merge(collect::routes(&state))
-        .with_state(state)
+    let role = state.role();
+    let mut router = Router::new().merge(health::routes());
+    if role.queries() {
+        let protected = api::protected()
+            .merge(druid::protected())
+            .route_layer(axum::middleware::from_fn_with_state(state.clone(), auth::require_credential));
+        router = router.merge(api::public()).merge(druid::public()).merge(ui::routes()).merge(protected);
+    }
+    if role.collects() {
+        router = router.merge(collect::routes(&state));
+    }
+    if role == oriel_core::config::NodeRole::Ingest {
+        router = router.merge(internal::routes());
+    }
+    router.with_state(state)
 }

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use oriel_collector::Collector;
 use oriel_core::ErrorCode;
+use oriel_core::config::NodeRole;
 use oriel_log::EventLog;
 use oriel_store::Store;
 
@@ -102,6 +103,8 @@ struct Inner {
     about: OnceLock<About>,
     analytics: OnceLock<crate::api::analytics::Analytics>,
     live: crate::api::report::LiveCache,
+    role: OnceLock<NodeRole>,
+    cluster_token: OnceLock<String>,
 }
 
 impl fmt::Debug for AppState {
@@ -126,8 +129,30 @@ impl AppState {
             about: OnceLock::new(),
             analytics: OnceLock::new(),
             live: crate::api::report::LiveCache::default(),
+            role: OnceLock::new(),
+            cluster_token: OnceLock::new(),
         };
         Self { inner: Arc::new(inner) }
+    }
+
+    /// Sets what this process does (once, before the router is built); `oriel serve` when unset.
+    pub fn set_role(&self, role: NodeRole) {
+        let _ = self.inner.role.set(role);
+    }
+
+    /// What this process does.
+    pub fn role(&self) -> NodeRole {
+        self.inner.role.get().copied().unwrap_or(NodeRole::Serve)
+    }
+
+    /// Sets the secret query nodes present to read this ingest node's live events (once).
+    pub fn set_cluster_token(&self, token: String) {
+        let _ = self.inner.cluster_token.set(token);
+    }
+
+    /// The cluster's secret, on an ingest node.
+    pub(crate) fn cluster_token(&self) -> Option<&str> {
+        self.inner.cluster_token.get().map(String::as_str)
     }
 
     /// The event log, once recovered.
@@ -190,10 +215,15 @@ impl AppState {
         self.inner.divolte_json_path.as_deref()
     }
 
-    /// Whether the process collects: the log is recovered and the collector built, so an
-    /// event sent now is accepted. Queries may still be catching up: see the store's lag.
+    /// Whether the process does its role: when it collects, the log is recovered and the
+    /// collector built, so an event sent now is accepted; when it ingests or queries, the store
+    /// is open. Queries may still be catching up: see the store's lag.
     pub fn is_ready(&self) -> bool {
-        self.inner.log.get().is_some() && self.inner.collector.get().is_some() && self.inner.store.get().is_some()
+        let role = self.role();
+        let log = self.inner.log.get().is_some();
+        (!role.collects() || (log && self.inner.collector.get().is_some()))
+            && (!role.ingests() || (log && self.inner.store.get().is_some()))
+            && (!role.queries() || self.inner.store.get().is_some())
     }
 
     /// The metrics text.

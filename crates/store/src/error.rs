@@ -75,6 +75,20 @@ pub enum Error {
     /// The event log failed.
     #[error(transparent)]
     Log(#[from] oriel_log::Error),
+    /// An ingest node's answer to a query node is unusable.
+    #[error("invalid answer from an ingest node: {0}")]
+    BadNode(String),
+    /// An ingest node cannot be asked for its live events.
+    #[error("cannot reach ingest node {url}: {reason}")]
+    NodeUnreachable {
+        /// The node's advertised URL.
+        url: String,
+        /// What went wrong.
+        reason: String,
+    },
+    /// Two stores of a cluster would ingest the same log partition.
+    #[error("{0}")]
+    Assignment(String),
     /// The store is shutting down.
     #[error("the store is closed")]
     Closed,
@@ -97,13 +111,15 @@ impl Error {
             | Self::InvalidQuery(_)
             | Self::Import { .. }
             | Self::BadEvent(_)
-            | Self::TooBig(_) => ErrorCode::InvalidInput,
-            Self::Closed | Self::Busy(_) => ErrorCode::Unavailable,
+            | Self::TooBig(_)
+            | Self::Assignment(_) => ErrorCode::InvalidInput,
+            Self::Closed | Self::Busy(_) | Self::NodeUnreachable { .. } => ErrorCode::Unavailable,
             Self::Timeout(_) => ErrorCode::Timeout,
             Self::Unsupported(_) => ErrorCode::Unsupported,
             Self::Log(e) => e.code(),
             Self::Io { .. }
             | Self::BadManifest { .. }
+            | Self::BadNode(_)
             | Self::Arrow(_)
             | Self::Parquet(_)
             | Self::DataFusion(_)

@@ -6,9 +6,12 @@
 //!   [`manifest`] (exactly once), compaction, retention and deletion ([`deletion`]).
 //! - [`snapshot`]: the consistent view of segments and live batches a query reads.
 //! - [`query`]: the read-only SQL engine over snapshots.
+//! - [`cluster`]: the ingest and query roles of a cluster: live events between nodes, and the
+//!   query node's view of every ingest node's store.
 //! - [`schema`]: the `events` Arrow schema and the builder from event JSON.
 
 pub mod analytics;
+pub mod cluster;
 pub mod deletion;
 pub mod druid;
 mod error;

@@ -35,6 +35,10 @@ pub(crate) const QUERIES_TIMED_OUT: &str = "oriel_store_queries_timed_out_total"
 /// consumer lag), refreshed every few seconds.
 pub(crate) const INGEST_LAG: &str = "oriel_store_ingest_lag_events";
 
+/// Counter, label `node` (its URL): queries a query node answered without that ingest node's
+/// live events, because it could not be asked for them.
+pub(crate) const NODE_FAILURES: &str = "oriel_query_ingest_node_failures_total";
+
 /// Describes the store's metrics.
 pub(crate) fn describe() {
     use ::metrics::{Unit, counter, describe_counter, describe_gauge, describe_histogram};
@@ -54,5 +58,6 @@ pub(crate) fn describe() {
     describe_counter!(QUERIES_REFUSED, Unit::Count, "queries refused because every query slot stayed taken");
     describe_counter!(QUERIES_TIMED_OUT, Unit::Count, "queries cancelled at store.query_timeout_seconds");
     describe_gauge!(INGEST_LAG, Unit::Count, "log records of a partition not ingested yet (consumer lag)");
+    describe_counter!(NODE_FAILURES, Unit::Count, "snapshots gathered without an unreachable ingest node's live events");
     counter!(INGESTED).increment(0);
 }

@@ -9,7 +9,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use datafusion::arrow::array::RecordBatch;
+use datafusion::arrow::array::{AsArray, RecordBatch};
+use datafusion::arrow::datatypes::TimestampMillisecondType;
 
 use crate::manifest::SegmentMeta;
 
@@ -57,8 +58,23 @@ pub struct Snapshot {
     pub live: Vec<RecordBatch>,
 }
 
+/// The first and last `__time` (ms) of a batch of events; `None` when it is empty.
+pub fn batch_time_range(batch: &RecordBatch) -> Option<(i64, i64)> {
+    let times = batch.column(crate::schema::TIME).as_primitive_opt::<TimestampMillisecondType>()?;
+    Some((datafusion::arrow::compute::min(times)?, datafusion::arrow::compute::max(times)?))
+}
+
 /// Something that can hand out snapshots of the `events` datasource.
+#[async_trait::async_trait]
 pub trait SnapshotSource: Send + Sync + std::fmt::Debug {
-    /// The current snapshot; cheap (reference counts only).
+    /// The snapshot at hand, without waiting: in this process's store the current one (reference
+    /// counts only); over a cluster the one the last query fetched.
     fn snapshot(&self) -> Snapshot;
+
+    /// The current snapshot for a query whose `__time` filters allow `[lo, hi]` (ms, either side
+    /// open): a source that has to fetch live events from elsewhere asks only for those.
+    async fn current(&self, lo: Option<i64>, hi: Option<i64>) -> Result<Snapshot, datafusion::error::DataFusionError> {
+        let _ = (lo, hi);
+        Ok(self.snapshot())
+    }
 }

@@ -55,6 +55,9 @@ pub struct StoreOptions {
     pub query: QueryOptions,
     /// Source of "now" for flushing and retention.
     pub clock: Arc<dyn Clock>,
+    /// The log partitions this store ingests; `None` for all of them (`oriel serve`), a subset
+    /// on an ingest node of a cluster.
+    pub partitions: Option<Vec<u32>>,
 }
 
 impl StoreOptions {
@@ -76,6 +79,7 @@ impl StoreOptions {
             retention: RetentionPolicy::from_config(config),
             query: QueryOptions::from_config(s),
             clock: Arc::new(SystemClock),
+            partitions: None,
         }
     }
 }
@@ -175,7 +179,7 @@ pub struct Store {
     pub(crate) stop: watch::Sender<bool>,
     /// The log's end offsets when the store opened: query readiness waits for them.
     start_ends: BTreeMap<u32, u64>,
-    tasks: Mutex<Vec<JoinHandle<()>>>,
+    pub(crate) tasks: Mutex<Vec<JoinHandle<()>>>,
     engine: Arc<QueryEngine>,
     lock: Mutex<Option<DirLock>>,
 }
@@ -195,7 +199,15 @@ impl Store {
         let mut live = Live::default();
         let mut start_ends = BTreeMap::new();
         if let Some(log) = &log {
-            for p in 0..log.partition_count() {
+            let count = log.partition_count();
+            let partitions: Vec<u32> = match &options.partitions {
+                Some(listed) => listed.clone(),
+                None => (0..count).collect(),
+            };
+            if let Some(p) = partitions.iter().find(|&&p| p >= count) {
+                return Err(Error::Internal(format!("partition {p} is not in the log, which has {count}")));
+            }
+            for p in partitions {
                 let range = log.offsets(p).await?;
                 let from = manifest.offsets.get(&p).copied().unwrap_or(range.start);
                 live.offsets.insert(p, from.max(range.start));
@@ -207,18 +219,7 @@ impl Store {
         let shared = Arc::new(Shared { options, state: RwLock::new(State { manifest, segments, live }), segment_ids });
         let table = Arc::new(EventsTable::new(Arc::clone(&shared) as Arc<dyn SnapshotSource>));
         let engine = Arc::new(QueryEngine::new(table, query_options)?);
-        let store = Arc::new(Self {
-            shared,
-            log: log.clone(),
-            maintenance: tokio::sync::Mutex::new(()),
-            flush_wanted: Notify::new(),
-            room: Notify::new(),
-            stop: watch::Sender::new(false),
-            start_ends,
-            tasks: Mutex::new(Vec::new()),
-            engine,
-            lock: Mutex::new(Some(lock)),
-        });
+        let store = Self::assemble(shared, log.clone(), engine, Some((lock, start_ends)));
         store.publish_stats();
         if let Some(log) = log {
             let starts = store.shared.state.read().live.offsets.clone();
@@ -231,6 +232,29 @@ impl Store {
             tasks.push(tokio::spawn(Arc::clone(&store).housekeep()));
         }
         Ok(store)
+    }
+
+    /// The store around its parts; `owned` is the directory lock and the log's end offsets at
+    /// open of a store that ingests.
+    pub(crate) fn assemble(
+        shared: Arc<Shared>,
+        log: Option<Arc<dyn EventLog>>,
+        engine: Arc<QueryEngine>,
+        owned: Option<(DirLock, BTreeMap<u32, u64>)>,
+    ) -> Arc<Self> {
+        let (lock, start_ends) = owned.map_or((None, BTreeMap::new()), |(lock, ends)| (Some(lock), ends));
+        Arc::new(Self {
+            shared,
+            log,
+            maintenance: tokio::sync::Mutex::new(()),
+            flush_wanted: Notify::new(),
+            room: Notify::new(),
+            stop: watch::Sender::new(false),
+            start_ends,
+            tasks: Mutex::new(Vec::new()),
+            engine,
+            lock: Mutex::new(lock),
+        })
     }
 
     /// The SQL engine over this store.

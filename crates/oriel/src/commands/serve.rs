@@ -1,4 +1,8 @@
-//! `oriel serve`: bind, recover, serve, and shut down cleanly.
+//! `oriel serve` and the cluster roles `oriel collect`, `oriel ingest` and `oriel query`: bind,
+//! recover, serve, and shut down cleanly. Each role starts only its part: `collect` the event
+//! log (Kafka) and the collector, `ingest` the log and a store over its partitions in the shared
+//! store directory, `query` a read-only view of every ingest node's store
+//! ([`oriel_store::cluster`]).
 //!
 //! The port is bound first so `/healthz` answers during recovery; `/readyz` turns 200 once the
 //! event log is recovered, the collector built and the store open, and `/readyz/query` once the
@@ -12,7 +16,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use oriel_core::Config;
-use oriel_core::config::{LogConfig, Role};
+use oriel_core::config::{ClusterConfig, LogConfig, NodeRole, Role};
 use oriel_log::EventLog;
 use oriel_server::{AppState, Auth, ConnectionLimits, HttpLimits};
 use tokio::sync::watch;
@@ -30,9 +34,11 @@ pub(crate) struct ServeArgs {
     listen: Option<String>,
 }
 
-pub(crate) fn run(args: ServeArgs) -> anyhow::Result<()> {
+pub(crate) fn run(args: ServeArgs, role: NodeRole) -> anyhow::Result<()> {
     let flags = args.listen.map(|listen| ("server.listen", "--listen", listen)).into_iter().collect();
     let config = settings::load_for(&args.base, flags)?;
+    let kafka = matches!(config.log, LogConfig::Kafka(_));
+    config.cluster.check_for(role, config.log.partitions(), kafka).map_err(anyhow::Error::msg)?;
     telemetry::init_logging();
     raise_open_file_limit();
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -40,7 +46,7 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<()> {
         .thread_name("oriel")
         .build()
         .context("failed to start the async runtime")?;
-    runtime.block_on(serve(config))
+    runtime.block_on(serve(config, role))
 }
 
 /// Every connection and segment file is a descriptor: use the hard limit the system allows,
@@ -65,7 +71,7 @@ fn browser_address(bound: SocketAddr) -> SocketAddr {
     }
 }
 
-async fn serve(config: Config) -> anyhow::Result<()> {
+async fn serve(config: Config, role: NodeRole) -> anyhow::Result<()> {
     for (i, site) in config.sites.iter().enumerate() {
         if let Some(zone) = &site.time_zone
             && oriel_store::query::functions::Zone::parse(zone).is_none()
@@ -83,17 +89,17 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot listen on {addr}; is another process using it? (set server.listen or --listen)"))?;
     let bound = listener.local_addr().context("listener address")?;
-    tracing::info!(data_dir = %config.data_dir.display(), "listening on http://{bound}");
+    tracing::info!(data_dir = %config.data_dir.display(), role = role.command(), "listening on http://{bound}");
     // The link is a credential for an hour: shown to a person at a terminal, never written
     // into logs that may be collected elsewhere.
     use std::io::IsTerminal;
-    if std::io::stdout().is_terminal() {
+    if role.queries() && std::io::stdout().is_terminal() {
         let link = format!("http://{}/signin?code={}", browser_address(bound), auth.signin_code(Role::Admin));
         #[allow(clippy::print_stdout)]
         {
             println!("\n  Sign in to Oriel (within an hour; the link works once): {link}\n");
         }
-    } else {
+    } else if role.queries() {
         tracing::info!("run `oriel signin` on this machine for a link that signs a browser in");
     }
 
@@ -107,6 +113,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let divolte = config.collector.divolte.enabled.then(|| config.collector.divolte.json_path.clone());
     let limits = HttpLimits { body_read_timeout: Duration::from_millis(config.server.body_read_timeout_ms) };
     let state = AppState::new(renderer, divolte, auth, limits);
+    state.set_role(role);
     let (stop_tx, stop_rx) = watch::channel(None::<String>);
 
     let startup = tokio::spawn(start_services(config.clone(), state.clone(), stop_tx.clone()));
@@ -154,7 +161,9 @@ async fn start_services(config: Config, state: AppState, stop: watch::Sender<Opt
             return Err(error);
         }
     };
-    run_log_retention(&config, log.as_ref(), stop.subscribe()).await;
+    if let Some(log) = log {
+        run_log_retention(&config, log.as_ref(), stop.subscribe()).await;
+    }
     Ok(())
 }
 
@@ -189,29 +198,88 @@ fn log_config(config: &Config) -> LogConfig {
     log
 }
 
-async fn open_services(config: &Config, state: &AppState) -> anyhow::Result<Arc<dyn EventLog>> {
+/// Opens what the process's role needs, publishing each part as it comes up; the event log, when
+/// the role has one.
+async fn open_services(config: &Config, state: &AppState) -> anyhow::Result<Option<Arc<dyn EventLog>>> {
+    let role = state.role();
+    state.set_analytics(oriel_server::api::analytics::Analytics::new(config).context("the goals are not valid")?);
+    if role == NodeRole::Query {
+        state.set_about(about(config, None));
+        state.store().set(open_view(config).await?);
+        return Ok(None);
+    }
     let log = oriel_log::open(&log_config(config), &config.data_dir, &[oriel_store::CONSUMER])
         .await
         .context("cannot open the event log")?;
     state.log().set(Arc::clone(&log));
-    let collector_config = config.clone();
-    let collector_log = Arc::clone(&log);
-    let collector = tokio::task::spawn_blocking(move || {
-        oriel_collector::Collector::new(&collector_config, collector_log, Arc::new(oriel_core::SystemClock))
-    })
-    .await
-    .context("collector start-up task")?
-    .context("cannot start the collector")?;
-    state.set_about(about(config, collector.geoip()));
-    state.set_analytics(oriel_server::api::analytics::Analytics::new(config).context("the goals are not valid")?);
-    state.collector().set(Arc::new(collector));
-    let store = oriel_store::Store::open(oriel_store::StoreOptions::from_config(config), Some(Arc::clone(&log)))
+    let mut geoip = None;
+    if role.collects() {
+        let collector_config = config.clone();
+        let collector_log = Arc::clone(&log);
+        let collector = tokio::task::spawn_blocking(move || {
+            oriel_collector::Collector::new(&collector_config, collector_log, Arc::new(oriel_core::SystemClock))
+        })
         .await
-        .context("cannot open the store")?;
+        .context("collector start-up task")?
+        .context("cannot start the collector")?;
+        geoip = collector.geoip();
+        state.collector().set(Arc::new(collector));
+    }
+    state.set_about(about(config, geoip));
+    if role == NodeRole::Ingest {
+        state.set_cluster_token(config.cluster.token.clone());
+        state.store().set(open_ingest_store(config, Arc::clone(&log)).await?);
+    } else if role.ingests() {
+        let store = oriel_store::Store::open(oriel_store::StoreOptions::from_config(config), Some(Arc::clone(&log)))
+            .await
+            .context("cannot open the store")?;
+        let stats = store.stats();
+        tracing::info!(segments = stats.segments, rows = stats.segment_rows, "store opened");
+        state.store().set(store);
+    }
+    Ok(Some(log))
+}
+
+/// An ingest node's store: its partitions' directory in the shared store directory, advertised
+/// there so query nodes find it.
+async fn open_ingest_store(config: &Config, log: Arc<dyn EventLog>) -> anyhow::Result<Arc<oriel_store::Store>> {
+    let cluster = &config.cluster;
+    let root = cluster.store_dir(&config.data_dir);
+    let name = ClusterConfig::store_name(&cluster.partitions);
+    oriel_store::cluster::check_assignment(&root, &name, &cluster.partitions)?;
+    let mut options = oriel_store::StoreOptions::from_config(config);
+    options.dir = root.join(&name);
+    options.partitions = Some(cluster.partitions.clone());
+    let store = oriel_store::Store::open(options, Some(log))
+        .await
+        .with_context(|| format!("cannot open the store {}", root.join(&name).display()))?;
+    let record = oriel_store::cluster::NodeRecord {
+        url: cluster.advertise_url.trim_end_matches('/').to_string(),
+        partitions: cluster.partitions.clone(),
+        started_ms: oriel_core::Clock::now_ms(&oriel_core::SystemClock),
+    };
+    store.advertise(&record).context("cannot advertise this node in the shared store directory")?;
     let stats = store.stats();
-    tracing::info!(segments = stats.segments, rows = stats.segment_rows, "store opened");
-    state.store().set(store);
-    Ok(log)
+    tracing::info!(store = name, url = record.url, segments = stats.segments, rows = stats.segment_rows, "ingest store opened");
+    Ok(store)
+}
+
+/// A query node's read-only view of every ingest node's store.
+async fn open_view(config: &Config) -> anyhow::Result<Arc<oriel_store::Store>> {
+    let cluster = &config.cluster;
+    let mut options = oriel_store::StoreOptions::from_config(config);
+    options.dir = cluster.store_dir(&config.data_dir);
+    let view = oriel_store::cluster::ClusterViewOptions {
+        token: cluster.token.clone(),
+        timeout: Duration::from_millis(cluster.live_timeout_ms),
+        max_bytes: usize::try_from(cluster.max_live_mb.saturating_mul(1 << 20)).unwrap_or(usize::MAX),
+    };
+    let dir = options.dir.clone();
+    let store = oriel_store::Store::open_view(options, view)
+        .await
+        .with_context(|| format!("cannot open the cluster's store directory {}", dir.display()))?;
+    tracing::info!(store_dir = %dir.display(), "query view opened");
+    Ok(store)
 }
 
 /// What the UI's "Your data" page and site switcher say about this installation.

@@ -14,10 +14,10 @@ use crate::{Server, config_file};
 
 /// What the senders saw: acknowledged ids, ids refused with 503, and 503s without Retry-After.
 #[derive(Default)]
-struct Ledger {
-    acked: HashSet<String>,
-    refused: HashSet<String>,
-    without_retry_after: usize,
+pub(crate) struct Ledger {
+    pub(crate) acked: HashSet<String>,
+    pub(crate) refused: HashSet<String>,
+    pub(crate) without_retry_after: usize,
 }
 
 /// Sends batches of 10 fresh events until `stop`, recording each answer.
@@ -44,14 +44,14 @@ fn send(base: &str, ledger: &Mutex<Ledger>, stop: &AtomicBool, phase: &str) {
 }
 
 /// Runs [`send`] on a thread for `phase` until the returned flag is set.
-fn sender(base: &str, ledger: &Arc<Mutex<Ledger>>, phase: &str) -> (Arc<AtomicBool>, std::thread::JoinHandle<()>) {
+pub(crate) fn sender(base: &str, ledger: &Arc<Mutex<Ledger>>, phase: &str) -> (Arc<AtomicBool>, std::thread::JoinHandle<()>) {
     let stop = Arc::new(AtomicBool::new(false));
     let (base, ledger, flag, phase) = (base.to_string(), Arc::clone(ledger), Arc::clone(&stop), phase.to_string());
     (stop, std::thread::spawn(move || send(&base, &ledger, &flag, &phase)))
 }
 
 /// Every stored event id, asserting none is there twice.
-fn stored_once(server: &Server) -> HashSet<String> {
+pub(crate) fn stored_once(server: &Server) -> HashSet<String> {
     let rows = server.sql("SELECT event_id FROM events");
     let ids: HashSet<String> = rows.iter().map(|r| r[0].as_str().unwrap().to_string()).collect();
     assert_eq!(ids.len(), rows.len(), "an event was stored twice");
@@ -59,7 +59,7 @@ fn stored_once(server: &Server) -> HashSet<String> {
 }
 
 /// Waits until the store holds at least `n` events and the count stops moving.
-fn wait_settled(server: &Server, n: usize) {
+pub(crate) fn wait_settled(server: &Server, n: usize) {
     let deadline = Instant::now() + Duration::from_secs(60);
     let mut last = -1;
     loop {
@@ -151,6 +151,21 @@ fn serve_on_kafka_through_a_broker_outage_and_a_sigkill_exactly_once() {
 
     // An independent client reads the topic: every stored event is a message there, keyed by
     // its visitor, valid against the published JSON Schema.
+    assert_eq!(read_topic(&broker, &topic, 2), stored, "the topic and the store hold different events");
+    println!(
+        "{} events acknowledged, {} refused during a {:?} outage, back {:?} after the broker, {} on the topic and in the store",
+        ledger.acked.len(),
+        ledger.refused.len(),
+        back.duration_since(outage),
+        recovered_after,
+        stored.len()
+    );
+}
+
+/// Every event id on `topic` (of `partitions` partitions) as an independent client (Python's
+/// confluent-kafka) reads it, asserting each message validates against the published JSON
+/// Schema, is keyed by its visitor, and is there once.
+pub(crate) fn read_topic(broker: &Broker, topic: &str, partitions: u32) -> HashSet<String> {
     let schema = crate::repo().join("docs/kafka-event.schema.json");
     let script = format!(
         "import json, sys\n\
@@ -159,7 +174,7 @@ fn serve_on_kafka_through_a_broker_outage_and_a_sigkill_exactly_once() {
          validator = Draft202012Validator(json.load(open(sys.argv[1])))\n\
          c = Consumer({{'bootstrap.servers': '{}', 'group.id': 'check', 'enable.auto.commit': False, \
          'session.timeout.ms': 6000}})\n\
-         c.assign([TopicPartition('{topic}', p, OFFSET_BEGINNING) for p in range(2)])\n\
+         c.assign([TopicPartition('{topic}', p, OFFSET_BEGINNING) for p in range({partitions})])\n\
          ids, keys, idle = [], 0, 0\n\
          while idle < 20:\n\
          \x20   m = c.poll(0.5)\n\
@@ -180,20 +195,9 @@ fn serve_on_kafka_through_a_broker_outage_and_a_sigkill_exactly_once() {
     let output = Command::new(crate::python()).args(["-c", &script]).arg(&schema).output().unwrap();
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     let read: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
-    let on_topic: HashSet<String> = read["ids"].as_array().unwrap().iter().map(|v| v.as_str().unwrap().to_string()).collect();
-    assert_eq!(on_topic, stored, "the topic and the store hold different events");
-    assert_eq!(on_topic.len(), read["ids"].as_array().unwrap().len(), "an event is on the topic twice");
-    assert_eq!(
-        read["keyed"].as_u64().unwrap() as usize,
-        read["ids"].as_array().unwrap().len(),
-        "a message not keyed by party_id"
-    );
-    println!(
-        "{} events acknowledged, {} refused during a {:?} outage, back {:?} after the broker, {} on the topic and in the store",
-        ledger.acked.len(),
-        ledger.refused.len(),
-        back.duration_since(outage),
-        recovered_after,
-        stored.len()
-    );
+    let ids = read["ids"].as_array().unwrap();
+    let on_topic: HashSet<String> = ids.iter().map(|v| v.as_str().unwrap().to_string()).collect();
+    assert_eq!(on_topic.len(), ids.len(), "an event is on the topic twice");
+    assert_eq!(read["keyed"].as_u64().unwrap() as usize, ids.len(), "a message not keyed by party_id");
+    on_topic
 }

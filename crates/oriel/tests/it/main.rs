@@ -11,6 +11,7 @@ mod druid;
 mod kafka;
 mod oracle;
 mod restart;
+mod roles;
 mod serve;
 mod store;
 mod ui;
@@ -57,13 +58,20 @@ impl Server {
     }
 
     /// [`Server::start`] with `RUST_LOG` set to `filter`.
-    #[allow(clippy::zombie_processes)] // Drop kills and waits for the child.
     pub(crate) fn start_logging(cwd: &Path, args: &[&str], filter: &str) -> Self {
+        Self::start_role("serve", cwd, args, &[("RUST_LOG", filter)])
+    }
+
+    /// Starts the `role` command (`serve`, `collect`, `ingest`, `query`) with `args` in `cwd`
+    /// and `env` (`RUST_LOG` is `info` unless set there), and waits until it listens.
+    #[allow(clippy::zombie_processes)] // Drop kills and waits for the child.
+    pub(crate) fn start_role(role: &str, cwd: &Path, args: &[&str], env: &[(&str, &str)]) -> Self {
         let mut child = oriel()
-            .arg("serve")
+            .arg(role)
             .args(args)
+            .env("RUST_LOG", "info")
+            .envs(env.iter().copied())
             .current_dir(cwd)
-            .env("RUST_LOG", filter)
             .env("NO_COLOR", "1")
             .stdout(Stdio::null())
             .stderr(Stdio::piped())

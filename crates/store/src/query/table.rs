@@ -27,7 +27,7 @@ use object_store::path::Path as ObjectPath;
 
 use crate::query::engine::KeepAlive;
 use crate::schema::{TIME, events_schema};
-use crate::snapshot::{SegmentFile, SnapshotSource};
+use crate::snapshot::{SegmentFile, SnapshotSource, batch_time_range};
 
 /// The `events` table provider.
 #[derive(Debug)]
@@ -46,10 +46,7 @@ impl EventsTable {
     pub fn time_range(&self) -> Option<(i64, i64)> {
         let snapshot = self.source.snapshot();
         let segments = snapshot.segments.iter().filter(|s| s.meta.rows > 0).map(|s| (s.meta.min_time, s.meta.max_time));
-        let live = snapshot.live.iter().filter_map(|batch| {
-            let times = batch.column(TIME).as_any().downcast_ref::<datafusion::arrow::array::TimestampMillisecondArray>()?;
-            Some((datafusion::arrow::compute::min(times)?, datafusion::arrow::compute::max(times)?))
-        });
+        let live = snapshot.live.iter().filter_map(batch_time_range);
         segments.chain(live).reduce(|(lo, hi), (l, h)| (lo.min(l), hi.max(h)))
     }
 }
@@ -183,13 +180,13 @@ impl TableProvider for EventsTable {
         filters: &[Expr],
         limit: Option<usize>,
     ) -> DfResult<Arc<dyn ExecutionPlan>> {
-        let snapshot = self.source.snapshot();
+        let (lo, hi) = time_bounds(filters);
+        let snapshot = self.source.current(lo, hi).await?;
         // The plan runs after this function returns; keep its segment files from being deleted
         // by a compaction until the query is done.
         if let Some(keep) = state.config().get_extension::<KeepAlive>() {
             keep.hold(Arc::new(snapshot.clone()));
         }
-        let (lo, hi) = time_bounds(filters);
         let files: Vec<&SegmentFile> = snapshot
             .segments
             .iter()

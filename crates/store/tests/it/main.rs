@@ -54,6 +54,7 @@ pub(crate) fn options(dir: &std::path::Path, clock: &MockClock) -> StoreOptions 
         live_buffer_bytes: 256 << 20,
         query: oriel_store::QueryOptions { memory_bytes: 1 << 30, ..oriel_store::QueryOptions::default() },
         clock: Arc::new(clock.clone()),
+        partitions: None,
     }
 }
 

@@ -1,0 +1,119 @@
+//! The roles of a cluster as separate processes on loopback: HTTP events → `oriel collect` → a
+//! real Kafka-protocol broker (tansu) → two `oriel ingest` nodes → `oriel query`, through the
+//! SIGKILL of an ingest node and its takeover by another process.
+
+use std::path::Path;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use oriel_testkit::kafka::{Broker, unique_topic};
+
+use crate::Server;
+use crate::kafka::{Ledger, read_topic, sender, stored_once, wait_settled};
+
+/// A port of 127.0.0.1 that was free a moment ago: an ingest node must know the URL it
+/// advertises before it starts.
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// Starts `oriel ingest` for `partitions` in `root/name`, with its own data directory.
+fn ingest(root: &Path, name: &str, partitions: &str) -> Server {
+    let port = free_port();
+    let dir = root.join(name);
+    std::fs::create_dir_all(&dir).unwrap();
+    let listen = format!("127.0.0.1:{port}");
+    let url = format!("http://{listen}");
+    let args = ["--config", "../cluster.toml", "--listen", listen.as_str(), "--data-dir", "d"];
+    let env = [("ORIEL_CLUSTER__PARTITIONS", partitions), ("ORIEL_CLUSTER__ADVERTISE_URL", url.as_str())];
+    let server = Server::start_role("ingest", &dir, &args, &env);
+    server.wait_ready();
+    server
+}
+
+/// The rows in a node's live buffer, from its metrics.
+fn live_rows(node: &Server) -> f64 {
+    let (_, metrics) = node.get("/metrics");
+    let line = metrics.lines().find(|l| l.starts_with("oriel_store_live_rows ")).unwrap_or("oriel_store_live_rows 0");
+    line.split_whitespace().nth(1).unwrap().parse().unwrap()
+}
+
+#[test]
+fn collect_ingest_query_as_processes_exactly_once_through_an_ingest_node_sigkill() {
+    let _machine = crate::shared_machine();
+    let broker = Broker::new();
+    let root = tempfile::tempdir().unwrap();
+    let topic = unique_topic("roles");
+    let token = "a-cluster-token-of-more-than-32-characters";
+    let shared = root.path().join("shared");
+    std::fs::write(
+        root.path().join("cluster.toml"),
+        format!(
+            "[log]\ntype = \"kafka\"\n[log.kafka]\nbrokers = \"{}\"\ntopic = \"{topic}\"\npartitions = 4\n\
+             [store]\nflush_rows = 1000\nflush_interval_seconds = 3600\n\
+             [cluster]\nstore_dir = \"{}\"\ntoken = \"{token}\"\n",
+            broker.address,
+            shared.display()
+        ),
+    )
+    .unwrap();
+    let node = |name: &str| {
+        let dir = root.path().join(name);
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    };
+    let common = ["--config", "../cluster.toml", "--listen", "127.0.0.1:0", "--data-dir", "d"];
+    let collect = Server::start_role("collect", &node("collect"), &common, &[]);
+    collect.wait_ready();
+    let a = ingest(root.path(), "ingest-a", "[0, 1]");
+    let b = ingest(root.path(), "ingest-b", "[2, 3]");
+    let query = Server::start_role("query", &node("query"), &common, &[]);
+    query.wait_ready();
+
+    // Each role serves its own routes only, and the cluster API wants the cluster's token.
+    assert_eq!(collect.get("/druid/v2/datasources").0, 404, "a collector answers queries");
+    assert_eq!(query.get("/e.gif?site=kafka").0, 404, "a query node collects");
+    assert_eq!(b.get("/internal/v1/live").0, 401, "an ingest node serves its live events without the token");
+    assert_eq!(b.get("/api/v1/sql").0, 404, "an ingest node answers queries");
+
+    // Events flow through the collector; ingest node B is killed mid-segment and another
+    // process takes its partitions over from the manifest's offsets.
+    let ledger = Arc::new(Mutex::new(Ledger::default()));
+    let (stop, running) = sender(&collect.base, &ledger, "roles");
+    std::thread::sleep(Duration::from_secs(3));
+    let mut b = b;
+    b.child.kill().unwrap();
+    b.child.wait().unwrap();
+    std::thread::sleep(Duration::from_secs(1));
+    // Without B, queries still answer, from A and B's persisted segments.
+    let partial = query.count("SELECT count(*) FROM events");
+    assert!(partial > 0, "the query node answered nothing while an ingest node was down");
+    let b2 = ingest(root.path(), "ingest-b2", "[2, 3]");
+    std::thread::sleep(Duration::from_secs(2));
+    stop.store(true, Ordering::SeqCst);
+    running.join().unwrap();
+    let ledger = Arc::try_unwrap(ledger).ok().unwrap().into_inner().unwrap();
+    assert!(ledger.acked.len() > 300, "only {} events went through", ledger.acked.len());
+    assert!(ledger.refused.is_empty(), "the collector refused events with the broker up");
+
+    // The query node sees every acknowledged event once, across both ingest stores: those
+    // flushed (every 1000 rows) in segments, the rest only in the nodes' live buffers (the
+    // flush interval is an hour).
+    wait_settled(&query, ledger.acked.len());
+    let stored = stored_once(&query);
+    assert_eq!(stored, ledger.acked, "the cluster holds other events than were acknowledged");
+    let per_store: Vec<_> = ["partitions-0-1", "partitions-2-3"].iter().map(|s| shared.join(s).join("manifest")).collect();
+    assert!(per_store.iter().all(|m| m.exists()), "each ingest node commits its own manifest: {per_store:?}");
+    for node in [&a, &b2] {
+        let live = live_rows(node);
+        assert!(live > 0.0, "{} holds no live rows: the test would not see the live path", node.base);
+    }
+    // A stops cleanly (persisting its live buffer): the query node reads its part from its
+    // manifest and segments, and still counts every event once.
+    assert_eq!(a.stop_with(libc::SIGTERM), Some(0));
+    assert_eq!(stored_once(&query), stored, "a stopped ingest node's events changed");
+    assert!(query.get("/metrics").1.contains("oriel_query_ingest_node_failures_total"), "the missing node is not counted");
+    assert_eq!(read_topic(&broker, &topic, 4), stored, "the topic and the cluster hold different events");
+    println!("{} events through collect → Kafka → 2 ingest nodes → query; {partial} visible while B was down", stored.len());
+}

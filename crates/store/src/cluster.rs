@@ -1,0 +1,152 @@
+//! The store across processes: the ingest and query roles of a cluster.
+//!
+//! Each ingest node runs an ordinary [`Store`] over its own log partitions, in its own directory
+//! inside the shared store directory (`partitions-0-1`, ...), and writes [`NODE_FILE`] there
+//! to say at which URL it serves its live buffer. A query node opens a [`Store::open_view`]:
+//! for every query it asks each ingest node for a consistent cut of its store ([`LiveExport`]:
+//! the segment list and the live batches of one moment, so an event is counted once whether a
+//! flush has persisted it yet or not) and reads the segment files from the shared directory.
+//! When a node cannot answer, its committed manifest stands in: the answer lacks only that
+//! node's events not yet persisted, and a metric and a warning say so.
+//!
+//! - [`wire`]: the bytes of a [`LiveExport`] between nodes.
+//! - `view`: the query node's source of snapshots.
+
+mod view;
+pub mod wire;
+
+use std::sync::Arc;
+
+use datafusion::arrow::array::RecordBatch;
+use parking_lot::RwLock;
+use serde::{Deserialize, Serialize};
+
+pub use self::view::{ClusterView, ClusterViewOptions};
+use crate::ingest::live::Live;
+use crate::manifest::{Manifest, SegmentMeta};
+use crate::query::{EventsTable, QueryEngine};
+use crate::snapshot::{SnapshotSource, batch_time_range};
+use crate::store::{Shared, State, Store, StoreOptions};
+use crate::{Error, Result};
+
+/// The file in an ingest node's store directory that says where the node serves its live events.
+pub const NODE_FILE: &str = "node.json";
+
+/// What an ingest node serves a query node: its segment list and live batches at one moment.
+#[derive(Debug, Clone, Default)]
+pub struct LiveExport {
+    /// The manifest generation the segment list is from.
+    pub generation: u64,
+    /// The committed segments (paths relative to the node's store directory).
+    pub segments: Vec<SegmentMeta>,
+    /// The live batches, not yet in a segment.
+    pub batches: Vec<RecordBatch>,
+}
+
+/// The contents of [`NODE_FILE`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NodeRecord {
+    /// The URL the node's HTTP port is reached at.
+    pub url: String,
+    /// The log partitions it ingests.
+    pub partitions: Vec<u32>,
+    /// When it started, ms since the epoch.
+    pub started_ms: i64,
+}
+
+/// Whether a `[lo, hi]` filter (either side open) can match anything in `[min, max]`.
+fn overlaps(lo: Option<i64>, hi: Option<i64>, min: i64, max: i64) -> bool {
+    lo.is_none_or(|lo| max >= lo) && hi.is_none_or(|hi| min <= hi)
+}
+
+/// Refuses to let the store `own` (a directory in the shared directory `root`) ingest
+/// `partitions` when another store there holds offsets of, or is advertised for, one of them:
+/// both would hold that partition's events, and every query would count them twice.
+pub fn check_assignment(root: &std::path::Path, own: &str, partitions: &[u32]) -> Result<()> {
+    let Ok(entries) = std::fs::read_dir(root) else { return Ok(()) };
+    for entry in entries.filter_map(std::result::Result::ok) {
+        let dir = entry.path();
+        if entry.file_name() == own || !dir.is_dir() {
+            continue;
+        }
+        let manifest = Manifest::load(&dir)?;
+        let advertised: Vec<u32> = std::fs::read(dir.join(NODE_FILE))
+            .ok()
+            .and_then(|bytes| serde_json::from_slice::<NodeRecord>(&bytes).ok())
+            .map(|node| node.partitions)
+            .unwrap_or_default();
+        if let Some(p) = partitions.iter().find(|p| manifest.offsets.contains_key(p) || advertised.contains(p)) {
+            return Err(Error::Assignment(format!(
+                "partition {p} already belongs to the store {}: a partition is ingested by one store only. \
+                 Give this node the same cluster.partitions as that store's node to take it over, or move that store away first",
+                dir.display()
+            )));
+        }
+    }
+    Ok(())
+}
+
+impl Store {
+    /// The segments and live batches that may hold events in `[lo, hi]` (ms, either side
+    /// open), taken under one lock so a flush cannot move events between the two halves.
+    pub fn live_export(&self, lo: Option<i64>, hi: Option<i64>) -> LiveExport {
+        let state = self.shared.state.read();
+        LiveExport {
+            generation: state.manifest.generation,
+            segments: state
+                .manifest
+                .segments
+                .iter()
+                .filter(|s| s.rows > 0 && overlaps(lo, hi, s.min_time, s.max_time))
+                .cloned()
+                .collect(),
+            batches: state
+                .live
+                .batches
+                .iter()
+                .filter(|b| batch_time_range(b).is_some_and(|(min, max)| overlaps(lo, hi, min, max)))
+                .cloned()
+                .collect(),
+        }
+    }
+
+    /// Writes [`NODE_FILE`] into the store directory, durably: query nodes find this node there.
+    pub fn advertise(&self, record: &NodeRecord) -> Result<()> {
+        let path = self.shared.options.dir.join(NODE_FILE);
+        let bytes = serde_json::to_vec_pretty(record).map_err(|e| Error::Internal(e.to_string()))?;
+        oriel_core::durable::atomic_write(&path, &bytes, None).map_err(Error::io("failed to write", &path))
+    }
+
+    /// A read-only store over a cluster's shared store directory (`options.dir`): queries see
+    /// every ingest node's segments and live events. It ingests nothing, writes nothing and
+    /// takes no lock.
+    pub async fn open_view(mut options: StoreOptions, view: ClusterViewOptions) -> Result<Arc<Self>> {
+        crate::metrics::describe();
+        options.dir = std::path::absolute(&options.dir).map_err(Error::io("cannot resolve", &options.dir))?;
+        let view = Arc::new(ClusterView::new(options.dir.clone(), view)?);
+        let table = Arc::new(EventsTable::new(Arc::clone(&view) as Arc<dyn SnapshotSource>));
+        let engine = Arc::new(QueryEngine::new(table, options.query.clone())?);
+        let state = State { manifest: Manifest::default(), segments: Vec::new(), live: Live::default() };
+        let shared =
+            Arc::new(Shared { options, state: RwLock::new(state), segment_ids: Arc::new(std::sync::atomic::AtomicU64::new(1)) });
+        let store = Self::assemble(shared, None, engine, None);
+        let refresh = tokio::spawn(Arc::clone(&view).refresh(store.stop.subscribe()));
+        store.tasks.lock().push(refresh);
+        Ok(store)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn overlap_treats_open_sides_as_unbounded() {
+        assert!(overlaps(None, None, 5, 6));
+        assert!(overlaps(Some(6), None, 5, 6));
+        assert!(!overlaps(Some(7), None, 5, 6));
+        assert!(overlaps(None, Some(5), 5, 6));
+        assert!(!overlaps(None, Some(4), 5, 6));
+        assert!(!overlaps(Some(1), Some(4), 5, 6));
+    }
+}

@@ -1,0 +1,215 @@
+//! The format an ingest node answers a query node in: one header line, the segment list as
+//! JSON, then the live batches as an Arrow IPC stream.
+//!
+//! ```text
+//! ORIEL-LIVE 1 <length of the JSON> <length of the rest> <crc32c of the rest, hex>\n
+//! {"generation": 7, "segments": [ ...SegmentMeta... ]}
+//! <Arrow IPC stream: the events schema, then the live batches>
+//! ```
+//!
+//! The reader trusts nothing: lengths are capped and must add up, the checksum must match (an
+//! IPC stream cut at a message boundary would otherwise read as a shorter, valid one), every
+//! segment path must stay inside the node's store directory, and the batches must have exactly
+//! the events schema. Arrow's IPC reader can panic on crafted input that passes the checksum,
+//! so it runs under `catch_unwind` and such a panic is an error like any other.
+
+use std::path::{Component, Path};
+
+use datafusion::arrow::array::RecordBatch;
+use datafusion::arrow::buffer::Buffer;
+use datafusion::arrow::ipc::reader::StreamDecoder;
+use datafusion::arrow::ipc::writer::StreamWriter;
+use serde::{Deserialize, Serialize};
+
+use crate::manifest::SegmentMeta;
+use crate::schema::events_schema;
+use crate::{Error, Result};
+
+use super::LiveExport;
+
+const MAGIC: &str = "ORIEL-LIVE";
+const VERSION: u32 = 1;
+/// Longest header line read.
+const MAX_HEADER: usize = 64;
+/// Largest segment list accepted (about a million segments).
+const MAX_JSON: usize = 256 << 20;
+
+#[derive(Serialize, Deserialize)]
+struct Head {
+    generation: u64,
+    segments: Vec<SegmentMeta>,
+}
+
+/// Encodes `export` for the wire.
+pub fn encode(export: &LiveExport) -> Result<Vec<u8>> {
+    let head = Head { generation: export.generation, segments: export.segments.clone() };
+    let mut rest = serde_json::to_vec(&head).map_err(|e| Error::Internal(e.to_string()))?;
+    let json_len = rest.len();
+    let mut writer = StreamWriter::try_new(&mut rest, &events_schema())?;
+    for batch in &export.batches {
+        writer.write(batch)?;
+    }
+    writer.finish()?;
+    drop(writer);
+    let mut out = format!("{MAGIC} {VERSION} {json_len} {} {:08x}\n", rest.len(), crc32c::crc32c(&rest)).into_bytes();
+    out.extend_from_slice(&rest);
+    Ok(out)
+}
+
+/// Decodes what [`encode`] wrote; anything else is an error naming what is wrong.
+pub fn decode(bytes: &[u8]) -> Result<LiveExport> {
+    let bad = |reason: String| Error::BadNode(reason);
+    let newline = bytes.iter().take(MAX_HEADER).position(|&b| b == b'\n').ok_or_else(|| bad("no header line".into()))?;
+    let header = std::str::from_utf8(&bytes[..newline]).map_err(|_| bad("the header is not text".into()))?;
+    let parts: Vec<&str> = header.split(' ').collect();
+    if parts[0] != MAGIC {
+        return Err(bad(format!("bad magic {:?}: the URL does not answer as an Oriel ingest node", parts[0])));
+    }
+    let [_, version, json_len, rest_len, crc] = parts[..] else {
+        return Err(bad(format!("malformed header {header:?}")));
+    };
+    if version != VERSION.to_string() {
+        return Err(bad(format!("unsupported version {version}: run the same Oriel version on every node")));
+    }
+    let rest = &bytes[newline + 1..];
+    if rest_len.parse::<usize>().ok() != Some(rest.len()) {
+        return Err(bad(format!("the answer is {} bytes, its header says {rest_len}: it was cut short", rest.len())));
+    }
+    if u32::from_str_radix(crc, 16).ok() != Some(crc32c::crc32c(rest)) {
+        return Err(bad("checksum mismatch: the answer was damaged on the way".into()));
+    }
+    let len = json_len.parse::<usize>().ok().filter(|&n| n <= MAX_JSON && n <= rest.len());
+    let Some(len) = len else { return Err(bad(format!("the segment list length in {header:?} is out of bounds"))) };
+    let head: Head = serde_json::from_slice(&rest[..len]).map_err(|e| bad(format!("invalid segment list: {e}")))?;
+    for segment in &head.segments {
+        check_segment_path(&segment.file).map_err(bad)?;
+    }
+    let ipc = &rest[len..];
+    let batches = std::panic::catch_unwind(|| read_batches(ipc))
+        .unwrap_or_else(|_| Err("the Arrow IPC stream is malformed".into()))
+        .map_err(|reason| bad(format!("invalid live batches: {reason}")))?;
+    Ok(LiveExport { generation: head.generation, segments: head.segments, batches })
+}
+
+/// The batches of an IPC stream that must have the events schema. The push decoder slices
+/// message bodies out of the input instead of allocating the length a message claims, so a
+/// forged length cannot ask for more memory than the answer's own size.
+fn read_batches(ipc: &[u8]) -> std::result::Result<Vec<RecordBatch>, String> {
+    let mut decoder = StreamDecoder::new();
+    let mut buffer = Buffer::from(ipc.to_vec());
+    let mut batches = Vec::new();
+    while !buffer.is_empty() {
+        if let Some(batch) = decoder.decode(&mut buffer).map_err(|e| e.to_string())? {
+            batches.push(batch);
+        }
+    }
+    decoder.finish().map_err(|e| e.to_string())?;
+    if decoder.schema().is_none_or(|schema| schema.fields() != events_schema().fields()) {
+        return Err("they do not have the events schema: run the same Oriel version on every node".into());
+    }
+    Ok(batches)
+}
+
+/// A segment path must name a Parquet file under the store's `segments/` directory: a node
+/// must not make a query node read anything else.
+fn check_segment_path(file: &str) -> std::result::Result<(), String> {
+    let path = Path::new(file);
+    let inside = path.components().all(|c| matches!(c, Component::Normal(_)))
+        && path.starts_with("segments")
+        && path.extension().is_some_and(|e| e == "parquet");
+    if inside { Ok(()) } else { Err(format!("segment path {file:?} is not a Parquet file under segments/")) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn sample() -> LiveExport {
+        let mut builder = crate::schema::BatchBuilder::with_capacity(2);
+        for n in 0..2 {
+            let event = format!(
+                r#"{{"__time":{},"event_id":"e{n}","event_type":"pageview","site":"s","party_id":"p{n}","path":"/<b>{n}"}}"#,
+                1_700_000_000_000_i64 + n
+            );
+            builder.push_json(event.as_bytes()).expect("event");
+        }
+        let segment = SegmentMeta {
+            id: 3,
+            partition: "2023-11-14T22".into(),
+            file: "segments/2023-11-14T22/00000003.parquet".into(),
+            rows: 10,
+            bytes: 100,
+            min_time: 1,
+            max_time: 2,
+            sites: None,
+            expiry_checked: None,
+        };
+        LiveExport { generation: 4, segments: vec![segment], batches: vec![builder.finish().expect("batch")] }
+    }
+
+    #[test]
+    fn round_trip() {
+        let export = sample();
+        let back = decode(&encode(&export).unwrap()).unwrap();
+        assert_eq!(back.generation, 4);
+        assert_eq!(back.segments, export.segments);
+        assert_eq!(back.batches, export.batches);
+        assert_eq!(back.batches.iter().map(RecordBatch::num_rows).sum::<usize>(), 2);
+        let empty = LiveExport { generation: 0, segments: vec![], batches: vec![] };
+        assert_eq!(decode(&encode(&empty).unwrap()).unwrap().batches.len(), 0);
+    }
+
+    #[test]
+    fn segment_paths_stay_inside_the_store() {
+        for file in ["../x.parquet", "/etc/passwd", "segments/../../x.parquet", "segments/a.txt", "other/a.parquet"] {
+            let mut export = sample();
+            export.segments[0].file = file.into();
+            let err = decode(&encode(&export).unwrap()).unwrap_err().to_string();
+            assert!(err.contains("not a Parquet file under segments/"), "{file}: {err}");
+        }
+    }
+
+    #[test]
+    fn every_truncation_is_an_error() {
+        let bytes = encode(&sample()).unwrap();
+        for cut in 0..bytes.len() {
+            assert!(decode(&bytes[..cut]).is_err(), "truncated at {cut} of {}", bytes.len());
+        }
+        assert!(decode(b"HTTP/1.1 200 OK\n").unwrap_err().to_string().contains("bad magic"));
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 2000, ..ProptestConfig::default() })]
+
+        /// Whatever a node (or something pretending to be one) sends, decoding answers.
+        #[test]
+        fn arbitrary_bytes_never_panic(junk in proptest::collection::vec(any::<u8>(), 0..512)) {
+            let _ = decode(&junk);
+            let mut framed = format!("{MAGIC} {VERSION} 2\n{{}}").into_bytes();
+            framed.extend_from_slice(&junk);
+            let _ = decode(&framed);
+        }
+
+        /// Flipping any byte of a valid answer is an error, never a panic; with the checksum
+        /// made to match, the damage reaches the IPC reader, which must not take the process
+        /// down either.
+        #[test]
+        fn flipped_bytes_never_panic(at in any::<prop::sample::Index>(), bit in 0u8..8) {
+            let mut bytes = encode(&sample()).unwrap();
+            let i = at.index(bytes.len());
+            bytes[i] ^= 1 << bit;
+            prop_assert!(decode(&bytes).is_err());
+            let newline = bytes.iter().position(|&b| b == b'\n').unwrap();
+            if i > newline {
+                let header = std::str::from_utf8(&bytes[..newline]).unwrap().to_string();
+                let crc = format!("{:08x}", crc32c::crc32c(&bytes[newline + 1..]));
+                let mut parts: Vec<&str> = header.split(' ').collect();
+                parts[4] = &crc;
+                let mut forged = parts.join(" ").into_bytes();
+                forged.extend_from_slice(&bytes[newline..]);
+                let _ = decode(&forged);
+            }
+        }
+    }
+}
