@@ -127,8 +127,12 @@ impl Store {
         let table = Arc::new(EventsTable::new(Arc::clone(&view) as Arc<dyn SnapshotSource>));
         let engine = Arc::new(QueryEngine::new(table, options.query.clone())?);
         let state = State { manifest: Manifest::default(), segments: Vec::new(), live: Live::default() };
-        let shared =
-            Arc::new(Shared { options, state: RwLock::new(state), segment_ids: Arc::new(std::sync::atomic::AtomicU64::new(1)) });
+        let shared = Arc::new(Shared {
+            options,
+            state: RwLock::new(state),
+            segment_ids: Arc::new(std::sync::atomic::AtomicU64::new(1)),
+            retired: parking_lot::Mutex::new(Vec::new()),
+        });
         let store = Self::assemble(shared, None, engine, None);
         let refresh = tokio::spawn(Arc::clone(&view).refresh(store.stop.subscribe()));
         store.tasks.lock().push(refresh);

@@ -77,6 +77,7 @@ impl Store {
                 _ = stop.changed() => return,
                 () = tokio::time::sleep(TICK) => {}
             }
+            self.shared.sweep_retired();
             if clock.now_ms().saturating_sub(last) < housekeeping_ms {
                 continue;
             }

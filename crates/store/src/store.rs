@@ -58,6 +58,10 @@ pub struct StoreOptions {
     /// The log partitions this store ingests; `None` for all of them (`oriel serve`), a subset
     /// on an ingest node of a cluster.
     pub partitions: Option<Vec<u32>>,
+    /// How long a segment file outlives the manifest that dropped it. Zero in one process, whose
+    /// own queries hold the files they read; on an ingest node, long enough for a query node's
+    /// query that listed the segment a moment before to finish reading it.
+    pub retired_grace: Duration,
 }
 
 impl StoreOptions {
@@ -80,6 +84,7 @@ impl StoreOptions {
             query: QueryOptions::from_config(s),
             clock: Arc::new(SystemClock),
             partitions: None,
+            retired_grace: Duration::ZERO,
         }
     }
 }
@@ -100,6 +105,8 @@ pub(crate) struct Shared {
     /// The next segment id: a counter that failed operations also advance, so no file name is
     /// ever used twice.
     pub(crate) segment_ids: Arc<std::sync::atomic::AtomicU64>,
+    /// Segments a manifest dropped, with when, waiting out `retired_grace` before deletion.
+    pub(crate) retired: Mutex<Vec<(std::time::Instant, Arc<SegmentFile>)>>,
 }
 
 impl SnapshotSource for Shared {
@@ -114,16 +121,39 @@ impl Shared {
     pub(crate) fn swap_segments(&self, manifest: Manifest, added: Vec<Arc<SegmentFile>>, removed: &[u64]) {
         // Every manifest change happens on the maintenance turn, from the state's manifest, so
         // the committed one already holds every tombstone.
-        let mut s = self.state.write();
-        s.manifest = manifest;
-        s.segments.retain(|f| {
-            let gone = removed.contains(&f.meta.id);
-            if gone {
-                f.retire();
+        let grace = self.options.retired_grace;
+        let mut dropped = Vec::new();
+        {
+            let mut s = self.state.write();
+            s.manifest = manifest;
+            s.segments.retain(|f| {
+                let gone = removed.contains(&f.meta.id);
+                if gone {
+                    dropped.push(Arc::clone(f));
+                }
+                !gone
+            });
+            s.segments.extend(added);
+        }
+        if grace.is_zero() {
+            dropped.iter().for_each(|f| f.retire());
+        } else {
+            let now = std::time::Instant::now();
+            self.retired.lock().extend(dropped.into_iter().map(|f| (now, f)));
+        }
+        self.sweep_retired();
+    }
+
+    /// Deletes (once no query holds them) the dropped segments whose grace is over.
+    pub(crate) fn sweep_retired(&self) {
+        let grace = self.options.retired_grace;
+        self.retired.lock().retain(|(when, file)| {
+            let over = when.elapsed() >= grace;
+            if over {
+                file.retire();
             }
-            !gone
+            !over
         });
-        s.segments.extend(added);
     }
 }
 
@@ -216,7 +246,12 @@ impl Store {
         }
         let query_options = options.query.clone();
         let segment_ids = Arc::new(std::sync::atomic::AtomicU64::new(manifest.next_segment_id.max(1)));
-        let shared = Arc::new(Shared { options, state: RwLock::new(State { manifest, segments, live }), segment_ids });
+        let shared = Arc::new(Shared {
+            options,
+            state: RwLock::new(State { manifest, segments, live }),
+            segment_ids,
+            retired: Mutex::new(Vec::new()),
+        });
         let table = Arc::new(EventsTable::new(Arc::clone(&shared) as Arc<dyn SnapshotSource>));
         let engine = Arc::new(QueryEngine::new(table, query_options)?);
         let store = Self::assemble(shared, log.clone(), engine, Some((lock, start_ends)));

@@ -250,6 +250,9 @@ async fn open_ingest_store(config: &Config, log: Arc<dyn EventLog>) -> anyhow::R
     let mut options = oriel_store::StoreOptions::from_config(config);
     options.dir = root.join(&name);
     options.partitions = Some(cluster.partitions.clone());
+    // A query node may have listed a segment just before compaction replaced it: keep the file
+    // for two query time limits, so such a query still finds it.
+    options.retired_grace = options.query.timeout.saturating_mul(2);
     let store = oriel_store::Store::open(options, Some(log))
         .await
         .with_context(|| format!("cannot open the store {}", root.join(&name).display()))?;

@@ -52,8 +52,11 @@ fn collect_ingest_query_as_processes_exactly_once_through_an_ingest_node_sigkill
         format!(
             "[log]\ntype = \"kafka\"\n[log.kafka]\nbrokers = \"{}\"\ntopic = \"{topic}\"\npartitions = 4\n\
              [store]\nflush_rows = 1000\nflush_interval_seconds = 3600\n\
-             [cluster]\nstore_dir = \"{}\"\ntoken = \"{token}\"\n",
+             [collector]\nsalt_dir = \"{}\"\n\
+             [cluster]\nstore_dir = \"{}\"\ntoken = \"{token}\"\n\
+             [[sites]]\nid = \"kafka\"\n[[sites]]\nid = \"same\"\ncookieless = true\n",
             broker.address,
+            root.path().join("salts").display(),
             shared.display()
         ),
     )
@@ -65,7 +68,9 @@ fn collect_ingest_query_as_processes_exactly_once_through_an_ingest_node_sigkill
     };
     let common = ["--config", "../cluster.toml", "--listen", "127.0.0.1:0", "--data-dir", "d"];
     let collect = Server::start_role("collect", &node("collect"), &common, &[]);
+    let collect_2 = Server::start_role("collect", &node("collect-2"), &common, &[]);
     collect.wait_ready();
+    collect_2.wait_ready();
     let a = ingest(root.path(), "ingest-a", "[0, 1]");
     let b = ingest(root.path(), "ingest-b", "[2, 3]");
     let query = Server::start_role("query", &node("query"), &common, &[]);
@@ -115,5 +120,18 @@ fn collect_ingest_query_as_processes_exactly_once_through_an_ingest_node_sigkill
     assert_eq!(stored_once(&query), stored, "a stopped ingest node's events changed");
     assert!(query.get("/metrics").1.contains("oriel_query_ingest_node_failures_total"), "the missing node is not counted");
     assert_eq!(read_topic(&broker, &topic, 4), stored, "the topic and the cluster hold different events");
+
+    // Cookieless ids are the same whichever collector a visitor's request reaches: the
+    // collectors share the day's salt.
+    let client = reqwest::blocking::Client::new();
+    for (n, collector) in [&collect, &collect_2].into_iter().enumerate() {
+        let body = crate::tag_batch("same", "ignored", None, &[format!("same-visitor-{n}")]);
+        let response = client.post(format!("{}/e", collector.base)).header("user-agent", "Same/1.0").body(body).send().unwrap();
+        assert_eq!(response.status().as_u16(), 204);
+    }
+    let ids = "'same-visitor-0', 'same-visitor-1'";
+    query.wait_count(&format!("SELECT count(*) FROM events WHERE event_id IN ({ids})"), 2);
+    let parties = query.count(&format!("SELECT count(DISTINCT party_id) FROM events WHERE event_id IN ({ids})"));
+    assert_eq!(parties, 1, "two collectors gave one visitor two cookieless ids");
     println!("{} events through collect → Kafka → 2 ingest nodes → query; {partial} visible while B was down", stored.len());
 }

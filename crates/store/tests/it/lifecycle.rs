@@ -62,6 +62,28 @@ async fn segments_are_per_hour_and_compaction_keeps_results() {
     assert_eq!(files.len(), 2, "{files:?}");
 }
 
+/// On an ingest node a replaced segment stays on disk for the grace (a query node may have
+/// listed it a moment before), then goes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replaced_segments_outlive_their_manifest_for_the_grace() {
+    let grace = std::time::Duration::from_secs(2);
+    let f = Fixture::with_options(|o| o.retired_grace = grace).await;
+    for round in 0..3 {
+        f.send(&(0..10).map(|i| event(round * 10 + i, "a", "p", T0 + round as i64)).collect::<Vec<_>>()).await;
+        f.wait_for_count((round as i64 + 1) * 10).await;
+        f.store.flush().await.unwrap();
+    }
+    let compacted = std::time::Instant::now();
+    assert_eq!(f.store.compact().await.unwrap(), 1);
+    assert_eq!(walk(&f.dir.path().join("store/segments")).len(), 4, "a replaced file went before its grace");
+    assert_eq!(f.count("SELECT count(*) FROM events").await, 30);
+    while walk(&f.dir.path().join("store/segments")).len() > 1 {
+        assert!(compacted.elapsed() < grace * 5, "replaced files outlived their grace");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(compacted.elapsed() >= grace, "replaced files went before their grace");
+}
+
 fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     let mut out = Vec::new();
     for entry in std::fs::read_dir(dir).unwrap() {

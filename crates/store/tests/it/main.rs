@@ -55,6 +55,7 @@ pub(crate) fn options(dir: &std::path::Path, clock: &MockClock) -> StoreOptions 
         query: oriel_store::QueryOptions { memory_bytes: 1 << 30, ..oriel_store::QueryOptions::default() },
         clock: Arc::new(clock.clone()),
         partitions: None,
+        retired_grace: Duration::ZERO,
     }
 }
 
