@@ -34,7 +34,8 @@ impl ApiError {
     pub(crate) fn public_message(&self) -> String {
         match self.code {
             code if code.is_client_error() => self.message.clone(),
-            ErrorCode::Unavailable | ErrorCode::Timeout => self.message.clone(),
+            // Saying what is not implemented, or why to retry, reveals nothing internal.
+            ErrorCode::Unavailable | ErrorCode::Timeout | ErrorCode::Unsupported => self.message.clone(),
             _ => "internal error".to_string(),
         }
     }
@@ -55,7 +56,8 @@ impl From<oriel_store::Error> for ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = self.status();
-        if status.is_server_error() && !matches!(self.code, ErrorCode::Unavailable | ErrorCode::Timeout) {
+        if status.is_server_error() && !matches!(self.code, ErrorCode::Unavailable | ErrorCode::Timeout | ErrorCode::Unsupported)
+        {
             // Logged once, here; the client gets no internals.
             tracing::error!(code = ?self.code, error = %self.message, "request failed");
         }

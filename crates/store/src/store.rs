@@ -212,6 +212,8 @@ pub struct Store {
     pub(crate) tasks: Mutex<Vec<JoinHandle<()>>>,
     engine: Arc<QueryEngine>,
     lock: Mutex<Option<DirLock>>,
+    /// A query node's view of a cluster: it reads, and writes nothing.
+    view: bool,
 }
 
 impl Store {
@@ -277,6 +279,7 @@ impl Store {
         engine: Arc<QueryEngine>,
         owned: Option<(DirLock, BTreeMap<u32, u64>)>,
     ) -> Arc<Self> {
+        let view = owned.is_none();
         let (lock, start_ends) = owned.map_or((None, BTreeMap::new()), |(lock, ends)| (Some(lock), ends));
         Arc::new(Self {
             shared,
@@ -289,7 +292,19 @@ impl Store {
             tasks: Mutex::new(Vec::new()),
             engine,
             lock: Mutex::new(lock),
+            view,
         })
+    }
+
+    /// Refuses `what` (a change to stored data) on a query node's view, which owns no data.
+    pub(crate) fn writable(&self, what: &str) -> Result<()> {
+        if self.view {
+            return Err(Error::Unsupported(format!(
+                "{what} is not available on a query node (`oriel query`): it owns no data. Run it on `oriel serve`; \
+                 in a cluster it is not supported yet (docs/deploy.md)"
+            )));
+        }
+        Ok(())
     }
 
     /// The SQL engine over this store.

@@ -81,6 +81,9 @@ fn collect_ingest_query_as_processes_exactly_once_through_an_ingest_node_sigkill
     assert_eq!(query.get("/e.gif?site=kafka").0, 404, "a query node collects");
     assert_eq!(b.get("/internal/v1/live").0, 401, "an ingest node serves its live events without the token");
     assert_eq!(b.get("/api/v1/sql").0, 404, "an ingest node answers queries");
+    let (status, body) = query.post("/api/v1/delete", serde_json::json!({ "party_id": "p" }));
+    assert_eq!(status, 501, "a query node deleted in a store it does not own: {body}");
+    assert!(body.to_string().contains("query node"), "{body}");
 
     // Events flow through the collector; ingest node B is killed mid-segment and another
     // process takes its partitions over from the manifest's offsets.

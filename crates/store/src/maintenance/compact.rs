@@ -19,6 +19,7 @@ impl Store {
     /// in hourly partitions (cheap to rewrite while it still grows); older data ends up in one
     /// file per day, so a query over weeks opens a few dozen files instead of hundreds.
     pub async fn compact(&self) -> Result<usize> {
+        self.writable("compaction")?;
         let options = &self.shared.options;
         let now = options.clock.now_ms();
         let current = options.granularity.key(now);

@@ -26,6 +26,7 @@ impl Store {
     /// with a later time): from the live buffer, from every segment (rewritten without them),
     /// and from log replay, on behalf of `requested_by`. Returns its receipt.
     pub async fn delete(&self, selector: Selector, requested_by: &str) -> Result<Receipt> {
+        self.writable("deleting a visitor")?;
         if selector.is_empty() {
             return Err(Error::InvalidQuery("name a party_id or a user_id to delete".into()));
         }
@@ -38,6 +39,7 @@ impl Store {
 
     /// The receipts of every finished deletion, oldest first.
     pub async fn receipts(&self) -> Result<Vec<Receipt>> {
+        self.writable("the deletion receipts")?;
         let dir = self.shared.options.dir.clone();
         tokio::task::spawn_blocking(move || receipts::load(&dir)).await.map_err(|_| Error::Closed)?
     }

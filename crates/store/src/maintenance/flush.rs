@@ -11,6 +11,7 @@ use crate::store::{CONSUMER, FlushReport, Store};
 impl Store {
     /// Persists the live buffer into segments and commits them with the offsets they cover.
     pub async fn flush(&self) -> Result<FlushReport> {
+        self.writable("flushing")?;
         let _turn = self.maintenance.lock().await;
         let started = std::time::Instant::now();
         let (batches, offsets, manifest) = {
@@ -63,6 +64,7 @@ impl Store {
     /// Adds events directly as segments (backfills and migrations), bypassing the log. The log
     /// offsets in the manifest do not move.
     pub async fn import(&self, batches: Vec<RecordBatch>) -> Result<FlushReport> {
+        self.writable("importing events")?;
         let _turn = self.maintenance.lock().await;
         let rows: usize = batches.iter().map(RecordBatch::num_rows).sum();
         if rows == 0 {
