@@ -284,12 +284,15 @@ class SqlError(Exception):
 
 
 class Oriel:
-    """One `oriel serve` on 127.0.0.1 with its own data directory."""
+    """One `oriel serve` (or another role, with `listen` and `env` of its own) on 127.0.0.1 with
+    its own data directory."""
 
     ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
-    def __init__(self, binary: Path, data_dir: Path, config: Path):
+    def __init__(self, binary: Path, data_dir: Path, config: Path, role: str = "serve",
+                 listen: str = "127.0.0.1:0", env: dict | None = None):
         self.binary, self.data_dir, self.config = binary, data_dir, config
+        self.role, self.listen, self.env = role, listen, env or {}
         self.proc: subprocess.Popen | None = None
         self.port = 0
         self._conn: http.client.HTTPConnection | None = None
@@ -309,8 +312,9 @@ class Oriel:
         out = open(self.log_path, "ab")
         offset = out.tell()  # a restart appends to the same log: read only this start's lines
         self.proc = spawn(
-            [self.binary, "serve", "--config", self.config, "--listen", "127.0.0.1:0", "--data-dir", self.data_dir],
-            stdout=out, stderr=out, env=dict(os.environ, NO_COLOR="1", RUST_LOG=os.environ.get("RUST_LOG", "info")),
+            [self.binary, self.role, "--config", self.config, "--listen", self.listen, "--data-dir", self.data_dir],
+            stdout=out, stderr=out,
+            env=dict(os.environ, NO_COLOR="1", RUST_LOG=os.environ.get("RUST_LOG", "info"), **self.env),
         )
         deadline = time.monotonic() + timeout
         while not self.port:
@@ -915,14 +919,64 @@ print(json.dumps({"produced": count - len(failed), "produce_s": produce, "consum
 """
 
 
+class Cluster:
+    """`oriel collect`, one `oriel ingest` per partition and `oriel query` on one Kafka topic and a
+    shared store directory, standing in for one `Oriel` server: events go to the collector,
+    queries to the query node."""
+
+    TOKEN = "bench-cluster-token-" + "0" * 24
+
+    def __init__(self, binary: Path, work: Path, config: Path, partitions: int):
+        env = {"ORIEL_CLUSTER__TOKEN": self.TOKEN, "ORIEL_CLUSTER__STORE_DIR": str(work / "shared")}
+        self.collector = Oriel(binary, work / "collect", config, "collect", env=env)
+        self.ingest = []
+        for p in range(partitions):
+            port = free_port()
+            self.ingest.append(Oriel(binary, work / f"ingest-{p}", config, "ingest", f"127.0.0.1:{port}", dict(
+                env, ORIEL_CLUSTER__PARTITIONS=f"[{p}]", ORIEL_CLUSTER__ADVERTISE_URL=f"http://127.0.0.1:{port}")))
+        self.query = Oriel(binary, work / "query", config, "query", env=env)
+
+    def start(self) -> "Cluster":
+        for node in [self.collector, *self.ingest, self.query]:
+            node.start()
+        return self
+
+    def stop(self) -> None:
+        for node in [self.collector, *self.ingest, self.query]:
+            if node.proc is not None:
+                node.stop()
+
+    @property
+    def port(self) -> int:
+        return self.collector.port
+
+    @property
+    def url(self) -> str:
+        return self.collector.url
+
+    def sql(self, query: str, timeout: float = 1800) -> list[list]:
+        return self.query.sql(query, timeout)
+
+    def count(self, where: str = "") -> int:
+        return self.query.count(where)
+
+    def wait_settled(self, where: str, at_least: int, quiet: float = 1.0, timeout: float = 120) -> int:
+        return self.query.wait_settled(where, at_least, quiet, timeout)
+
+
 def find_tansu() -> str | None:
     path = os.environ.get("ORIEL_TANSU") or find_exe("tansu") or str(Path.home() / ".cargo/bin/tansu")
     return path if os.access(path, os.X_OK) else None
 
 
+# Partitions of the topic in the roles run, one ingest node each.
+ROLES_PARTITIONS = 2
+
+
 def area_kafka(res: Results, work: Path, binary: Path, config: Path) -> None:
-    """The same collector and freshness measurements on the embedded log and on a Kafka topic,
-    one after the other, and the broker's own produce and consume rate beside them."""
+    """The same collector and freshness measurements on the embedded log, on a Kafka topic, and
+    through the cluster roles on Kafka (collect → Kafka → ingest nodes → query), one after the
+    other, and the broker's own produce and consume rate beside them."""
     plan = res.plan
     tansu = find_tansu()
     if tansu is None:
@@ -942,16 +996,21 @@ def area_kafka(res: Results, work: Path, binary: Path, config: Path) -> None:
         kafka_config = work / "oriel-kafka.toml"
         kafka_config.write_text(config.read_text() + f'\n[log]\ntype = "kafka"\n\n[log.kafka]\n'
                                 f'brokers = "127.0.0.1:{port}"\ntopic = "bench-events"\n')
+        roles_config = work / "oriel-roles.toml"
+        roles_config.write_text(config.read_text() + f'\n[log]\ntype = "kafka"\n\n[log.kafka]\n'
+                                f'brokers = "127.0.0.1:{port}"\ntopic = "bench-roles"\npartitions = {ROLES_PARTITIONS}\n')
         script = work / "collector.lua"
         script.write_text(WRK_LUA)
         mode, label, per_request = COLLECTOR_ENDPOINTS[2]
         rate = plan.fresh_rates[0]
         runs = []
-        for name, cfg in (("embedded", config), ("Kafka", kafka_config)):
-            server = Oriel(binary, work / f"kafka-{name}", cfg).start()
+        setups = (("embedded", lambda d: Oriel(binary, d, config)), ("Kafka", lambda d: Oriel(binary, d, kafka_config)),
+                  ("Kafka, roles", lambda d: Cluster(binary, d, roles_config, ROLES_PARTITIONS)))
+        for name, make in setups:
+            server = make(work / f"kafka-{name.replace(', ', '-')}").start()
             try:
                 log(f"kafka: wrk {plan.wrk_connections} connections, {plan.wrk_seconds} s -> Oriel on the {name} log, {label}")
-                site = f"kafka-{name}"
+                site = f"kafka-{name.replace(', ', '-')}"
                 r = run_wrk(plan, server.url, mode, site, script, per_request)
                 check_durable(res, server, r, site, f"{name} log {label}", in_flight=plan.wrk_connections)
                 log(f"kafka: freshness on the {name} log, {rate:,} events/s for {plan.fresh_seconds:g} s")
@@ -965,8 +1024,8 @@ def area_kafka(res: Results, work: Path, binary: Path, config: Path) -> None:
                 log(f"kafka: {name}: {runs[-1]['events_s']:,.0f} events/s, freshness p99 {fmt_ms(fresh['p99'])} ms")
             finally:
                 server.stop()
-            shutil.rmtree(work / f"kafka-{name}", ignore_errors=True)
-        count = max(20_000, int(runs[-1]["events_s"] * plan.wrk_seconds))
+            shutil.rmtree(work / f"kafka-{name.replace(', ', '-')}", ignore_errors=True)
+        count = max(20_000, int(runs[1]["events_s"] * plan.wrk_seconds))
         log(f"kafka: the broker's own rate, confluent-kafka, {count:,} messages of {len(KAFKA_MESSAGE)} bytes")
         out = run_checked([sys.executable, "-c", KAFKA_PEER, f"127.0.0.1:{port}", "bench-peer", str(count),
                            KAFKA_MESSAGE.decode()])
@@ -984,7 +1043,10 @@ def kafka_report(res: Results) -> list[str]:
     embedded = next((r for r in k["runs"] if r["log"] == "embedded"), None)
     out = ["", "## Kafka log", "",
            f"The same `oriel serve` on the embedded log and on a Kafka topic (`[log] type = \"kafka\"`, one partition) of "
-           f"a tansu broker with SQLite storage on this machine: wrk posting batches of {k['per_request']} events "
+           f"a tansu broker with SQLite storage on this machine, and the cluster roles on a topic of {ROLES_PARTITIONS} "
+           f"partitions (`oriel collect` → Kafka → one `oriel ingest` per partition → `oriel query`, all on this machine; "
+           "events go to the collector, SQL to the query node): wrk posting batches of "
+           f"{k['per_request']} events "
            f"({plan.wrk_connections} connections, {plan.wrk_seconds} s), then the freshness probe (an event's "
            "acknowledgement to its first appearance in SQL). *How to read:* Kafka/embedded is the share of the embedded "
            "log's rate Oriel keeps on Kafka; the broker's own rate (confluent-kafka with Oriel's producer settings: "
@@ -998,10 +1060,11 @@ def kafka_report(res: Results) -> list[str]:
                       "freshness p50 ms", "freshness p99 ms"], rows, "lrrrrrrr"))
     b = k["broker"]
     kafka = next((r for r in k["runs"] if r["log"] == "Kafka"), None)
+    roles = next((r for r in k["runs"] if r["log"] == "Kafka, roles"), None)
     produce, consume = b["produced"] / max(b["produce_s"], 1e-9), b["consumed"] / max(b["consume_s"], 1e-9)
-    out += ["", table(["the broker, alone", "messages", "messages/s", "Oriel through Kafka / this"],
+    out += ["", table(["the broker, alone", "messages", "messages/s", "Oriel serve / roles through Kafka, over this"],
                       [["produce (confluent-kafka)", f"{b['produced']:,}", f"{produce:,.0f}",
-                        f"{kafka['events_s'] / produce:.2f}" if kafka and produce else "–"],
+                        " / ".join(f"{r['events_s'] / produce:.2f}" for r in (kafka, roles) if r and produce) or "–"],
                        ["consume (confluent-kafka)", f"{b['consumed']:,}", f"{consume:,.0f}", "–"]], "lrrr")]
     return out
 

@@ -1,9 +1,10 @@
 //! Liveness, readiness and metrics endpoints.
 //!
-//! `/readyz` says the process collects: an event sent now is accepted (so not while a Kafka log's
-//! brokers are unreachable). Queries may still be
-//! catching up after a restart (the store replays the log); `/readyz/query` says when answers
-//! are complete, that is when the store has ingested everything the log held when it opened.
+//! `/readyz` says the process does its role ([`AppState::is_ready`]): where it collects, an event
+//! sent now is accepted (so not while a Kafka log's brokers are unreachable); where it ingests or
+//! queries, its store is open. Queries may still be catching up after a restart (the store
+//! replays the log); `/readyz/query` says when answers are complete, that is when the store has
+//! ingested everything the log held when it opened.
 
 use axum::Router;
 use axum::extract::State;

@@ -26,7 +26,7 @@ use crate::ingest::live::Live;
 use crate::manifest::{Manifest, SegmentMeta};
 use crate::query::{EventsTable, QueryEngine};
 use crate::snapshot::{SnapshotSource, batch_time_range};
-use crate::store::{Shared, State, Store, StoreOptions};
+use crate::store::{Holds, Shared, State, Store, StoreOptions};
 use crate::{Error, Result};
 
 /// The file in an ingest node's store directory that says where the node serves its live events.
@@ -133,7 +133,7 @@ impl Store {
             segment_ids: Arc::new(std::sync::atomic::AtomicU64::new(1)),
             retired: parking_lot::Mutex::new(Vec::new()),
         });
-        let store = Self::assemble(shared, None, engine, None);
+        let store = Self::assemble(shared, None, engine, Holds::View(Arc::clone(&view)));
         let refresh = tokio::spawn(Arc::clone(&view).refresh(store.stop.subscribe()));
         store.tasks.lock().push(refresh);
         Ok(store)

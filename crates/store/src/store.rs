@@ -195,6 +195,14 @@ pub struct IngestLag {
     pub caught_up: bool,
 }
 
+/// What a store holds on to besides its state.
+pub(crate) enum Holds {
+    /// The lock of its directory, and the log's end offsets when it opened.
+    Directory(DirLock, BTreeMap<u32, u64>),
+    /// A query node's view of the cluster.
+    View(Arc<crate::cluster::ClusterView>),
+}
+
 /// The store of one process.
 #[derive(Debug)]
 pub struct Store {
@@ -212,8 +220,8 @@ pub struct Store {
     pub(crate) tasks: Mutex<Vec<JoinHandle<()>>>,
     engine: Arc<QueryEngine>,
     lock: Mutex<Option<DirLock>>,
-    /// A query node's view of a cluster: it reads, and writes nothing.
-    view: bool,
+    /// On a query node, its view of the cluster: it reads, and writes nothing.
+    view: Option<Arc<crate::cluster::ClusterView>>,
 }
 
 impl Store {
@@ -256,7 +264,7 @@ impl Store {
         });
         let table = Arc::new(EventsTable::new(Arc::clone(&shared) as Arc<dyn SnapshotSource>));
         let engine = Arc::new(QueryEngine::new(table, query_options)?);
-        let store = Self::assemble(shared, log.clone(), engine, Some((lock, start_ends)));
+        let store = Self::assemble(shared, log.clone(), engine, Holds::Directory(lock, start_ends));
         store.publish_stats();
         if let Some(log) = log {
             let starts = store.shared.state.read().live.offsets.clone();
@@ -271,16 +279,18 @@ impl Store {
         Ok(store)
     }
 
-    /// The store around its parts; `owned` is the directory lock and the log's end offsets at
-    /// open of a store that ingests.
+    /// The store around its parts: what it owns (the directory lock, and the log's end offsets
+    /// at open) or, on a query node, its view of the cluster.
     pub(crate) fn assemble(
         shared: Arc<Shared>,
         log: Option<Arc<dyn EventLog>>,
         engine: Arc<QueryEngine>,
-        owned: Option<(DirLock, BTreeMap<u32, u64>)>,
+        holds: Holds,
     ) -> Arc<Self> {
-        let view = owned.is_none();
-        let (lock, start_ends) = owned.map_or((None, BTreeMap::new()), |(lock, ends)| (Some(lock), ends));
+        let (lock, start_ends, view) = match holds {
+            Holds::Directory(lock, ends) => (Some(lock), ends, None),
+            Holds::View(view) => (None, BTreeMap::new(), Some(view)),
+        };
         Arc::new(Self {
             shared,
             log,
@@ -298,7 +308,7 @@ impl Store {
 
     /// Refuses `what` (a change to stored data) on a query node's view, which owns no data.
     pub(crate) fn writable(&self, what: &str) -> Result<()> {
-        if self.view {
+        if self.view.is_some() {
             return Err(Error::Unsupported(format!(
                 "{what} is not available on a query node (`oriel query`): it owns no data. Run it on `oriel serve`; \
                  in a cluster it is not supported yet (docs/deploy.md)"
@@ -312,8 +322,20 @@ impl Store {
         &self.engine
     }
 
-    /// Counts describing the store now.
+    /// Counts describing the store now; on a query node, of the cluster's segments and of the
+    /// live events the last query without time bounds gathered.
     pub fn stats(&self) -> StoreStats {
+        if let Some(view) = &self.view {
+            let snapshot = view.snapshot();
+            return StoreStats {
+                live_rows: snapshot.live.iter().map(|b| b.num_rows()).sum(),
+                live_bytes: snapshot.live.iter().map(|b| b.get_array_memory_size()).sum(),
+                segments: snapshot.segments.len(),
+                segment_rows: snapshot.segments.iter().map(|s| s.meta.rows).sum(),
+                segment_bytes: snapshot.segments.iter().map(|s| s.meta.bytes).sum(),
+                ..StoreStats::default()
+            };
+        }
         let s = self.shared.state.read();
         StoreStats {
             live_rows: s.live.rows,

@@ -11,6 +11,7 @@
 //! closes the log (which syncs what is queued) and exits 0.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::ops::Not;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -204,7 +205,12 @@ async fn open_services(config: &Config, state: &AppState) -> anyhow::Result<Opti
     let role = state.role();
     state.set_analytics(oriel_server::api::analytics::Analytics::new(config).context("the goals are not valid")?);
     if role == NodeRole::Query {
-        state.set_about(about(config, None));
+        // The collectors look countries up; this node only knows what they are configured with.
+        let geoip =
+            config.collector.geoip_database.as_os_str().is_empty().not().then(|| {
+                format!("the database the collectors are configured with ({})", config.collector.geoip_database.display())
+            });
+        state.set_about(about(config, geoip));
         state.store().set(open_view(config).await?);
         return Ok(None);
     }
