@@ -117,13 +117,6 @@ fn collect_ingest_query_as_processes_exactly_once_through_an_ingest_node_sigkill
         let live = live_rows(node);
         assert!(live > 0.0, "{} holds no live rows: the test would not see the live path", node.base);
     }
-    // A stops cleanly (persisting its live buffer): the query node reads its part from its
-    // manifest and segments, and still counts every event once.
-    assert_eq!(a.stop_with(libc::SIGTERM), Some(0));
-    assert_eq!(stored_once(&query), stored, "a stopped ingest node's events changed");
-    assert!(query.get("/metrics").1.contains("oriel_query_ingest_node_failures_total"), "the missing node is not counted");
-    assert_eq!(read_topic(&broker, &topic, 4), stored, "the topic and the cluster hold different events");
-
     // Cookieless ids are the same whichever collector a visitor's request reaches: the
     // collectors share the day's salt.
     let client = reqwest::blocking::Client::new();
@@ -136,5 +129,14 @@ fn collect_ingest_query_as_processes_exactly_once_through_an_ingest_node_sigkill
     query.wait_count(&format!("SELECT count(*) FROM events WHERE event_id IN ({ids})"), 2);
     let parties = query.count(&format!("SELECT count(DISTINCT party_id) FROM events WHERE event_id IN ({ids})"));
     assert_eq!(parties, 1, "two collectors gave one visitor two cookieless ids");
+    let stored = stored_once(&query);
+
+    // A stops cleanly (persisting its live buffer): the query node reads its part from its
+    // manifest and segments, and still counts every event once.
+    assert_eq!(a.stop_with(libc::SIGTERM), Some(0));
+    assert_eq!(stored_once(&query), stored, "a stopped ingest node's events changed");
+    assert!(query.get("/metrics").1.contains("oriel_query_ingest_node_failures_total"), "the missing node is not counted");
+    assert_eq!(read_topic(&broker, &topic, 4), stored, "the topic and the cluster hold different events");
+
     println!("{} events through collect → Kafka → 2 ingest nodes → query; {partial} visible while B was down", stored.len());
 }
