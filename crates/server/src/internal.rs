@@ -2,7 +2,7 @@
 //!
 //! | route | what |
 //! | --- | --- |
-//! | `GET /internal/v1/live?from=&to=&live=` | the segment list and live events (ms bounds, either optional) in the format of [`oriel_store::cluster::wire`]; `live=0` for the segment list alone |
+//! | `GET /internal/v1/live?instance=&after=&live=` | the segment list and the live batches in the format of [`oriel_store::cluster::wire`]: only those numbered above `after` when `instance` names the live buffer's numbering; `live=0` for the segment list alone |
 
 use axum::Router;
 use axum::extract::{Query, State};
@@ -24,8 +24,8 @@ pub(crate) fn routes() -> Router<AppState> {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct LiveParams {
-    from: Option<i64>,
-    to: Option<i64>,
+    instance: Option<u64>,
+    after: Option<u64>,
     live: Option<u8>,
 }
 
@@ -41,10 +41,8 @@ async fn live(State(state): State<AppState>, headers: HeaderMap, Query(params): 
         ));
     }
     let store = state.store().ready()?;
-    let mut export = store.live_export(params.from, params.to);
-    if params.live == Some(0) {
-        export.batches.clear();
-    }
+    let holds = params.instance.zip(params.after);
+    let export = store.live_export(holds, params.live != Some(0));
     let bytes = tokio::task::spawn_blocking(move || oriel_store::cluster::wire::encode(&export))
         .await
         .map_err(|_| ApiError::new(ErrorCode::Unavailable, "shutting down"))?

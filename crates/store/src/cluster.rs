@@ -6,6 +6,8 @@
 //! for every query it asks each ingest node for a consistent cut of its store ([`LiveExport`]:
 //! the segment list and the live batches of one moment, so an event is counted once whether a
 //! flush has persisted it yet or not) and reads the segment files from the shared directory.
+//! Live batches are numbered, so the query node keeps those it fetched and is sent only newer
+//! ones.
 //! When a node cannot answer, its committed manifest stands in: the answer lacks only that
 //! node's events not yet persisted, and a metric and a warning say so.
 //!
@@ -25,7 +27,7 @@ pub use self::view::{ClusterView, ClusterViewOptions};
 use crate::ingest::live::Live;
 use crate::manifest::{Manifest, SegmentMeta};
 use crate::query::{EventsTable, QueryEngine};
-use crate::snapshot::{SnapshotSource, batch_time_range};
+use crate::snapshot::SnapshotSource;
 use crate::store::{Holds, Shared, State, Store, StoreOptions};
 use crate::{Error, Result};
 
@@ -33,14 +35,21 @@ use crate::{Error, Result};
 pub const NODE_FILE: &str = "node.json";
 
 /// What an ingest node serves a query node: its segment list and live batches at one moment.
+///
+/// Live batches are numbered, and a batch keeps its number only while its rows do not change,
+/// so a query node keeps the batches it has and is sent only the newer ones.
 #[derive(Debug, Clone, Default)]
 pub struct LiveExport {
     /// The manifest generation the segment list is from.
     pub generation: u64,
+    /// Names the live buffer's numbering; a store that opened again has another.
+    pub instance: u64,
     /// The committed segments (paths relative to the node's store directory).
     pub segments: Vec<SegmentMeta>,
-    /// The live batches, not yet in a segment.
-    pub batches: Vec<RecordBatch>,
+    /// The number of every live batch, in order.
+    pub live: Vec<u64>,
+    /// The live batches sent, with their numbers: those the asker does not hold.
+    pub batches: Vec<(u64, RecordBatch)>,
 }
 
 /// The contents of [`NODE_FILE`].
@@ -55,7 +64,7 @@ pub struct NodeRecord {
 }
 
 /// Whether a `[lo, hi]` filter (either side open) can match anything in `[min, max]`.
-fn overlaps(lo: Option<i64>, hi: Option<i64>, min: i64, max: i64) -> bool {
+pub(crate) fn overlaps(lo: Option<i64>, hi: Option<i64>, min: i64, max: i64) -> bool {
     lo.is_none_or(|lo| max >= lo) && hi.is_none_or(|hi| min <= hi)
 }
 
@@ -87,27 +96,31 @@ pub fn check_assignment(root: &std::path::Path, own: &str, partitions: &[u32]) -
 }
 
 impl Store {
-    /// The segments and live batches that may hold events in `[lo, hi]` (ms, either side
-    /// open), taken under one lock so a flush cannot move events between the two halves.
-    pub fn live_export(&self, lo: Option<i64>, hi: Option<i64>) -> LiveExport {
+    /// The segment list and the live buffer, taken under one lock so a flush cannot move events
+    /// between the two halves. `holds` is what the asker has: the instance of the numbering and
+    /// the highest batch number it holds every batch up to; only newer batches are sent (all
+    /// of them when the instance is not this one's). Without `with_live`, the segment list only.
+    pub fn live_export(&self, holds: Option<(u64, u64)>, with_live: bool) -> LiveExport {
         let state = self.shared.state.read();
-        LiveExport {
+        let live = &state.live;
+        let after = holds.filter(|(instance, _)| *instance == live.instance).map(|(_, through)| through);
+        let mut export = LiveExport {
             generation: state.manifest.generation,
-            segments: state
-                .manifest
-                .segments
+            instance: live.instance,
+            segments: state.manifest.segments.iter().filter(|s| s.rows > 0).cloned().collect(),
+            ..LiveExport::default()
+        };
+        if with_live {
+            export.live.clone_from(&live.seqs);
+            export.batches = live
+                .seqs
                 .iter()
-                .filter(|s| s.rows > 0 && overlaps(lo, hi, s.min_time, s.max_time))
-                .cloned()
-                .collect(),
-            batches: state
-                .live
-                .batches
-                .iter()
-                .filter(|b| batch_time_range(b).is_some_and(|(min, max)| overlaps(lo, hi, min, max)))
-                .cloned()
-                .collect(),
+                .zip(&live.batches)
+                .filter(|(seq, _)| after.is_none_or(|after| **seq > after))
+                .map(|(seq, batch)| (*seq, batch.clone()))
+                .collect();
         }
+        export
     }
 
     /// Writes [`NODE_FILE`] into the store directory, durably: query nodes find this node there.

@@ -236,7 +236,7 @@ impl Store {
         let (manifest, lock) = tokio::task::spawn_blocking(move || prepare_dir(&dir)).await.map_err(|_| Error::Closed)??;
         let segments: Vec<Arc<SegmentFile>> =
             manifest.segments.iter().map(|meta| SegmentFile::new(&options.dir, meta.clone())).collect();
-        let mut live = Live::default();
+        let mut live = Live::new();
         let mut start_ends = BTreeMap::new();
         if let Some(log) = &log {
             let count = log.partition_count();

@@ -1,9 +1,11 @@
 //! The query node's source of snapshots: every ingest node's store in the shared directory.
 
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+use datafusion::arrow::array::RecordBatch;
 use datafusion::error::DataFusionError;
 use futures::StreamExt;
 use parking_lot::Mutex;
@@ -11,7 +13,7 @@ use parking_lot::Mutex;
 use super::{LiveExport, NODE_FILE, NodeRecord, wire};
 use crate::manifest::Manifest;
 use crate::metrics as m;
-use crate::snapshot::{SegmentFile, Snapshot, SnapshotSource};
+use crate::snapshot::{SegmentFile, Snapshot, SnapshotSource, batch_time_range};
 use crate::{Error, Result};
 
 /// How often the segment list at hand is refreshed.
@@ -36,12 +38,47 @@ pub struct ClusterView {
     client: reqwest::Client,
     /// The snapshot the last query gathered, for callers that cannot wait.
     last: Mutex<Snapshot>,
+    /// Per store directory, the live batches last fetched from its node.
+    held: Mutex<HashMap<PathBuf, Arc<tokio::sync::Mutex<Held>>>>,
+}
+
+/// The live batches of one node that a query node holds: exactly those of its last answer.
+#[derive(Debug, Default)]
+struct Held {
+    url: String,
+    instance: u64,
+    batches: BTreeMap<u64, RecordBatch>,
+}
+
+impl Held {
+    /// What to tell the node this query node holds: the numbering and the highest number held.
+    fn holds(&self, url: &str) -> Option<(u64, u64)> {
+        let through = *self.batches.keys().next_back()?;
+        (self.url == url).then_some((self.instance, through))
+    }
+
+    /// Takes in an answer: keeps exactly the listed batches, from the answer or from what was
+    /// held, and returns them in order. `None` when a listed batch is in neither (the answer
+    /// does not fit what was held), so the caller asks again for everything.
+    fn absorb(&mut self, url: &str, export: &mut LiveExport) -> Option<Vec<RecordBatch>> {
+        let mut sent: HashMap<u64, RecordBatch> = std::mem::take(&mut export.batches).into_iter().collect();
+        let same = self.url == url && self.instance == export.instance;
+        let mut next = BTreeMap::new();
+        let mut ordered = Vec::with_capacity(export.live.len());
+        for seq in &export.live {
+            let batch = sent.remove(seq).or_else(|| if same { self.batches.get(seq).cloned() } else { None })?;
+            ordered.push(batch.clone());
+            next.insert(*seq, batch);
+        }
+        *self = Self { url: url.to_string(), instance: export.instance, batches: next };
+        Some(ordered)
+    }
 }
 
 /// One ingest node's part of a snapshot.
 struct Part {
     segments: Vec<Arc<SegmentFile>>,
-    live: Vec<datafusion::arrow::array::RecordBatch>,
+    live: Vec<RecordBatch>,
 }
 
 impl ClusterView {
@@ -52,7 +89,7 @@ impl ClusterView {
             .connect_timeout(options.timeout)
             .build()
             .map_err(|e| Error::Internal(format!("cannot build the HTTP client: {e}")))?;
-        Ok(Self { root, options, client, last: Mutex::new(Snapshot::default()) })
+        Ok(Self { root, options, client, last: Mutex::new(Snapshot::default()), held: Mutex::new(HashMap::new()) })
     }
 
     /// The store directories in the shared directory: those with a manifest or a node record.
@@ -76,9 +113,9 @@ impl ClusterView {
     }
 
     /// Every node's part, gathered at once; without the live events unless `live`.
-    async fn gather(&self, lo: Option<i64>, hi: Option<i64>, live: bool) -> Result<Snapshot> {
+    async fn gather(&self, live: bool) -> Result<Snapshot> {
         let stores = self.stores().await?;
-        let parts = futures::future::join_all(stores.iter().map(|dir| self.part(dir, lo, hi, live))).await;
+        let parts = futures::future::join_all(stores.iter().map(|dir| self.part(dir, live))).await;
         let mut snapshot = Snapshot::default();
         for part in parts {
             let part = part?;
@@ -90,12 +127,17 @@ impl ClusterView {
 
     /// The part of the store in `dir`: what its node serves, or its committed manifest when the
     /// node cannot answer (its live events are then missing, and the metric says so).
-    async fn part(&self, dir: &Path, lo: Option<i64>, hi: Option<i64>, live: bool) -> Result<Part> {
+    async fn part(&self, dir: &Path, live: bool) -> Result<Part> {
         if let Some(node) = read_node(dir).await {
-            match self.fetch(&node.url, lo, hi, live).await {
-                Ok(export) => {
+            let answer = if live {
+                self.fetch_live(dir, &node.url).await
+            } else {
+                self.fetch(&node.url, None).await.map(|e| (e, Vec::new()))
+            };
+            match answer {
+                Ok((export, live)) => {
                     let segments = export.segments.into_iter().map(|meta| SegmentFile::new(dir, meta)).collect();
-                    return Ok(Part { segments, live: export.batches });
+                    return Ok(Part { segments, live });
                 }
                 Err(error) => {
                     metrics::counter!(m::NODE_FAILURES, "node" => node.url.clone()).increment(1);
@@ -109,18 +151,35 @@ impl ClusterView {
         Ok(Part { segments, live: Vec::new() })
     }
 
-    /// Asks the node at `url` for its segments and (when `live`) live events in `[lo, hi]`.
-    async fn fetch(&self, url: &str, lo: Option<i64>, hi: Option<i64>, live: bool) -> Result<LiveExport> {
+    /// The segments and every live batch of the node at `url` for the store `dir`, asking only
+    /// for the batches this query node does not hold yet. One fetch per node at a time, so what
+    /// is held always matches one answer.
+    async fn fetch_live(&self, dir: &Path, url: &str) -> Result<(LiveExport, Vec<RecordBatch>)> {
+        let held = Arc::clone(self.held.lock().entry(dir.to_path_buf()).or_default());
+        let mut held = held.lock().await;
+        let mut export = self.fetch(url, Some(held.holds(url))).await?;
+        if let Some(batches) = held.absorb(url, &mut export) {
+            return Ok((export, batches));
+        }
+        // The answer does not fit what was held (the node restarted between two answers):
+        // ask for everything.
+        let mut export = self.fetch(url, Some(None)).await?;
+        let batches = held.absorb(url, &mut export).ok_or_else(|| Error::BadNode("a listed live batch was not sent".into()))?;
+        Ok((export, batches))
+    }
+
+    /// Asks the node at `url` for its segments and, with `live`, the live batches newer than
+    /// what it names as held (all of them for `Some(None)`).
+    async fn fetch(&self, url: &str, live: Option<Option<(u64, u64)>>) -> Result<LiveExport> {
         let unreachable = |reason: String| Error::NodeUnreachable { url: url.to_string(), reason };
         let mut query = Vec::new();
-        if !live {
-            query.push(("live", 0));
-        }
-        if let Some(lo) = lo {
-            query.push(("from", lo));
-        }
-        if let Some(hi) = hi {
-            query.push(("to", hi));
+        match live {
+            None => query.push(("live", 0)),
+            Some(Some((instance, through))) => {
+                query.push(("instance", instance));
+                query.push(("after", through));
+            }
+            Some(None) => {}
         }
         let response = self
             .client
@@ -153,11 +212,11 @@ impl ClusterView {
 }
 
 impl ClusterView {
-    /// Keeps the snapshot at hand's segment list current (its live part is the last unbounded
-    /// query's): it is what "all time" starts from. Runs until `stop` turns true.
+    /// Keeps the snapshot at hand's segment list current (its live part is the last query's):
+    /// it is what "all time" starts from. Runs until `stop` turns true.
     pub(crate) async fn refresh(self: Arc<Self>, mut stop: tokio::sync::watch::Receiver<bool>) {
         loop {
-            match self.gather(None, None, false).await {
+            match self.gather(false).await {
                 Ok(fresh) => self.last.lock().segments = fresh.segments,
                 Err(error) => tracing::warn!(%error, "cannot list the cluster's segments"),
             }
@@ -188,10 +247,63 @@ impl SnapshotSource for ClusterView {
     }
 
     async fn current(&self, lo: Option<i64>, hi: Option<i64>) -> Result<Snapshot, DataFusionError> {
-        let snapshot = self.gather(lo, hi, true).await.map_err(|e| DataFusionError::External(Box::new(e)))?;
-        if lo.is_none() && hi.is_none() {
-            *self.last.lock() = snapshot.clone();
-        }
+        let mut snapshot = self.gather(true).await.map_err(|e| DataFusionError::External(Box::new(e)))?;
+        *self.last.lock() = snapshot.clone();
+        // Every live batch comes over (the new ones only); those outside the query's time range
+        // are left out of its plan here.
+        snapshot.live.retain(|b| batch_time_range(b).is_some_and(|(min, max)| super::overlaps(lo, hi, min, max)));
         Ok(snapshot)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn batch(n: usize) -> RecordBatch {
+        let mut builder = crate::schema::BatchBuilder::with_capacity(n);
+        for i in 0..n {
+            let event = format!(r#"{{"__time":{i},"event_id":"e{i}","event_type":"pageview","site":"s"}}"#);
+            builder.push_json(event.as_bytes()).expect("event");
+        }
+        builder.finish().expect("batch")
+    }
+
+    fn answer(instance: u64, live: &[u64], sent: &[u64]) -> LiveExport {
+        LiveExport {
+            instance,
+            live: live.to_vec(),
+            batches: sent.iter().map(|&seq| (seq, batch(seq as usize + 1))).collect(),
+            ..LiveExport::default()
+        }
+    }
+
+    fn rows(batches: &[RecordBatch]) -> Vec<usize> {
+        batches.iter().map(RecordBatch::num_rows).collect()
+    }
+
+    #[test]
+    fn a_node_sends_only_what_is_not_held() {
+        let mut held = Held::default();
+        assert_eq!(held.holds("http://a"), None, "nothing held: ask for everything");
+        let got = held.absorb("http://a", &mut answer(7, &[0, 1], &[0, 1])).unwrap();
+        assert_eq!(rows(&got), [1, 2]);
+        assert_eq!(held.holds("http://a"), Some((7, 1)));
+        assert_eq!(held.holds("http://b"), None, "another node's numbering means nothing here");
+        // A flush drained batch 0, batch 2 arrived, and batch 1 is still held.
+        let got = held.absorb("http://a", &mut answer(7, &[1, 2], &[2])).unwrap();
+        assert_eq!(rows(&got), [2, 3]);
+        assert_eq!(held.batches.keys().copied().collect::<Vec<_>>(), [1, 2], "drained batches are let go");
+    }
+
+    #[test]
+    fn an_answer_that_does_not_fit_is_refused() {
+        let mut held = Held::default();
+        held.absorb("http://a", &mut answer(7, &[0, 1], &[0, 1])).unwrap();
+        // The node restarted: same numbers, new instance, and it sent only what is new to it.
+        assert!(held.absorb("http://a", &mut answer(8, &[0, 1, 2], &[2])).is_none());
+        // A listed batch that was neither held nor sent.
+        let mut fresh = Held::default();
+        assert!(fresh.absorb("http://a", &mut answer(7, &[0, 5], &[0])).is_none());
     }
 }

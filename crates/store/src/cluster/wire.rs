@@ -3,8 +3,8 @@
 //!
 //! ```text
 //! ORIEL-LIVE 1 <length of the JSON> <length of the rest> <crc32c of the rest, hex>\n
-//! {"generation": 7, "segments": [ ...SegmentMeta... ]}
-//! <Arrow IPC stream: the events schema, then the live batches>
+//! {"generation": 7, "instance": 91…, "segments": [ ...SegmentMeta... ], "live": [4, 9, 12], "sent": [12]}
+//! <Arrow IPC stream: the events schema, then the live batches numbered in "sent">
 //! ```
 //!
 //! The reader trusts nothing: lengths are capped and must add up, the checksum must match (an
@@ -37,16 +37,27 @@ const MAX_JSON: usize = 256 << 20;
 #[derive(Serialize, Deserialize)]
 struct Head {
     generation: u64,
+    instance: u64,
     segments: Vec<SegmentMeta>,
+    /// The number of every live batch, in order.
+    live: Vec<u64>,
+    /// The numbers of the batches in the IPC stream, in its order.
+    sent: Vec<u64>,
 }
 
 /// Encodes `export` for the wire.
 pub fn encode(export: &LiveExport) -> Result<Vec<u8>> {
-    let head = Head { generation: export.generation, segments: export.segments.clone() };
+    let head = Head {
+        generation: export.generation,
+        instance: export.instance,
+        segments: export.segments.clone(),
+        live: export.live.clone(),
+        sent: export.batches.iter().map(|(seq, _)| *seq).collect(),
+    };
     let mut rest = serde_json::to_vec(&head).map_err(|e| Error::Internal(e.to_string()))?;
     let json_len = rest.len();
     let mut writer = StreamWriter::try_new(&mut rest, &events_schema())?;
-    for batch in &export.batches {
+    for (_, batch) in &export.batches {
         writer.write(batch)?;
     }
     writer.finish()?;
@@ -88,7 +99,21 @@ pub fn decode(bytes: &[u8]) -> Result<LiveExport> {
     let batches = std::panic::catch_unwind(|| read_batches(ipc))
         .unwrap_or_else(|_| Err("the Arrow IPC stream is malformed".into()))
         .map_err(|reason| bad(format!("invalid live batches: {reason}")))?;
-    Ok(LiveExport { generation: head.generation, segments: head.segments, batches })
+    let listed: std::collections::HashSet<u64> = head.live.iter().copied().collect();
+    if batches.len() != head.sent.len() || !head.sent.iter().all(|seq| listed.contains(seq)) {
+        return Err(bad(format!(
+            "{} live batches arrived for {} numbers sent, or a number sent is not listed",
+            batches.len(),
+            head.sent.len()
+        )));
+    }
+    Ok(LiveExport {
+        generation: head.generation,
+        instance: head.instance,
+        segments: head.segments,
+        live: head.live,
+        batches: head.sent.into_iter().zip(batches).collect(),
+    })
 }
 
 /// The batches of an IPC stream that must have the events schema. The push decoder slices
@@ -145,19 +170,28 @@ mod tests {
             sites: None,
             expiry_checked: None,
         };
-        LiveExport { generation: 4, segments: vec![segment], batches: vec![builder.finish().expect("batch")] }
+        LiveExport {
+            generation: 4,
+            instance: 77,
+            segments: vec![segment],
+            live: vec![3, 8],
+            batches: vec![(8, builder.finish().expect("batch"))],
+        }
     }
 
     #[test]
     fn round_trip() {
         let export = sample();
         let back = decode(&encode(&export).unwrap()).unwrap();
-        assert_eq!(back.generation, 4);
+        assert_eq!((back.generation, back.instance), (4, 77));
         assert_eq!(back.segments, export.segments);
+        assert_eq!(back.live, [3, 8]);
         assert_eq!(back.batches, export.batches);
-        assert_eq!(back.batches.iter().map(RecordBatch::num_rows).sum::<usize>(), 2);
-        let empty = LiveExport { generation: 0, segments: vec![], batches: vec![] };
-        assert_eq!(decode(&encode(&empty).unwrap()).unwrap().batches.len(), 0);
+        assert_eq!(back.batches.iter().map(|(_, b)| b.num_rows()).sum::<usize>(), 2);
+        assert_eq!(decode(&encode(&LiveExport::default()).unwrap()).unwrap().batches.len(), 0);
+        let mut unlisted = export;
+        unlisted.live = vec![3];
+        assert!(decode(&encode(&unlisted).unwrap()).unwrap_err().to_string().contains("not listed"));
     }
 
     #[test]

@@ -28,6 +28,12 @@ const COALESCE_COUNT: usize = 32;
 #[derive(Debug, Default)]
 pub(crate) struct Live {
     pub(crate) batches: Vec<RecordBatch>,
+    /// Each batch's number, increasing: a batch whose rows change (merged, filtered) gets a new
+    /// one, so a query node can keep the batches it fetched and ask only for newer ones.
+    pub(crate) seqs: Vec<u64>,
+    next_seq: u64,
+    /// Names this numbering: a store that opens again numbers from zero under a new instance.
+    pub(crate) instance: u64,
     /// Leading batches a flush is writing; they must keep their place until it drains them.
     pub(crate) pinned: usize,
     pub(crate) rows: usize,
@@ -42,6 +48,14 @@ pub(crate) struct Live {
 }
 
 impl Live {
+    /// An empty buffer with a numbering of its own.
+    pub(crate) fn new() -> Self {
+        use std::hash::{BuildHasher, Hasher};
+        // RandomState is seeded from the operating system's randomness.
+        let instance = std::collections::hash_map::RandomState::new().build_hasher().finish();
+        Self { instance, ..Self::default() }
+    }
+
     /// Adds a batch read from `partition`, whose rows came from log `offsets`, without the
     /// events `tombstones` delete or `cutoffs` say have expired, and moves the partition's next
     /// offset to `next`. Fails, keeping nothing, when the deletions cannot be applied: a
@@ -79,12 +93,18 @@ impl Live {
             self.max_time_ms = self.max_time_ms.max(newest);
             self.bytes += batch.get_array_memory_size();
             self.rows += rows;
-            self.batches.push(batch);
+            self.append(batch);
             self.since_ms.get_or_insert(now_ms);
             self.coalesce();
         }
         self.offsets.insert(partition, next);
         Ok(rows)
+    }
+
+    fn append(&mut self, batch: RecordBatch) {
+        self.batches.push(batch);
+        self.seqs.push(self.next_seq);
+        self.next_seq += 1;
     }
 
     /// Merges the trailing run of small batches into one once it is long enough.
@@ -99,7 +119,8 @@ impl Live {
                 let before: usize = self.batches[start..].iter().map(RecordBatch::get_array_memory_size).sum();
                 self.bytes = self.bytes - before + merged.get_array_memory_size();
                 self.batches.truncate(start);
-                self.batches.push(merged);
+                self.seqs.truncate(start);
+                self.append(merged);
             }
             Err(error) => tracing::warn!(%error, "cannot merge live batches"),
         }
@@ -111,6 +132,7 @@ impl Live {
             self.rows -= batch.num_rows();
             self.bytes = self.bytes.saturating_sub(batch.get_array_memory_size());
         }
+        self.seqs.drain(..count);
         self.pinned = 0;
         self.since_ms = if self.batches.is_empty() { None } else { Some(now_ms) };
     }
@@ -119,17 +141,29 @@ impl Live {
     pub(crate) fn remove(&mut self, selector: &deletion::Selector) -> Result<u64> {
         let mut removed = 0u64;
         let mut kept = Vec::with_capacity(self.batches.len());
-        for batch in &self.batches {
+        for (batch, &seq) in self.batches.iter().zip(&self.seqs) {
             let keep = deletion::keep_mask(batch, |r| selector.matches(r.party_id, r.user_id))?;
             let filtered = filter_record_batch(batch, &keep)?;
-            removed += (batch.num_rows() - filtered.num_rows()) as u64;
-            kept.push(filtered);
+            let gone = batch.num_rows() - filtered.num_rows();
+            removed += gone as u64;
+            // An unchanged batch keeps its number; a changed one is a new batch.
+            kept.push((if gone == 0 { Some(seq) } else { None }, filtered));
         }
         // Only once every batch was filtered: a failure leaves the buffer as it was.
-        kept.retain(|b| b.num_rows() > 0);
-        self.rows = kept.iter().map(RecordBatch::num_rows).sum();
-        self.bytes = kept.iter().map(RecordBatch::get_array_memory_size).sum();
-        self.batches = kept;
+        kept.retain(|(_, b)| b.num_rows() > 0);
+        self.batches.clear();
+        self.seqs.clear();
+        for (seq, batch) in kept {
+            match seq {
+                Some(seq) => {
+                    self.batches.push(batch);
+                    self.seqs.push(seq);
+                }
+                None => self.append(batch),
+            }
+        }
+        self.rows = self.batches.iter().map(RecordBatch::num_rows).sum();
+        self.bytes = self.batches.iter().map(RecordBatch::get_array_memory_size).sum();
         Ok(removed)
     }
 }
@@ -189,9 +223,14 @@ mod tests {
         live.push(0, events(&["a", "b"]), &[0, 1], 2, &[], &Cutoffs::default(), 5).unwrap();
         live.push(0, events(&["a"]), &[2], 3, &[], &Cutoffs::default(), 6).unwrap();
         assert_eq!(live.since_ms, Some(5));
+        live.push(0, events(&["c"]), &[3], 4, &[], &Cutoffs::default(), 7).unwrap();
+        assert_eq!(live.seqs, [0, 1, 2]);
         assert_eq!(live.remove(&Selector { party_id: Some("a".into()), user_id: None }).unwrap(), 2);
-        assert_eq!((live.rows, live.batches.len()), (1, 1));
+        assert_eq!((live.rows, live.batches.len()), (2, 2));
+        assert_eq!(live.seqs, [3, 2], "a filtered batch is a new one; an untouched one keeps its number");
         live.drain_front(1, 9);
+        assert_eq!(live.seqs, [2]);
+        live.drain_front(1, 10);
         assert_eq!((live.rows, live.bytes, live.since_ms), (0, 0, None));
     }
 }
