@@ -2,7 +2,7 @@
 //!
 //! | route | what |
 //! | --- | --- |
-//! | `GET /internal/v1/live?instance=&after=&live=` | the segment list and the live batches in the format of [`oriel_store::cluster::wire`]: only those numbered above `after` when `instance` names the live buffer's numbering; `live=0` for the segment list alone |
+//! | `GET /internal/v1/live?instance=&after=` | the segment list and the live batches in the format of [`oriel_store::cluster::wire`]: only those numbered above `after` when `instance` names the live buffer's numbering |
 
 use axum::Router;
 use axum::extract::{Query, State};
@@ -26,7 +26,6 @@ pub(crate) fn routes() -> Router<AppState> {
 struct LiveParams {
     instance: Option<u64>,
     after: Option<u64>,
-    live: Option<u8>,
 }
 
 async fn live(State(state): State<AppState>, headers: HeaderMap, Query(params): Query<LiveParams>) -> Result<Response, ApiError> {
@@ -42,7 +41,7 @@ async fn live(State(state): State<AppState>, headers: HeaderMap, Query(params): 
     }
     let store = state.store().ready()?;
     let holds = params.instance.zip(params.after);
-    let export = store.live_export(holds, params.live != Some(0));
+    let export = store.live_export(holds);
     let bytes = tokio::task::spawn_blocking(move || oriel_store::cluster::wire::encode(&export))
         .await
         .map_err(|_| ApiError::new(ErrorCode::Unavailable, "shutting down"))?

@@ -40,6 +40,9 @@ pub const NODE_FILE: &str = "node.json";
 /// so a query node keeps the batches it has and is sent only the newer ones.
 #[derive(Debug, Clone, Default)]
 pub struct LiveExport {
+    /// The name of the store directory it describes (`partitions-0-1`): a query node checks it
+    /// is the one it asked about, whatever answers at the advertised URL.
+    pub store: String,
     /// The manifest generation the segment list is from.
     pub generation: u64,
     /// Names the live buffer's numbering; a store that opened again has another.
@@ -61,6 +64,19 @@ pub struct NodeRecord {
     pub partitions: Vec<u32>,
     /// When it started, ms since the epoch.
     pub started_ms: i64,
+}
+
+/// Writes [`NODE_FILE`] into the store directory `dir`, durably: it claims the directory's
+/// partitions for this node, and query nodes find the node's URL there.
+pub fn advertise(dir: &std::path::Path, record: &NodeRecord) -> Result<()> {
+    let path = dir.join(NODE_FILE);
+    let bytes = serde_json::to_vec_pretty(record).map_err(|e| Error::Internal(e.to_string()))?;
+    oriel_core::durable::atomic_write(&path, &bytes, None).map_err(Error::io("failed to write", &path))
+}
+
+/// The name of the store directory `dir`, as answers carry it.
+pub(crate) fn store_name(dir: &std::path::Path) -> String {
+    dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
 }
 
 /// Whether a `[lo, hi]` filter (either side open) can match anything in `[min, max]`.
@@ -99,35 +115,25 @@ impl Store {
     /// The segment list and the live buffer, taken under one lock so a flush cannot move events
     /// between the two halves. `holds` is what the asker has: the instance of the numbering and
     /// the highest batch number it holds every batch up to; only newer batches are sent (all
-    /// of them when the instance is not this one's). Without `with_live`, the segment list only.
-    pub fn live_export(&self, holds: Option<(u64, u64)>, with_live: bool) -> LiveExport {
+    /// of them when the instance is not this one's).
+    pub fn live_export(&self, holds: Option<(u64, u64)>) -> LiveExport {
         let state = self.shared.state.read();
         let live = &state.live;
         let after = holds.filter(|(instance, _)| *instance == live.instance).map(|(_, through)| through);
-        let mut export = LiveExport {
+        LiveExport {
+            store: store_name(&self.shared.options.dir),
             generation: state.manifest.generation,
             instance: live.instance,
             segments: state.manifest.segments.iter().filter(|s| s.rows > 0).cloned().collect(),
-            ..LiveExport::default()
-        };
-        if with_live {
-            export.live.clone_from(&live.seqs);
-            export.batches = live
+            live: live.seqs.clone(),
+            batches: live
                 .seqs
                 .iter()
                 .zip(&live.batches)
                 .filter(|(seq, _)| after.is_none_or(|after| **seq > after))
                 .map(|(seq, batch)| (*seq, batch.clone()))
-                .collect();
+                .collect(),
         }
-        export
-    }
-
-    /// Writes [`NODE_FILE`] into the store directory, durably: query nodes find this node there.
-    pub fn advertise(&self, record: &NodeRecord) -> Result<()> {
-        let path = self.shared.options.dir.join(NODE_FILE);
-        let bytes = serde_json::to_vec_pretty(record).map_err(|e| Error::Internal(e.to_string()))?;
-        oriel_core::durable::atomic_write(&path, &bytes, None).map_err(Error::io("failed to write", &path))
     }
 
     /// A read-only store over a cluster's shared store directory (`options.dir`): queries see

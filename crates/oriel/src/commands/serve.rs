@@ -252,22 +252,25 @@ async fn open_ingest_store(config: &Config, log: Arc<dyn EventLog>) -> anyhow::R
     let cluster = &config.cluster;
     let root = cluster.store_dir(&config.data_dir);
     let name = ClusterConfig::store_name(&cluster.partitions);
-    oriel_store::cluster::check_assignment(&root, &name, &cluster.partitions)?;
-    let mut options = oriel_store::StoreOptions::from_config(config);
-    options.dir = root.join(&name);
-    options.partitions = Some(cluster.partitions.clone());
-    // A query node may have listed a segment just before compaction replaced it: keep the file
-    // for two query time limits, so such a query still finds it.
-    options.retired_grace = options.query.timeout.saturating_mul(2);
-    let store = oriel_store::Store::open(options, Some(log))
-        .await
-        .with_context(|| format!("cannot open the store {}", root.join(&name).display()))?;
+    let dir = root.join(&name);
     let record = oriel_store::cluster::NodeRecord {
         url: cluster.advertise_url.trim_end_matches('/').to_string(),
         partitions: cluster.partitions.clone(),
         started_ms: oriel_core::Clock::now_ms(&oriel_core::SystemClock),
     };
-    store.advertise(&record).context("cannot advertise this node in the shared store directory")?;
+    // Check, claim, check again: of two nodes started at once with overlapping partitions,
+    // each sees the other's claim, and both refuse.
+    oriel_store::cluster::check_assignment(&root, &name, &cluster.partitions)?;
+    oriel_store::cluster::advertise(&dir, &record).context("cannot advertise this node in the shared store directory")?;
+    oriel_store::cluster::check_assignment(&root, &name, &cluster.partitions)?;
+    let mut options = oriel_store::StoreOptions::from_config(config);
+    options.dir = dir.clone();
+    options.partitions = Some(cluster.partitions.clone());
+    // A query node may have listed a segment just before compaction replaced it: keep the file
+    // for two query time limits, so such a query still finds it.
+    options.retired_grace = options.query.timeout.saturating_mul(2);
+    let store =
+        oriel_store::Store::open(options, Some(log)).await.with_context(|| format!("cannot open the store {}", dir.display()))?;
     let stats = store.stats();
     tracing::info!(store = name, url = record.url, segments = stats.segments, rows = stats.segment_rows, "ingest store opened");
     Ok(store)

@@ -131,6 +131,19 @@ fn collect_ingest_query_as_processes_exactly_once_through_an_ingest_node_sigkill
     assert_eq!(parties, 1, "two collectors gave one visitor two cookieless ids");
     let stored = stored_once(&query);
 
+    // B2's record names A's URL by mistake: A answers for its own store, the query node refuses
+    // that answer and reads B2's store from its manifest, so nothing is counted twice.
+    let record_path = shared.join("partitions-2-3").join("node.json");
+    let record = std::fs::read_to_string(&record_path).unwrap();
+    let wrong = record.replace(&b2.base, &a.base);
+    assert_ne!(wrong, record, "{record}");
+    std::fs::write(&record_path, wrong).unwrap();
+    let misdirected = stored_once(&query);
+    assert!(misdirected.is_subset(&stored) && misdirected.len() < stored.len(), "a misdirected answer was used");
+    std::fs::write(&record_path, &record).unwrap();
+    std::thread::sleep(Duration::from_secs(6)); // the query node asks a failed node again after 5 s
+    assert_eq!(stored_once(&query), stored);
+
     // A stops cleanly (persisting its live buffer): the query node reads its part from its
     // manifest and segments, and still counts every event once.
     assert_eq!(a.stop_with(libc::SIGTERM), Some(0));

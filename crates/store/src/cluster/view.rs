@@ -16,8 +16,10 @@ use crate::metrics as m;
 use crate::snapshot::{SegmentFile, Snapshot, SnapshotSource, batch_time_range};
 use crate::{Error, Result};
 
-/// How often the segment list at hand is refreshed.
+/// How often the snapshot at hand is refreshed.
 const REFRESH: Duration = Duration::from_secs(5);
+/// How long a node that failed to answer is not asked again.
+const BACKOFF: Duration = Duration::from_secs(5);
 
 /// How a query node reaches the ingest nodes.
 #[derive(Debug, Clone)]
@@ -48,6 +50,8 @@ struct Held {
     url: String,
     instance: u64,
     batches: BTreeMap<u64, RecordBatch>,
+    /// When asking the node last failed.
+    failed_at: Option<std::time::Instant>,
 }
 
 impl Held {
@@ -70,7 +74,7 @@ impl Held {
             ordered.push(batch.clone());
             next.insert(*seq, batch);
         }
-        *self = Self { url: url.to_string(), instance: export.instance, batches: next };
+        *self = Self { url: url.to_string(), instance: export.instance, batches: next, failed_at: None };
         Some(ordered)
     }
 }
@@ -112,10 +116,10 @@ impl ClusterView {
         Ok(out)
     }
 
-    /// Every node's part, gathered at once; without the live events unless `live`.
-    async fn gather(&self, live: bool) -> Result<Snapshot> {
+    /// Every node's part, gathered at once.
+    async fn gather(&self) -> Result<Snapshot> {
         let stores = self.stores().await?;
-        let parts = futures::future::join_all(stores.iter().map(|dir| self.part(dir, live))).await;
+        let parts = futures::future::join_all(stores.iter().map(|dir| self.part(dir))).await;
         let mut snapshot = Snapshot::default();
         for part in parts {
             let part = part?;
@@ -127,14 +131,9 @@ impl ClusterView {
 
     /// The part of the store in `dir`: what its node serves, or its committed manifest when the
     /// node cannot answer (its live events are then missing, and the metric says so).
-    async fn part(&self, dir: &Path, live: bool) -> Result<Part> {
+    async fn part(&self, dir: &Path) -> Result<Part> {
         if let Some(node) = read_node(dir).await {
-            let answer = if live {
-                self.fetch_live(dir, &node.url).await
-            } else {
-                self.fetch(&node.url, None).await.map(|e| (e, Vec::new()))
-            };
-            match answer {
+            match self.fetch_live(dir, &node.url).await {
                 Ok((export, live)) => {
                     let segments = export.segments.into_iter().map(|meta| SegmentFile::new(dir, meta)).collect();
                     return Ok(Part { segments, live });
@@ -157,29 +156,50 @@ impl ClusterView {
     async fn fetch_live(&self, dir: &Path, url: &str) -> Result<(LiveExport, Vec<RecordBatch>)> {
         let held = Arc::clone(self.held.lock().entry(dir.to_path_buf()).or_default());
         let mut held = held.lock().await;
-        let mut export = self.fetch(url, Some(held.holds(url))).await?;
+        // A node that just failed is not asked again at once: every query would wait for it.
+        if let Some(when) = held.failed_at.filter(|when| when.elapsed() < BACKOFF) {
+            return Err(Error::NodeUnreachable {
+                url: url.to_string(),
+                reason: format!(
+                    "it failed {:.1} s ago; asking again {} s after a failure",
+                    when.elapsed().as_secs_f64(),
+                    BACKOFF.as_secs()
+                ),
+            });
+        }
+        let answer = self.fetch_live_held(dir, url, &mut held).await;
+        held.failed_at = answer.is_err().then(std::time::Instant::now);
+        answer
+    }
+
+    /// [`Self::fetch_live`] once the node's held batches are locked.
+    async fn fetch_live_held(&self, dir: &Path, url: &str, held: &mut Held) -> Result<(LiveExport, Vec<RecordBatch>)> {
+        let mut export = self.fetch(url, held.holds(url)).await?;
+        let expected = super::store_name(dir);
+        if export.store != expected {
+            return Err(Error::BadNode(format!(
+                "{url} answers for the store {:?}, not {expected:?}: check cluster.advertise_url of the ingest nodes",
+                export.store
+            )));
+        }
         if let Some(batches) = held.absorb(url, &mut export) {
             return Ok((export, batches));
         }
         // The answer does not fit what was held (the node restarted between two answers):
         // ask for everything.
-        let mut export = self.fetch(url, Some(None)).await?;
+        let mut export = self.fetch(url, None).await?;
         let batches = held.absorb(url, &mut export).ok_or_else(|| Error::BadNode("a listed live batch was not sent".into()))?;
         Ok((export, batches))
     }
 
-    /// Asks the node at `url` for its segments and, with `live`, the live batches newer than
-    /// what it names as held (all of them for `Some(None)`).
-    async fn fetch(&self, url: &str, live: Option<Option<(u64, u64)>>) -> Result<LiveExport> {
+    /// Asks the node at `url` for its segments and the live batches newer than what `holds`
+    /// names (all of them without it).
+    async fn fetch(&self, url: &str, holds: Option<(u64, u64)>) -> Result<LiveExport> {
         let unreachable = |reason: String| Error::NodeUnreachable { url: url.to_string(), reason };
         let mut query = Vec::new();
-        match live {
-            None => query.push(("live", 0)),
-            Some(Some((instance, through))) => {
-                query.push(("instance", instance));
-                query.push(("after", through));
-            }
-            Some(None) => {}
+        if let Some((instance, through)) = holds {
+            query.push(("instance", instance));
+            query.push(("after", through));
         }
         let response = self
             .client
@@ -212,13 +232,13 @@ impl ClusterView {
 }
 
 impl ClusterView {
-    /// Keeps the snapshot at hand's segment list current (its live part is the last query's):
-    /// it is what "all time" starts from. Runs until `stop` turns true.
+    /// Keeps the snapshot at hand current between queries (each fetch moves only the live
+    /// batches that are new): it is what "all time" starts from and what the store's counts
+    /// describe. Runs until `stop` turns true.
     pub(crate) async fn refresh(self: Arc<Self>, mut stop: tokio::sync::watch::Receiver<bool>) {
         loop {
-            match self.gather(false).await {
-                Ok(fresh) => self.last.lock().segments = fresh.segments,
-                Err(error) => tracing::warn!(%error, "cannot list the cluster's segments"),
+            if let Err(error) = self.current(None, None).await {
+                tracing::warn!(%error, "cannot gather the cluster's snapshot");
             }
             tokio::select! {
                 () = tokio::time::sleep(REFRESH) => {}
@@ -247,7 +267,7 @@ impl SnapshotSource for ClusterView {
     }
 
     async fn current(&self, lo: Option<i64>, hi: Option<i64>) -> Result<Snapshot, DataFusionError> {
-        let mut snapshot = self.gather(true).await.map_err(|e| DataFusionError::External(Box::new(e)))?;
+        let mut snapshot = self.gather().await.map_err(|e| DataFusionError::External(Box::new(e)))?;
         *self.last.lock() = snapshot.clone();
         // Every live batch comes over (the new ones only); those outside the query's time range
         // are left out of its plan here.

@@ -19,6 +19,7 @@ use datafusion::arrow::array::RecordBatch;
 use datafusion::arrow::buffer::Buffer;
 use datafusion::arrow::ipc::reader::StreamDecoder;
 use datafusion::arrow::ipc::writer::StreamWriter;
+use datafusion::arrow::ipc::{MessageHeader, root_as_message};
 use serde::{Deserialize, Serialize};
 
 use crate::manifest::SegmentMeta;
@@ -36,6 +37,7 @@ const MAX_JSON: usize = 256 << 20;
 
 #[derive(Serialize, Deserialize)]
 struct Head {
+    store: String,
     generation: u64,
     instance: u64,
     segments: Vec<SegmentMeta>,
@@ -48,6 +50,7 @@ struct Head {
 /// Encodes `export` for the wire.
 pub fn encode(export: &LiveExport) -> Result<Vec<u8>> {
     let head = Head {
+        store: export.store.clone(),
         generation: export.generation,
         instance: export.instance,
         segments: export.segments.clone(),
@@ -100,7 +103,11 @@ pub fn decode(bytes: &[u8]) -> Result<LiveExport> {
         .unwrap_or_else(|_| Err("the Arrow IPC stream is malformed".into()))
         .map_err(|reason| bad(format!("invalid live batches: {reason}")))?;
     let listed: std::collections::HashSet<u64> = head.live.iter().copied().collect();
-    if batches.len() != head.sent.len() || !head.sent.iter().all(|seq| listed.contains(seq)) {
+    let sent: std::collections::HashSet<u64> = head.sent.iter().copied().collect();
+    if listed.len() != head.live.len() || sent.len() != head.sent.len() {
+        return Err(bad("a live batch number is listed twice".into()));
+    }
+    if batches.len() != head.sent.len() || !sent.is_subset(&listed) {
         return Err(bad(format!(
             "{} live batches arrived for {} numbers sent, or a number sent is not listed",
             batches.len(),
@@ -108,6 +115,7 @@ pub fn decode(bytes: &[u8]) -> Result<LiveExport> {
         )));
     }
     Ok(LiveExport {
+        store: head.store,
         generation: head.generation,
         instance: head.instance,
         segments: head.segments,
@@ -116,10 +124,48 @@ pub fn decode(bytes: &[u8]) -> Result<LiveExport> {
     })
 }
 
+/// Walks the IPC stream's framing before anything decodes it, and refuses what the events never
+/// use but a forged answer could: compressed bodies (Arrow allocates the uncompressed size a
+/// buffer claims before checking anything) and messages other than the schema and record
+/// batches (dictionaries, tensors).
+fn check_messages(mut ipc: &[u8]) -> std::result::Result<(), String> {
+    fn word(bytes: &[u8]) -> Option<u32> {
+        Some(u32::from_le_bytes([*bytes.first()?, *bytes.get(1)?, *bytes.get(2)?, *bytes.get(3)?]))
+    }
+    let cut = || "the stream ends inside a message".to_string();
+    loop {
+        let mut len = word(ipc).ok_or_else(cut)?;
+        ipc = &ipc[4..];
+        if len == u32::MAX {
+            // The continuation marker; the length follows.
+            len = word(ipc).ok_or_else(cut)?;
+            ipc = &ipc[4..];
+        }
+        if len == 0 {
+            return Ok(());
+        }
+        let len = len as usize;
+        let meta = ipc.get(..len).ok_or_else(cut)?;
+        let message = root_as_message(meta).map_err(|e| format!("a message header is malformed: {e}"))?;
+        let body = usize::try_from(message.bodyLength()).ok().filter(|&body| body <= ipc.len() - len).ok_or_else(cut)?;
+        match message.header_type() {
+            MessageHeader::Schema => {}
+            MessageHeader::RecordBatch => {
+                if message.header_as_record_batch().and_then(|batch| batch.compression()).is_some() {
+                    return Err("compressed batches are not accepted".into());
+                }
+            }
+            other => return Err(format!("unexpected {other:?} message")),
+        }
+        ipc = &ipc[len + body..];
+    }
+}
+
 /// The batches of an IPC stream that must have the events schema. The push decoder slices
 /// message bodies out of the input instead of allocating the length a message claims, so a
 /// forged length cannot ask for more memory than the answer's own size.
 fn read_batches(ipc: &[u8]) -> std::result::Result<Vec<RecordBatch>, String> {
+    check_messages(ipc)?;
     let mut decoder = StreamDecoder::new();
     let mut buffer = Buffer::from(ipc.to_vec());
     let mut batches = Vec::new();
@@ -171,6 +217,7 @@ mod tests {
             expiry_checked: None,
         };
         LiveExport {
+            store: "partitions-0".into(),
             generation: 4,
             instance: 77,
             segments: vec![segment],
@@ -183,7 +230,7 @@ mod tests {
     fn round_trip() {
         let export = sample();
         let back = decode(&encode(&export).unwrap()).unwrap();
-        assert_eq!((back.generation, back.instance), (4, 77));
+        assert_eq!((back.store.as_str(), back.generation, back.instance), ("partitions-0", 4, 77));
         assert_eq!(back.segments, export.segments);
         assert_eq!(back.live, [3, 8]);
         assert_eq!(back.batches, export.batches);
@@ -192,6 +239,31 @@ mod tests {
         let mut unlisted = export;
         unlisted.live = vec![3];
         assert!(decode(&encode(&unlisted).unwrap()).unwrap_err().to_string().contains("not listed"));
+    }
+
+    /// A compressed body would make Arrow allocate the size it claims: refused before decoding.
+    #[test]
+    fn compressed_batches_are_refused() {
+        use datafusion::arrow::ipc::CompressionType;
+        use datafusion::arrow::ipc::writer::IpcWriteOptions;
+        let export = sample();
+        let plain = encode(&export).unwrap();
+        let newline = plain.iter().position(|&b| b == b'\n').unwrap();
+        let header = std::str::from_utf8(&plain[..newline]).unwrap();
+        let json_len: usize = header.split(' ').nth(2).unwrap().parse().unwrap();
+        let mut rest = plain[newline + 1..newline + 1 + json_len].to_vec();
+        let options = IpcWriteOptions::default().try_with_compression(Some(CompressionType::ZSTD)).unwrap();
+        let mut writer = StreamWriter::try_new_with_options(&mut rest, &events_schema(), options).unwrap();
+        writer.write(&export.batches[0].1).unwrap();
+        writer.finish().unwrap();
+        drop(writer);
+        let mut forged = format!("{MAGIC} {VERSION} {json_len} {} {:08x}\n", rest.len(), crc32c::crc32c(&rest)).into_bytes();
+        forged.extend_from_slice(&rest);
+        let err = decode(&forged).unwrap_err().to_string();
+        assert!(err.contains("compressed batches are not accepted"), "{err}");
+        let mut twice = export;
+        twice.live = vec![8, 8];
+        assert!(decode(&encode(&twice).unwrap()).unwrap_err().to_string().contains("listed twice"));
     }
 
     #[test]
