@@ -50,8 +50,8 @@ struct Held {
     url: String,
     instance: u64,
     batches: BTreeMap<u64, RecordBatch>,
-    /// When asking the node last failed.
-    failed_at: Option<std::time::Instant>,
+    /// The URL asking failed at last, and when.
+    failed: Option<(String, std::time::Instant)>,
 }
 
 impl Held {
@@ -74,7 +74,7 @@ impl Held {
             ordered.push(batch.clone());
             next.insert(*seq, batch);
         }
-        *self = Self { url: url.to_string(), instance: export.instance, batches: next, failed_at: None };
+        *self = Self { url: url.to_string(), instance: export.instance, batches: next, failed: None };
         Some(ordered)
     }
 }
@@ -156,8 +156,9 @@ impl ClusterView {
     async fn fetch_live(&self, dir: &Path, url: &str) -> Result<(LiveExport, Vec<RecordBatch>)> {
         let held = Arc::clone(self.held.lock().entry(dir.to_path_buf()).or_default());
         let mut held = held.lock().await;
-        // A node that just failed is not asked again at once: every query would wait for it.
-        if let Some(when) = held.failed_at.filter(|when| when.elapsed() < BACKOFF) {
+        // A node that just failed is not asked again at once: every query would wait for it. A
+        // new URL (another node took the store over) is asked at once.
+        if let Some((_, when)) = held.failed.as_ref().filter(|(at, when)| at == url && when.elapsed() < BACKOFF) {
             return Err(Error::NodeUnreachable {
                 url: url.to_string(),
                 reason: format!(
@@ -168,7 +169,7 @@ impl ClusterView {
             });
         }
         let answer = self.fetch_live_held(dir, url, &mut held).await;
-        held.failed_at = answer.is_err().then(std::time::Instant::now);
+        held.failed = answer.is_err().then(|| (url.to_string(), std::time::Instant::now()));
         answer
     }
 
