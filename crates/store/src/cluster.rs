@@ -53,6 +53,11 @@ pub struct LiveExport {
     pub live: Vec<u64>,
     /// The live batches sent, with their numbers: those the asker does not hold.
     pub batches: Vec<(u64, RecordBatch)>,
+    /// Whether the node has ingested everything its partitions held when it opened: until
+    /// then (a restart replaying Kafka) answers over it are partial.
+    pub caught_up: bool,
+    /// Events in its partitions not ingested yet, as last measured (every few seconds).
+    pub lag_events: u64,
 }
 
 /// The contents of [`NODE_FILE`].
@@ -133,6 +138,8 @@ impl Store {
                 .filter(|(seq, _)| after.is_none_or(|after| **seq > after))
                 .map(|(seq, batch)| (*seq, batch.clone()))
                 .collect(),
+            caught_up: self.caught_up(&live.offsets),
+            lag_events: self.measured_lag.load(std::sync::atomic::Ordering::Relaxed),
         }
     }
 

@@ -101,12 +101,15 @@ impl Store {
         let mut stop = self.stop.subscribe();
         loop {
             let ingested = self.shared.state.read().live.offsets.clone();
+            let mut total = 0;
             for (partition, next) in ingested {
                 if let Ok(range) = log.offsets(partition).await {
-                    metrics::gauge!(m::INGEST_LAG, "partition" => partition.to_string())
-                        .set(range.end.saturating_sub(next) as f64);
+                    let lag = range.end.saturating_sub(next);
+                    total += lag;
+                    metrics::gauge!(m::INGEST_LAG, "partition" => partition.to_string()).set(lag as f64);
                 }
             }
+            self.measured_lag.store(total, std::sync::atomic::Ordering::Relaxed);
             tokio::select! {
                 () = tokio::time::sleep(LAG_EVERY) => {}
                 _ = stop.changed() => return,

@@ -222,6 +222,9 @@ pub struct Store {
     lock: Mutex<Option<DirLock>>,
     /// On a query node, its view of the cluster: it reads, and writes nothing.
     view: Option<Arc<crate::cluster::ClusterView>>,
+    /// Events in the log not ingested yet, summed over the partitions, as the lag task last
+    /// measured them (the figure a query node is given without a round trip to the log).
+    pub(crate) measured_lag: std::sync::atomic::AtomicU64,
 }
 
 impl Store {
@@ -303,6 +306,7 @@ impl Store {
             engine,
             lock: Mutex::new(lock),
             view,
+            measured_lag: std::sync::atomic::AtomicU64::new(0),
         })
     }
 
@@ -350,14 +354,21 @@ impl Store {
 
     /// How far queries are behind the log now.
     pub async fn ingest_lag(&self) -> Result<IngestLag> {
+        if let Some(view) = &self.view {
+            return Ok(view.lag());
+        }
         let Some(log) = &self.log else { return Ok(IngestLag { events: 0, caught_up: true }) };
         let ingested = self.shared.state.read().live.offsets.clone();
         let mut events = 0;
         for (&p, &next) in &ingested {
             events += log.offsets(p).await?.end.saturating_sub(next);
         }
-        let caught_up = self.start_ends.iter().all(|(p, &end)| ingested.get(p).is_some_and(|&next| next >= end));
-        Ok(IngestLag { events, caught_up })
+        Ok(IngestLag { events, caught_up: self.caught_up(&ingested) })
+    }
+
+    /// Whether `ingested` (each partition's next offset) reaches what the log held at open.
+    pub(crate) fn caught_up(&self, ingested: &BTreeMap<u32, u64>) -> bool {
+        self.start_ends.iter().all(|(p, &end)| ingested.get(p).is_some_and(|&next| next >= end))
     }
 
     pub(crate) fn publish_stats(&self) {

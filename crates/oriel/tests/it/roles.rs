@@ -97,6 +97,10 @@ fn collect_ingest_query_as_processes_exactly_once_through_an_ingest_node_sigkill
     // Without B, queries still answer, from A and B's persisted segments.
     let partial = query.count("SELECT count(*) FROM events");
     assert!(partial > 0, "the query node answered nothing while an ingest node was down");
+    // ... and say that they are partial.
+    let (_, answer) = query.post("/api/v1/sql", serde_json::json!({ "query": "SELECT count(*) FROM events" }));
+    assert_eq!(answer["caught_up"], false, "an answer without a node's live events claims to be complete: {answer}");
+    assert_eq!(query.get("/readyz/query").0, 503, "the query node is query-ready with an ingest node down");
     let b2 = ingest(root.path(), "ingest-b2", "[2, 3]");
     std::thread::sleep(Duration::from_secs(2));
     stop.store(true, Ordering::SeqCst);
@@ -111,6 +115,8 @@ fn collect_ingest_query_as_processes_exactly_once_through_an_ingest_node_sigkill
     wait_settled(&query, ledger.acked.len());
     let stored = stored_once(&query);
     assert_eq!(stored, ledger.acked, "the cluster holds other events than were acknowledged");
+    let (_, answer) = query.post("/api/v1/sql", serde_json::json!({ "query": "SELECT count(*) FROM events" }));
+    assert_eq!(answer["caught_up"], true, "{answer}");
     let per_store: Vec<_> = ["partitions-0-1", "partitions-2-3"].iter().map(|s| shared.join(s).join("manifest")).collect();
     assert!(per_store.iter().all(|m| m.exists()), "each ingest node commits its own manifest: {per_store:?}");
     for node in [&a, &b2] {

@@ -14,7 +14,7 @@ use super::{LiveExport, NODE_FILE, NodeRecord, wire};
 use crate::manifest::Manifest;
 use crate::metrics as m;
 use crate::snapshot::{SegmentFile, Snapshot, SnapshotSource, batch_time_range};
-use crate::{Error, Result};
+use crate::{Error, IngestLag, Result};
 
 /// How often the snapshot at hand is refreshed.
 const REFRESH: Duration = Duration::from_secs(5);
@@ -42,6 +42,8 @@ pub struct ClusterView {
     last: Mutex<Snapshot>,
     /// Per store directory, the live batches last fetched from its node.
     held: Mutex<HashMap<PathBuf, Arc<tokio::sync::Mutex<Held>>>>,
+    /// How far the last gathered snapshot is behind Kafka, over every node.
+    lag: Mutex<IngestLag>,
 }
 
 /// The live batches of one node that a query node holds: exactly those of its last answer.
@@ -83,6 +85,7 @@ impl Held {
 struct Part {
     segments: Vec<Arc<SegmentFile>>,
     live: Vec<RecordBatch>,
+    lag: IngestLag,
 }
 
 impl ClusterView {
@@ -93,7 +96,14 @@ impl ClusterView {
             .connect_timeout(options.timeout)
             .build()
             .map_err(|e| Error::Internal(format!("cannot build the HTTP client: {e}")))?;
-        Ok(Self { root, options, client, last: Mutex::new(Snapshot::default()), held: Mutex::new(HashMap::new()) })
+        Ok(Self {
+            root,
+            options,
+            client,
+            last: Mutex::new(Snapshot::default()),
+            held: Mutex::new(HashMap::new()),
+            lag: Mutex::new(IngestLag { events: 0, caught_up: false }),
+        })
     }
 
     /// The store directories in the shared directory: those with a manifest or a node record.
@@ -121,11 +131,15 @@ impl ClusterView {
         let stores = self.stores().await?;
         let parts = futures::future::join_all(stores.iter().map(|dir| self.part(dir))).await;
         let mut snapshot = Snapshot::default();
+        let mut lag = IngestLag { events: 0, caught_up: true };
         for part in parts {
             let part = part?;
             snapshot.segments.extend(part.segments);
             snapshot.live.extend(part.live);
+            lag.events += part.lag.events;
+            lag.caught_up &= part.lag.caught_up;
         }
+        *self.lag.lock() = lag;
         Ok(snapshot)
     }
 
@@ -135,8 +149,9 @@ impl ClusterView {
         if let Some(node) = read_node(dir).await {
             match self.fetch_live(dir, &node.url).await {
                 Ok((export, live)) => {
+                    let lag = IngestLag { events: export.lag_events, caught_up: export.caught_up };
                     let segments = export.segments.into_iter().map(|meta| SegmentFile::new(dir, meta)).collect();
-                    return Ok(Part { segments, live });
+                    return Ok(Part { segments, live, lag });
                 }
                 Err(error) => {
                     metrics::counter!(m::NODE_FAILURES, "node" => node.url.clone()).increment(1);
@@ -147,7 +162,8 @@ impl ClusterView {
         let owned = dir.to_path_buf();
         let manifest = tokio::task::spawn_blocking(move || Manifest::load(&owned)).await.map_err(|_| Error::Closed)??;
         let segments = manifest.segments.into_iter().map(|meta| SegmentFile::new(dir, meta)).collect();
-        Ok(Part { segments, live: Vec::new() })
+        // Without its node, what the store has not persisted is missing: the answer is partial.
+        Ok(Part { segments, live: Vec::new(), lag: IngestLag { events: 0, caught_up: false } })
     }
 
     /// The segments and every live batch of the node at `url` for the store `dir`, asking only
@@ -233,6 +249,12 @@ impl ClusterView {
 }
 
 impl ClusterView {
+    /// How far the last gathered snapshot was behind Kafka: not caught up while a node replays
+    /// after a restart or cannot be asked.
+    pub(crate) fn lag(&self) -> IngestLag {
+        *self.lag.lock()
+    }
+
     /// Keeps the snapshot at hand current between queries (each fetch moves only the live
     /// batches that are new): it is what "all time" starts from and what the store's counts
     /// describe. Runs until `stop` turns true.

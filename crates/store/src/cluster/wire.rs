@@ -45,6 +45,8 @@ struct Head {
     live: Vec<u64>,
     /// The numbers of the batches in the IPC stream, in its order.
     sent: Vec<u64>,
+    caught_up: bool,
+    lag_events: u64,
 }
 
 /// Encodes `export` for the wire.
@@ -56,6 +58,8 @@ pub fn encode(export: &LiveExport) -> Result<Vec<u8>> {
         segments: export.segments.clone(),
         live: export.live.clone(),
         sent: export.batches.iter().map(|(seq, _)| *seq).collect(),
+        caught_up: export.caught_up,
+        lag_events: export.lag_events,
     };
     let mut rest = serde_json::to_vec(&head).map_err(|e| Error::Internal(e.to_string()))?;
     let json_len = rest.len();
@@ -121,6 +125,8 @@ pub fn decode(bytes: &[u8]) -> Result<LiveExport> {
         segments: head.segments,
         live: head.live,
         batches: head.sent.into_iter().zip(batches).collect(),
+        caught_up: head.caught_up,
+        lag_events: head.lag_events,
     })
 }
 
@@ -223,6 +229,8 @@ mod tests {
             segments: vec![segment],
             live: vec![3, 8],
             batches: vec![(8, builder.finish().expect("batch"))],
+            caught_up: false,
+            lag_events: 12,
         }
     }
 
@@ -233,6 +241,7 @@ mod tests {
         assert_eq!((back.store.as_str(), back.generation, back.instance), ("partitions-0", 4, 77));
         assert_eq!(back.segments, export.segments);
         assert_eq!(back.live, [3, 8]);
+        assert_eq!((back.caught_up, back.lag_events), (false, 12));
         assert_eq!(back.batches, export.batches);
         assert_eq!(back.batches.iter().map(|(_, b)| b.num_rows()).sum::<usize>(), 2);
         assert_eq!(decode(&encode(&LiveExport::default()).unwrap()).unwrap().batches.len(), 0);
