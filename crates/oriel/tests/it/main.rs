@@ -24,7 +24,8 @@ use std::time::Duration;
 
 /// The machine's CPUs, shared by the tests that load them: those take it shared; the abuse
 /// test, whose point is to time answers under its own load, takes it alone, so the load of the
-/// crash test or a browser next to it is not held against the server.
+/// crash test or a browser next to it is not held against the server; so does the roles test,
+/// whose six processes would otherwise starve the tests next to it.
 static MACHINE: std::sync::RwLock<()> = std::sync::RwLock::new(());
 
 /// A share of the machine for a test that loads it.
@@ -103,9 +104,10 @@ impl Server {
         http_get(&format!("{}{path}", self.base))
     }
 
-    /// Waits for `/readyz` to answer 200.
+    /// Waits for `/readyz` to answer 200: up to a minute, as a debug build starting on a machine
+    /// that other tests load can take a while.
     pub(crate) fn wait_ready(&self) {
-        for _ in 0..300 {
+        for _ in 0..1200 {
             if self.get("/readyz").0 == 200 {
                 return;
             }

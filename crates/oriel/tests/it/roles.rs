@@ -41,7 +41,7 @@ fn live_rows(node: &Server) -> f64 {
 
 #[test]
 fn collect_ingest_query_as_processes_exactly_once_through_an_ingest_node_sigkill() {
-    let _machine = crate::shared_machine();
+    let _machine = crate::whole_machine();
     let broker = Broker::new();
     let root = tempfile::tempdir().unwrap();
     let topic = unique_topic("roles");

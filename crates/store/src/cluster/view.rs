@@ -18,6 +18,8 @@ use crate::{Error, IngestLag, Result};
 
 /// How often the snapshot at hand is refreshed.
 const REFRESH: Duration = Duration::from_secs(5);
+/// The most bytes of an error answer read.
+const ERROR_BYTES: usize = 4096;
 /// How long a node that failed to answer is not asked again.
 const BACKOFF: Duration = Duration::from_secs(5);
 
@@ -227,22 +229,26 @@ impl ClusterView {
             .await
             .map_err(|e| unreachable(e.to_string()))?;
         let status = response.status();
-        if !status.is_success() {
-            let body = response.text().await.unwrap_or_default();
-            let body: String = body.chars().take(300).collect();
-            return Err(unreachable(format!("answered {status}: {}", body.trim())));
-        }
         let mut bytes = Vec::new();
         let mut stream = response.bytes_stream();
+        // An error's explanation is read only as far as it is shown.
+        let limit = if status.is_success() { self.options.max_bytes } else { ERROR_BYTES };
         while let Some(chunk) = stream.next().await {
             let chunk = chunk.map_err(|e| unreachable(e.to_string()))?;
-            if bytes.len() + chunk.len() > self.options.max_bytes {
+            if bytes.len() + chunk.len() > limit {
+                if !status.is_success() {
+                    break;
+                }
                 return Err(unreachable(format!(
-                    "its live events exceed {} MiB (cluster.max_live_mb); narrow the query's time range or raise the limit",
+                    "its answer exceeds {} MiB (cluster.max_live_mb): raise the limit, or let the ingest nodes flush sooner (store.flush_rows)",
                     self.options.max_bytes >> 20
                 )));
             }
             bytes.extend_from_slice(&chunk);
+        }
+        if !status.is_success() {
+            let body: String = String::from_utf8_lossy(&bytes).chars().take(300).collect();
+            return Err(unreachable(format!("answered {status}: {}", body.trim())));
         }
         tokio::task::spawn_blocking(move || wire::decode(&bytes)).await.map_err(|_| Error::Closed)?
     }
