@@ -312,3 +312,44 @@ async fn deletions_are_rate_limited() {
     assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{text}");
     assert!(text.contains("at most 30 deletions a minute"), "{text}");
 }
+
+/// An ingest node's cluster API takes the cluster's token and nothing else: not the admin
+/// token, not a viewer's; it exists only on an ingest node; bad parameters are a 400.
+#[tokio::test]
+async fn the_cluster_api_needs_the_cluster_token_and_only_that() {
+    const CLUSTER: &str = "the-cluster-token-of-more-than-32-characters";
+    let path = "/internal/v1/live";
+    let serve = fixture();
+    let (status, _, _) =
+        send(&serve.state, "GET", path, "", "127.0.0.1:5000", &[("authorization", &format!("Bearer {CLUSTER}"))]).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "oriel serve has no cluster API");
+
+    let f = fixture();
+    f.state.set_role(oriel_core::config::NodeRole::Ingest);
+    f.state.set_cluster_token(CLUSTER.into());
+    let admin = format!("Bearer {}", f.admin);
+    let viewer = format!("Bearer {VIEWER}");
+    let wrong = format!("Bearer {CLUSTER}x");
+    for (what, headers) in [
+        ("no credential", vec![]),
+        ("the admin token", vec![("authorization", admin.as_str())]),
+        ("a viewer token", vec![("authorization", viewer.as_str())]),
+        ("a wrong cluster token", vec![("authorization", wrong.as_str())]),
+        ("a user's password", vec![("authorization", "Basic YWRhbTphZGFtJ3MgcGFzc3dvcmQ=")]),
+    ] {
+        let (status, text, _) = send(&f.state, "GET", path, "", "127.0.0.1:5000", &headers).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{what}: {text}");
+    }
+    let right = format!("Bearer {CLUSTER}");
+    let (status, _, _) = send(&f.state, "GET", path, "", "127.0.0.1:5000", &[("authorization", &right)]).await;
+    assert!(passed(status), "the cluster token: {status}");
+    for bad in ["?after=abc", "?instance=-1&after=2", "?from=1"] {
+        let (status, text, _) =
+            send(&f.state, "GET", &format!("{path}{bad}"), "", "127.0.0.1:5000", &[("authorization", &right)]).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}: {text}");
+    }
+    // The ingest node serves no analytics.
+    let (status, _, _) =
+        send(&f.state, "POST", "/api/v1/sql", r#"{"query":"SELECT 1"}"#, "127.0.0.1:5000", &[("authorization", &admin)]).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}
