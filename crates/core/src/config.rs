@@ -22,6 +22,7 @@ mod cluster;
 mod collector;
 mod goals;
 mod log;
+mod object_store;
 mod server;
 mod store;
 
@@ -29,6 +30,7 @@ pub use cluster::{ClusterConfig, MIN_CLUSTER_TOKEN_CHARS, NodeRole};
 pub use collector::{BUILT_IN_GEOIP, Cidr, CollectorConfig, DivolteConfig, IpHandling, SiteConfig};
 pub use goals::{FilterSpec, Goal};
 pub use log::{EmbeddedLogConfig, KAFKA_RESERVED_PROPERTIES, KafkaLogConfig, LogConfig};
+pub use object_store::ObjectStoreConfig;
 pub use server::{ApiToken, Role, ServerConfig, User};
 pub use store::{Partitioning, StoreConfig};
 
@@ -91,6 +93,8 @@ pub struct Config {
     /// How the roles of a scaled-out installation find each other (`oriel collect`, `ingest`,
     /// `query`); `oriel serve` ignores it.
     pub cluster: ClusterConfig,
+    /// Where segments and manifests are kept: S3 (or an S3-compatible server), or local disk.
+    pub object_store: ObjectStoreConfig,
 }
 
 impl Default for Config {
@@ -104,6 +108,7 @@ impl Default for Config {
             sites: Vec::new(),
             goals: Vec::new(),
             cluster: ClusterConfig::default(),
+            object_store: ObjectStoreConfig::default(),
         }
     }
 }
@@ -215,6 +220,7 @@ impl Config {
         self.store.validate(&invalid)?;
         goals::validate(&self.goals, &invalid)?;
         self.cluster.validate(&invalid)?;
+        self.object_store.validate(&invalid)?;
         if let Some(max_append) = self.log.max_append_bytes()
             && self.collector.max_body_bytes > max_append
         {

@@ -1,19 +1,21 @@
 //! The store across processes: the ingest and query roles of a cluster.
 //!
-//! Each ingest node runs an ordinary [`Store`] over its own log partitions, in its own directory
-//! inside the shared store directory (`partitions-0-1`, ...), and writes [`NODE_FILE`] there
-//! to say at which URL it serves its live buffer. A query node opens a [`Store::open_view`]:
+//! Each ingest node runs an ordinary [`Store`] over its own log partitions, as its own store
+//! (`partitions-0-1`, ...) in the shared store directory or object-storage prefix, and writes
+//! [`NODE_FILE`] there to say at which URL it serves its live buffer. A query node opens a [`Store::open_view`]:
 //! for every query it asks each ingest node for a consistent cut of its store ([`LiveExport`]:
 //! the segment list and the live batches of one moment, so an event is counted once whether a
-//! flush has persisted it yet or not) and reads the segment files from the shared directory.
+//! flush has persisted it yet or not) and reads the segment files from the shared place.
 //! Live batches are numbered, so the query node keeps those it fetched and is sent only newer
 //! ones.
 //! When a node cannot answer, its committed manifest stands in: the answer lacks only that
 //! node's events not yet persisted, and a metric and a warning say so.
 //!
 //! - [`wire`]: the bytes of a [`LiveExport`] between nodes.
+//! - `shared`: where the stores are ([`SharedRoot`]): a shared directory or object storage.
 //! - `view`: the query node's source of snapshots.
 
+mod shared;
 mod view;
 pub mod wire;
 
@@ -23,6 +25,7 @@ use datafusion::arrow::array::RecordBatch;
 use parking_lot::RwLock;
 use serde::{Deserialize, Serialize};
 
+pub use self::shared::SharedRoot;
 pub use self::view::{ClusterView, ClusterViewOptions};
 use crate::ingest::live::Live;
 use crate::manifest::{Manifest, SegmentMeta};
@@ -71,14 +74,6 @@ pub struct NodeRecord {
     pub started_ms: i64,
 }
 
-/// Writes [`NODE_FILE`] into the store directory `dir`, durably: it claims the directory's
-/// partitions for this node, and query nodes find the node's URL there.
-pub fn advertise(dir: &std::path::Path, record: &NodeRecord) -> Result<()> {
-    let path = dir.join(NODE_FILE);
-    let bytes = serde_json::to_vec_pretty(record).map_err(|e| Error::Internal(e.to_string()))?;
-    oriel_core::durable::atomic_write(&path, &bytes, None).map_err(Error::io("failed to write", &path))
-}
-
 /// The name of the store directory `dir`, as answers carry it.
 pub(crate) fn store_name(dir: &std::path::Path) -> String {
     dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
@@ -89,27 +84,21 @@ pub(crate) fn overlaps(lo: Option<i64>, hi: Option<i64>, min: i64, max: i64) -> 
     lo.is_none_or(|lo| max >= lo) && hi.is_none_or(|hi| min <= hi)
 }
 
-/// Refuses to let the store `own` (a directory in the shared directory `root`) ingest
-/// `partitions` when another store there holds offsets of, or is advertised for, one of them:
-/// both would hold that partition's events, and every query would count them twice.
-pub fn check_assignment(root: &std::path::Path, own: &str, partitions: &[u32]) -> Result<()> {
-    let Ok(entries) = std::fs::read_dir(root) else { return Ok(()) };
-    for entry in entries.filter_map(std::result::Result::ok) {
-        let dir = entry.path();
-        if entry.file_name() == own || !dir.is_dir() {
+/// Refuses to let the store `own` (in the cluster's shared place `root`) ingest `partitions`
+/// when another store there holds offsets of, or is advertised for, one of them: both would
+/// hold that partition's events, and every query would count them twice.
+pub async fn check_assignment(root: &SharedRoot, own: &str, partitions: &[u32]) -> Result<()> {
+    for name in root.stores().await? {
+        if name == own {
             continue;
         }
-        let manifest = Manifest::load(&dir)?;
-        let advertised: Vec<u32> = std::fs::read(dir.join(NODE_FILE))
-            .ok()
-            .and_then(|bytes| serde_json::from_slice::<NodeRecord>(&bytes).ok())
-            .map(|node| node.partitions)
-            .unwrap_or_default();
+        let manifest = root.manifest(&name).await?;
+        let advertised: Vec<u32> = root.node(&name).await.map(|node| node.partitions).unwrap_or_default();
         if let Some(p) = partitions.iter().find(|p| manifest.offsets.contains_key(p) || advertised.contains(p)) {
             return Err(Error::Assignment(format!(
                 "partition {p} already belongs to the store {}: a partition is ingested by one store only. \
                  Give this node the same cluster.partitions as that store's node to take it over, or move that store away first",
-                dir.display()
+                root.describe(&name)
             )));
         }
     }
@@ -143,13 +132,19 @@ impl Store {
         }
     }
 
-    /// A read-only store over a cluster's shared store directory (`options.dir`): queries see
-    /// every ingest node's segments and live events. It ingests nothing, writes nothing and
-    /// takes no lock.
-    pub async fn open_view(mut options: StoreOptions, view: ClusterViewOptions) -> Result<Arc<Self>> {
+    /// A read-only store over a cluster's stores in `root`: queries see every ingest node's
+    /// segments and live events. It ingests nothing, writes nothing and takes no lock.
+    pub async fn open_view(options: StoreOptions, root: SharedRoot, view: ClusterViewOptions) -> Result<Arc<Self>> {
         crate::metrics::describe();
-        options.dir = std::path::absolute(&options.dir).map_err(Error::io("cannot resolve", &options.dir))?;
-        let view = Arc::new(ClusterView::new(options.dir.clone(), view)?);
+        let root = match root {
+            SharedRoot::Dir(dir) => SharedRoot::Dir(std::path::absolute(&dir).map_err(Error::io("cannot resolve", &dir))?),
+            SharedRoot::Objects { bucket, cache_dir, cache } => SharedRoot::Objects {
+                bucket,
+                cache_dir: std::path::absolute(&cache_dir).map_err(Error::io("cannot resolve", &cache_dir))?,
+                cache,
+            },
+        };
+        let view = Arc::new(ClusterView::new(root, view)?);
         let table = Arc::new(EventsTable::new(Arc::clone(&view) as Arc<dyn SnapshotSource>));
         let engine = Arc::new(QueryEngine::new(table, options.query.clone())?);
         let state = State { manifest: Manifest::default(), segments: Vec::new(), live: Live::default() };
@@ -158,6 +153,7 @@ impl Store {
             state: RwLock::new(state),
             segment_ids: Arc::new(std::sync::atomic::AtomicU64::new(1)),
             retired: parking_lot::Mutex::new(Vec::new()),
+            remote: None,
         });
         let store = Self::assemble(shared, None, engine, Holds::View(Arc::clone(&view)));
         let refresh = tokio::spawn(Arc::clone(&view).refresh(store.stop.subscribe()));

@@ -89,6 +89,19 @@ pub enum Error {
     /// Two stores of a cluster would ingest the same log partition.
     #[error("{0}")]
     Assignment(String),
+    /// The object store failed or cannot be reached.
+    #[error("{action} {url}: {reason}")]
+    ObjectStore {
+        /// What was being done.
+        action: &'static str,
+        /// The object or prefix.
+        url: String,
+        /// What went wrong.
+        reason: String,
+    },
+    /// Another node has taken this store's manifest over; this one must stop writing.
+    #[error("{0}")]
+    Fenced(String),
     /// The store is shutting down.
     #[error("the store is closed")]
     Closed,
@@ -113,7 +126,9 @@ impl Error {
             | Self::BadEvent(_)
             | Self::TooBig(_)
             | Self::Assignment(_) => ErrorCode::InvalidInput,
-            Self::Closed | Self::Busy(_) | Self::NodeUnreachable { .. } => ErrorCode::Unavailable,
+            Self::Closed | Self::Busy(_) | Self::NodeUnreachable { .. } | Self::ObjectStore { .. } | Self::Fenced(_) => {
+                ErrorCode::Unavailable
+            }
             Self::Timeout(_) => ErrorCode::Timeout,
             Self::Unsupported(_) => ErrorCode::Unsupported,
             Self::Log(e) => e.code(),

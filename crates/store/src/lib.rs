@@ -4,6 +4,7 @@
 //! - [`ingest`]: tailing the event log into the live buffer that queries see at once.
 //! - [`maintenance`]: flush into Parquet [`segment`]s committed with their log offsets in the
 //!   [`manifest`] (exactly once), compaction, retention and deletion ([`deletion`]).
+//! - [`objects`]: segments and manifest in object storage (S3), with a local cache.
 //! - [`snapshot`]: the consistent view of segments and live batches a query reads.
 //! - [`query`]: the read-only SQL engine over snapshots.
 //! - [`cluster`]: the ingest and query roles of a cluster: live events between nodes, and the
@@ -21,6 +22,7 @@ pub(crate) mod ingest;
 pub(crate) mod maintenance;
 pub mod manifest;
 pub(crate) mod metrics;
+pub mod objects;
 pub mod query;
 pub mod receipts;
 pub mod report;

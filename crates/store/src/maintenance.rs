@@ -115,19 +115,36 @@ impl Store {
     ) -> Result<(Manifest, Vec<Arc<SegmentFile>>)> {
         let dir = self.shared.options.dir.clone();
         let ids = Arc::clone(&self.shared.segment_ids);
-        tokio::task::spawn_blocking(move || {
+        let written_dir = dir.clone();
+        let (manifest, metas) = tokio::task::spawn_blocking(move || {
             let mut manifest = manifest;
-            let metas = write_runs(&dir, &ids, &mut manifest, &batches, granularity, RUN_BYTES)?;
+            let metas = write_runs(&written_dir, &ids, &mut manifest, &batches, granularity, RUN_BYTES)?;
             edit(&mut manifest);
             manifest.generation += 1;
-            if let Err(error) = manifest.commit(&dir) {
-                remove_files(&dir, &metas);
-                return Err(error);
-            }
-            Ok((manifest, metas.into_iter().map(|meta| SegmentFile::new(&dir, meta)).collect()))
+            Ok::<_, Error>((manifest, metas))
         })
         .await
-        .map_err(|_| Error::Closed)?
+        .map_err(|_| Error::Closed)??;
+        if let Err(error) = self.commit_manifest(&manifest).await {
+            remove_files(&dir, &metas);
+            return Err(error);
+        }
+        let remote = self.shared.remote.as_ref();
+        Ok((manifest, metas.into_iter().map(|meta| SegmentFile::new(&dir, meta, remote)).collect()))
+    }
+
+    /// Commits `next` as the store's manifest: on local disk by an atomic rename; in object
+    /// storage by uploading its new segments and a conditional PUT, retried until it lands
+    /// (the events stay in the live buffer meanwhile). Runs on the maintenance turn.
+    pub(crate) async fn commit_manifest(&self, next: &Manifest) -> Result<()> {
+        let dir = self.shared.options.dir.clone();
+        let Some(remote) = &self.shared.remote else {
+            let committed = next.clone();
+            return tokio::task::spawn_blocking(move || committed.commit(&dir)).await.map_err(|_| Error::Closed)?;
+        };
+        let previous = self.shared.state.read().manifest.clone();
+        let stop = self.stop.subscribe();
+        remote.commit(&dir, &previous, next, move || *stop.borrow()).await
     }
 
     /// Writes the merge of segments `old` (of time partition `partition`), without the rows
@@ -141,6 +158,7 @@ impl Store {
         let dir = self.shared.options.dir.clone();
         let ids = Arc::clone(&self.shared.segment_ids);
         let partition = partition.to_string();
+        self.fetch_segments(&old).await?;
         tokio::task::spawn_blocking(move || {
             let inputs: Vec<PathBuf> = old.iter().map(|m| dir.join(&m.file)).collect();
             let new = NewSegment::allocate(&dir, &ids, &partition);
@@ -176,16 +194,13 @@ impl Store {
             removed.push(old_rows - r.new.as_ref().map_or(0, |n| n.rows));
             if let Some(new) = &r.new {
                 next.segments.push(new.clone());
-                added.push(SegmentFile::new(&r.dir, new.clone()));
+                added.push(SegmentFile::new(&r.dir, new.clone(), self.shared.remote.as_ref()));
             }
         }
         edit(&mut next);
         next.next_segment_id = next.next_segment_id.max(self.shared.segment_ids.load(Ordering::SeqCst));
         next.generation += 1;
-        let dir = self.shared.options.dir.clone();
-        let committed = next.clone();
-        let result = tokio::task::spawn_blocking(move || committed.commit(&dir)).await.map_err(|_| Error::Closed)?;
-        if let Err(error) = result {
+        if let Err(error) = self.commit_manifest(&next).await {
             for r in apply {
                 r.discard();
             }
@@ -193,6 +208,19 @@ impl Store {
         }
         self.shared.swap_segments(next, added, &gone);
         Ok(removed)
+    }
+}
+
+impl Store {
+    /// Makes sure the files of segments `metas` are on local disk (in object storage, a
+    /// segment's local copy may have been evicted from the cache, or never fetched).
+    pub(crate) async fn fetch_segments(&self, metas: &[SegmentMeta]) -> Result<()> {
+        if self.shared.remote.is_none() {
+            return Ok(());
+        }
+        let files: Vec<Arc<SegmentFile>> =
+            self.shared.state.read().segments.iter().filter(|f| metas.iter().any(|m| m.id == f.meta.id)).cloned().collect();
+        crate::snapshot::ensure_local(&files.iter().map(AsRef::as_ref).collect::<Vec<_>>()).await
     }
 }
 

@@ -108,7 +108,7 @@ impl Manifest {
         Self::decode(&bytes).map_err(|reason| Error::BadManifest { path, reason })
     }
 
-    fn decode(bytes: &[u8]) -> std::result::Result<Self, String> {
+    pub(crate) fn decode(bytes: &[u8]) -> std::result::Result<Self, String> {
         let newline = bytes.iter().position(|&b| b == b'\n').ok_or("no header line")?;
         let header = std::str::from_utf8(&bytes[..newline]).map_err(|_| "header is not text")?;
         let parts: Vec<&str> = header.split(' ').collect();
@@ -130,7 +130,7 @@ impl Manifest {
         serde_json::from_slice(body).map_err(|e| format!("invalid body: {e}"))
     }
 
-    fn encode(&self) -> Result<Vec<u8>> {
+    pub(crate) fn encode(&self) -> Result<Vec<u8>> {
         let body = serde_json::to_vec_pretty(self).map_err(|e| Error::Internal(e.to_string()))?;
         let mut out = format!("{MAGIC} {VERSION} {:08x} {}\n", crc32c::crc32c(&body), body.len()).into_bytes();
         out.extend_from_slice(&body);

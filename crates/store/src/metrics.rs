@@ -39,6 +39,19 @@ pub(crate) const INGEST_LAG: &str = "oriel_store_ingest_lag_events";
 /// live events, because it could not be asked for them.
 pub(crate) const NODE_FAILURES: &str = "oriel_query_ingest_node_failures_total";
 
+/// Counter: attempts to commit to object storage (upload segments, write the manifest) that
+/// failed and are retried.
+pub(crate) const OBJECT_STORE_FAILURES: &str = "oriel_store_object_store_failures_total";
+
+/// Gauge: bytes of segment files in the local cache of object storage.
+pub(crate) const CACHE_BYTES: &str = "oriel_store_cache_bytes";
+
+/// Counter: segment files evicted from the local cache.
+pub(crate) const CACHE_EVICTIONS: &str = "oriel_store_cache_evictions_total";
+
+/// Counter: bytes of segment files downloaded from object storage into the cache.
+pub(crate) const CACHE_DOWNLOADED_BYTES: &str = "oriel_store_cache_downloaded_bytes_total";
+
 /// Describes the store's metrics.
 pub(crate) fn describe() {
     use ::metrics::{Unit, counter, describe_counter, describe_gauge, describe_histogram};
@@ -59,5 +72,9 @@ pub(crate) fn describe() {
     describe_counter!(QUERIES_TIMED_OUT, Unit::Count, "queries cancelled at store.query_timeout_seconds");
     describe_gauge!(INGEST_LAG, Unit::Count, "log records of a partition not ingested yet (consumer lag)");
     describe_counter!(NODE_FAILURES, Unit::Count, "snapshots gathered without an unreachable ingest node's live events");
+    describe_counter!(OBJECT_STORE_FAILURES, Unit::Count, "commits to object storage that failed and are retried");
+    describe_gauge!(CACHE_BYTES, Unit::Bytes, "bytes of segment files in the local cache of object storage");
+    describe_counter!(CACHE_EVICTIONS, Unit::Count, "segment files evicted from the local cache");
+    describe_counter!(CACHE_DOWNLOADED_BYTES, Unit::Bytes, "bytes of segments downloaded from object storage");
     counter!(INGESTED).increment(0);
 }

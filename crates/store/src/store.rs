@@ -24,6 +24,7 @@ use crate::expiry::RetentionPolicy;
 use crate::ingest::live::Live;
 use crate::manifest::Manifest;
 use crate::metrics as m;
+use crate::objects::{Bucket, Cache, Remote};
 use crate::query::{EventsTable, QueryEngine, QueryOptions};
 use crate::segment::Granularity;
 use crate::snapshot::{SegmentFile, Snapshot, SnapshotSource};
@@ -62,6 +63,10 @@ pub struct StoreOptions {
     /// own queries hold the files they read; on an ingest node, long enough for a query node's
     /// query that listed the segment a moment before to finish reading it.
     pub retired_grace: Duration,
+    /// Where segments and the manifest are committed when not to `dir`: the object store the
+    /// store keeps them in, under `<url>/<name of dir>`; `dir` then holds a cache of segment
+    /// files, the lock and the deletion receipts.
+    pub object_store: Option<oriel_core::config::ObjectStoreConfig>,
 }
 
 impl StoreOptions {
@@ -85,6 +90,7 @@ impl StoreOptions {
             clock: Arc::new(SystemClock),
             partitions: None,
             retired_grace: Duration::ZERO,
+            object_store: config.object_store.enabled().then(|| config.object_store.clone()),
         }
     }
 }
@@ -107,6 +113,8 @@ pub(crate) struct Shared {
     pub(crate) segment_ids: Arc<std::sync::atomic::AtomicU64>,
     /// Segments a manifest dropped, with when, waiting out `retired_grace` before deletion.
     pub(crate) retired: Mutex<Vec<(std::time::Instant, Arc<SegmentFile>)>>,
+    /// The object store segments and manifest are committed to; `None` for the directory.
+    pub(crate) remote: Option<Arc<Remote>>,
 }
 
 impl SnapshotSource for Shared {
@@ -235,10 +243,18 @@ impl Store {
         m::describe();
         // Segment paths become file URLs, which must be absolute.
         options.dir = std::path::absolute(&options.dir).map_err(Error::io("cannot resolve", &options.dir))?;
-        let dir = options.dir.clone();
-        let (manifest, lock) = tokio::task::spawn_blocking(move || prepare_dir(&dir)).await.map_err(|_| Error::Closed)??;
+        let remote = match &options.object_store {
+            Some(config) => {
+                let bucket = Bucket::from_config(config)?
+                    .ok_or_else(|| Error::Internal("object storage is configured without a URL".into()))?;
+                let cache = Cache::new(config.cache_mb.saturating_mul(1 << 20), options.query.timeout);
+                Some(Remote::new(bucket.child(&crate::cluster::store_name(&options.dir)), cache))
+            }
+            None => None,
+        };
+        let (manifest, lock) = prepare(&options.dir, remote.as_deref()).await?;
         let segments: Vec<Arc<SegmentFile>> =
-            manifest.segments.iter().map(|meta| SegmentFile::new(&options.dir, meta.clone())).collect();
+            manifest.segments.iter().map(|meta| SegmentFile::new(&options.dir, meta.clone(), remote.as_ref())).collect();
         let mut live = Live::new();
         let mut start_ends = BTreeMap::new();
         if let Some(log) = &log {
@@ -264,6 +280,7 @@ impl Store {
             state: RwLock::new(State { manifest, segments, live }),
             segment_ids,
             retired: Mutex::new(Vec::new()),
+            remote,
         });
         let table = Arc::new(EventsTable::new(Arc::clone(&shared) as Arc<dyn SnapshotSource>));
         let engine = Arc::new(QueryEngine::new(table, query_options)?);
@@ -397,15 +414,53 @@ impl Store {
 
 /// Creates the directory, takes its lock, loads the manifest and removes files it does not
 /// list: segments written by a flush that crashed before its manifest, and obsolete segments
-/// whose deletion a crash interrupted.
-fn prepare_dir(dir: &Path) -> Result<(Manifest, DirLock)> {
-    std::fs::create_dir_all(dir.join("segments")).map_err(Error::io("failed to create", dir))?;
-    let lock = DirLock::acquire(dir).map_err(Error::io("cannot lock the store directory", dir))?;
-    let manifest = Manifest::load(dir)?;
+/// whose deletion a crash interrupted. In object storage, the manifest there is taken over
+/// (fencing a previous owner), unlisted objects are removed too, and the local files it lists
+/// are taken into the cache.
+async fn prepare(dir: &Path, remote: Option<&Remote>) -> Result<(Manifest, DirLock)> {
+    let owned = dir.to_path_buf();
+    let lock = tokio::task::spawn_blocking(move || {
+        std::fs::create_dir_all(owned.join("segments")).map_err(Error::io("failed to create", &owned))?;
+        DirLock::acquire(&owned).map_err(Error::io("cannot lock the store directory", &owned))
+    })
+    .await
+    .map_err(|_| Error::Closed)??;
+    let manifest = match remote {
+        None => {
+            let owned = dir.to_path_buf();
+            tokio::task::spawn_blocking(move || Manifest::load(&owned)).await.map_err(|_| Error::Closed)??
+        }
+        Some(remote) => {
+            let mut manifest = remote.load().await?;
+            remote.take_over(&mut manifest).await?;
+            let removed = remote.remove_unlisted(&manifest).await?;
+            if removed > 0 {
+                tracing::info!(removed, url = remote.bucket.url(), "removed segment objects the manifest does not list");
+            }
+            manifest
+        }
+    };
+    let (owned, listed) = (dir.to_path_buf(), manifest.clone());
+    let kept = tokio::task::spawn_blocking(move || remove_unlisted(&owned, &listed)).await.map_err(|_| Error::Closed)??;
+    if let Some(remote) = remote {
+        for (path, bytes) in kept {
+            remote.cache.insert(path, bytes);
+        }
+    }
+    Ok((manifest, lock))
+}
+
+/// Removes the files in `dir` that `manifest` does not list; returns those it lists, with
+/// their sizes.
+fn remove_unlisted(dir: &Path, manifest: &Manifest) -> Result<Vec<(PathBuf, u64)>> {
     let listed: std::collections::HashSet<PathBuf> = manifest.segments.iter().map(|s| dir.join(&s.file)).collect();
     let mut removed = 0;
+    let mut kept = Vec::new();
     for entry in walk(&dir.join("segments")) {
-        if !listed.contains(&entry) {
+        if listed.contains(&entry) {
+            let bytes = std::fs::metadata(&entry).map(|m| m.len()).unwrap_or(0);
+            kept.push((entry, bytes));
+        } else {
             std::fs::remove_file(&entry).map_err(Error::io("failed to remove", &entry))?;
             removed += 1;
         }
@@ -421,7 +476,7 @@ fn prepare_dir(dir: &Path) -> Result<(Manifest, DirLock)> {
     if removed > 0 {
         tracing::info!(removed, "removed segment files the manifest does not list");
     }
-    Ok((manifest, lock))
+    Ok(kept)
 }
 
 fn walk(dir: &Path) -> Vec<PathBuf> {

@@ -1,11 +1,10 @@
 //! A Kafka-protocol broker for tests: `tansu` with its SQLite storage (its memory engine and
 //! default features lose messages), in a temporary directory, on a free port of 127.0.0.1.
 
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::TcpListener;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
-use std::time::{Duration, Instant};
 
 /// A running broker; [`Broker::stop`] and [`Broker::start`] simulate an outage.
 #[derive(Debug)]
@@ -18,18 +17,12 @@ pub struct Broker {
 
 /// The `tansu` binary: `ORIEL_TANSU`, else `tansu` on the `PATH`, else `~/.cargo/bin/tansu`.
 pub fn tansu() -> PathBuf {
-    if let Some(path) = std::env::var_os("ORIEL_TANSU") {
-        return PathBuf::from(path);
-    }
-    let on_path = std::env::var_os("PATH")
-        .into_iter()
-        .flat_map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
-        .map(|dir| dir.join("tansu"))
-        .find(|p| p.is_file());
-    let home = std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cargo/bin/tansu"));
-    on_path.or(home.filter(|p| p.is_file())).unwrap_or_else(|| {
-        panic!("tansu (a Kafka-protocol broker) is not installed; scripts/test installs it: cargo install tansu --version 0.6.0 --locked --features libsql")
-    })
+    crate::installed(
+        "tansu",
+        "ORIEL_TANSU",
+        "a Kafka-protocol broker",
+        "cargo install tansu --version 0.6.0 --locked --features libsql",
+    )
 }
 
 impl Broker {
@@ -65,12 +58,7 @@ impl Broker {
             .stdout(Stdio::null())
             .stderr(Stdio::inherit());
         *child = Some(crate::spawn_tied(command).expect("tansu starts"));
-        let address: SocketAddr = self.address.parse().expect("an address");
-        let asked = Instant::now();
-        while TcpStream::connect_timeout(&address, Duration::from_millis(200)).is_err() {
-            assert!(asked.elapsed() < Duration::from_secs(30), "tansu did not listen on {address} within 30 s");
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        crate::wait_listening(&self.address, "tansu");
     }
 
     /// Kills the broker (SIGKILL); its data stays for [`Broker::start`].

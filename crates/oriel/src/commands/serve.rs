@@ -250,9 +250,8 @@ async fn open_services(config: &Config, state: &AppState) -> anyhow::Result<Opti
 /// there so query nodes find it.
 async fn open_ingest_store(config: &Config, log: Arc<dyn EventLog>) -> anyhow::Result<Arc<oriel_store::Store>> {
     let cluster = &config.cluster;
-    let root = cluster.store_dir(&config.data_dir);
+    let root = shared_root(config)?;
     let name = ClusterConfig::store_name(&cluster.partitions);
-    let dir = root.join(&name);
     let record = oriel_store::cluster::NodeRecord {
         url: cluster.advertise_url.trim_end_matches('/').to_string(),
         partitions: cluster.partitions.clone(),
@@ -260,37 +259,58 @@ async fn open_ingest_store(config: &Config, log: Arc<dyn EventLog>) -> anyhow::R
     };
     // Check, claim, check again: of two nodes started at once with overlapping partitions,
     // each sees the other's claim, and both refuse.
-    oriel_store::cluster::check_assignment(&root, &name, &cluster.partitions)?;
-    oriel_store::cluster::advertise(&dir, &record).context("cannot advertise this node in the shared store directory")?;
-    oriel_store::cluster::check_assignment(&root, &name, &cluster.partitions)?;
+    oriel_store::cluster::check_assignment(&root, &name, &cluster.partitions).await?;
+    root.advertise(&name, &record).await.context("cannot advertise this node in the shared store")?;
+    oriel_store::cluster::check_assignment(&root, &name, &cluster.partitions).await?;
     let mut options = oriel_store::StoreOptions::from_config(config);
-    options.dir = dir.clone();
+    options.dir = match &root {
+        oriel_store::cluster::SharedRoot::Dir(dir) => dir.join(&name),
+        // The store is committed to object storage; this directory holds its cache and lock.
+        oriel_store::cluster::SharedRoot::Objects { .. } => config.data_dir.join("store").join(&name),
+    };
     options.partitions = Some(cluster.partitions.clone());
     // A query node may have listed a segment just before compaction replaced it: keep the file
     // for two query time limits, so such a query still finds it.
     options.retired_grace = options.query.timeout.saturating_mul(2);
-    let store =
-        oriel_store::Store::open(options, Some(log)).await.with_context(|| format!("cannot open the store {}", dir.display()))?;
+    let store = oriel_store::Store::open(options, Some(log))
+        .await
+        .with_context(|| format!("cannot open the store {}", root.describe(&name)))?;
     let stats = store.stats();
     tracing::info!(store = name, url = record.url, segments = stats.segments, rows = stats.segment_rows, "ingest store opened");
     Ok(store)
 }
 
+/// Where the cluster's stores are: `[object_store] url` when set, else `cluster.store_dir`.
+fn shared_root(config: &Config) -> anyhow::Result<oriel_store::cluster::SharedRoot> {
+    let bucket = oriel_store::objects::Bucket::from_config(&config.object_store)?;
+    Ok(match bucket {
+        Some(bucket) => oriel_store::cluster::SharedRoot::Objects {
+            bucket,
+            cache_dir: config.data_dir.join("cache"),
+            cache: oriel_store::objects::Cache::new(
+                config.object_store.cache_mb.saturating_mul(1 << 20),
+                Duration::from_secs(config.store.query_timeout_seconds),
+            ),
+        },
+        None => oriel_store::cluster::SharedRoot::Dir(config.cluster.store_dir(&config.data_dir)),
+    })
+}
+
 /// A query node's read-only view of every ingest node's store.
 async fn open_view(config: &Config) -> anyhow::Result<Arc<oriel_store::Store>> {
     let cluster = &config.cluster;
-    let mut options = oriel_store::StoreOptions::from_config(config);
-    options.dir = cluster.store_dir(&config.data_dir);
+    let options = oriel_store::StoreOptions::from_config(config);
     let view = oriel_store::cluster::ClusterViewOptions {
         token: cluster.token.clone(),
         timeout: Duration::from_millis(cluster.live_timeout_ms),
         max_bytes: usize::try_from(cluster.max_live_mb.saturating_mul(1 << 20)).unwrap_or(usize::MAX),
     };
-    let dir = options.dir.clone();
-    let store = oriel_store::Store::open_view(options, view)
+    let root = shared_root(config)?;
+    let described = root.describe("");
+    let store = oriel_store::Store::open_view(options, root, view)
         .await
-        .with_context(|| format!("cannot open the cluster's store directory {}", dir.display()))?;
-    tracing::info!(store_dir = %dir.display(), "query view opened");
+        .with_context(|| format!("cannot open the cluster's stores at {described}"))?;
+    tracing::info!(stores = described, "query view opened");
     Ok(store)
 }
 

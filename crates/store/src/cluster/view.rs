@@ -1,7 +1,6 @@
-//! The query node's source of snapshots: every ingest node's store in the shared directory.
+//! The query node's source of snapshots: every ingest node's store in the shared place.
 
 use std::collections::{BTreeMap, HashMap};
-use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -10,8 +9,7 @@ use datafusion::error::DataFusionError;
 use futures::StreamExt;
 use parking_lot::Mutex;
 
-use super::{LiveExport, NODE_FILE, NodeRecord, wire};
-use crate::manifest::Manifest;
+use super::{LiveExport, SharedRoot, wire};
 use crate::metrics as m;
 use crate::snapshot::{SegmentFile, Snapshot, SnapshotSource, batch_time_range};
 use crate::{Error, IngestLag, Result};
@@ -37,13 +35,13 @@ pub struct ClusterViewOptions {
 /// Every ingest node's store, as one source of snapshots.
 #[derive(Debug)]
 pub struct ClusterView {
-    root: PathBuf,
+    root: SharedRoot,
     options: ClusterViewOptions,
     client: reqwest::Client,
     /// The snapshot the last query gathered, for callers that cannot wait.
     last: Mutex<Snapshot>,
-    /// Per store directory, the live batches last fetched from its node.
-    held: Mutex<HashMap<PathBuf, Arc<tokio::sync::Mutex<Held>>>>,
+    /// Per store, the live batches last fetched from its node.
+    held: Mutex<HashMap<String, Arc<tokio::sync::Mutex<Held>>>>,
     /// How far the last gathered snapshot is behind Kafka, over every node.
     lag: Mutex<IngestLag>,
 }
@@ -91,8 +89,8 @@ struct Part {
 }
 
 impl ClusterView {
-    /// A view of the shared store directory `root`.
-    pub fn new(root: PathBuf, options: ClusterViewOptions) -> Result<Self> {
+    /// A view of the stores in `root`.
+    pub fn new(root: SharedRoot, options: ClusterViewOptions) -> Result<Self> {
         let client = reqwest::Client::builder()
             .timeout(options.timeout)
             .connect_timeout(options.timeout)
@@ -108,30 +106,10 @@ impl ClusterView {
         })
     }
 
-    /// The store directories in the shared directory: those with a manifest or a node record.
-    async fn stores(&self) -> Result<Vec<PathBuf>> {
-        let mut out = Vec::new();
-        let mut entries = match tokio::fs::read_dir(&self.root).await {
-            Ok(entries) => entries,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(out),
-            Err(e) => return Err(Error::io("cannot list", &self.root)(e)),
-        };
-        while let Some(entry) = entries.next_entry().await.map_err(Error::io("cannot list", &self.root))? {
-            let path = entry.path();
-            if tokio::fs::try_exists(Manifest::path(&path)).await.unwrap_or(false)
-                || tokio::fs::try_exists(path.join(NODE_FILE)).await.unwrap_or(false)
-            {
-                out.push(path);
-            }
-        }
-        out.sort();
-        Ok(out)
-    }
-
     /// Every node's part, gathered at once.
     async fn gather(&self) -> Result<Snapshot> {
-        let stores = self.stores().await?;
-        let parts = futures::future::join_all(stores.iter().map(|dir| self.part(dir))).await;
+        let stores = self.root.stores().await?;
+        let parts = futures::future::join_all(stores.iter().map(|name| self.part(name))).await;
         let mut snapshot = Snapshot::default();
         let mut lag = IngestLag { events: 0, caught_up: true };
         for part in parts {
@@ -145,34 +123,33 @@ impl ClusterView {
         Ok(snapshot)
     }
 
-    /// The part of the store in `dir`: what its node serves, or its committed manifest when the
+    /// The part of the store `name`: what its node serves, or its committed manifest when the
     /// node cannot answer (its live events are then missing, and the metric says so).
-    async fn part(&self, dir: &Path) -> Result<Part> {
-        if let Some(node) = read_node(dir).await {
-            match self.fetch_live(dir, &node.url).await {
+    async fn part(&self, name: &str) -> Result<Part> {
+        if let Some(node) = self.root.node(name).await {
+            match self.fetch_live(name, &node.url).await {
                 Ok((export, live)) => {
                     let lag = IngestLag { events: export.lag_events, caught_up: export.caught_up };
-                    let segments = export.segments.into_iter().map(|meta| SegmentFile::new(dir, meta)).collect();
+                    let segments = self.root.segments(name, export.segments);
                     return Ok(Part { segments, live, lag });
                 }
                 Err(error) => {
                     metrics::counter!(m::NODE_FAILURES, "node" => node.url.clone()).increment(1);
-                    tracing::warn!(%error, store = %dir.display(), "answering without this ingest node's live events");
+                    tracing::warn!(%error, store = name, "answering without this ingest node's live events");
                 }
             }
         }
-        let owned = dir.to_path_buf();
-        let manifest = tokio::task::spawn_blocking(move || Manifest::load(&owned)).await.map_err(|_| Error::Closed)??;
-        let segments = manifest.segments.into_iter().map(|meta| SegmentFile::new(dir, meta)).collect();
+        let manifest = self.root.manifest(name).await?;
+        let segments = self.root.segments(name, manifest.segments);
         // Without its node, what the store has not persisted is missing: the answer is partial.
         Ok(Part { segments, live: Vec::new(), lag: IngestLag { events: 0, caught_up: false } })
     }
 
-    /// The segments and every live batch of the node at `url` for the store `dir`, asking only
+    /// The segments and every live batch of the node at `url` for the store `name`, asking only
     /// for the batches this query node does not hold yet. One fetch per node at a time, so what
     /// is held always matches one answer.
-    async fn fetch_live(&self, dir: &Path, url: &str) -> Result<(LiveExport, Vec<RecordBatch>)> {
-        let held = Arc::clone(self.held.lock().entry(dir.to_path_buf()).or_default());
+    async fn fetch_live(&self, name: &str, url: &str) -> Result<(LiveExport, Vec<RecordBatch>)> {
+        let held = Arc::clone(self.held.lock().entry(name.to_string()).or_default());
         let mut held = held.lock().await;
         // A node that just failed is not asked again at once: every query would wait for it. A
         // new URL (another node took the store over) is asked at once.
@@ -186,18 +163,17 @@ impl ClusterView {
                 ),
             });
         }
-        let answer = self.fetch_live_held(dir, url, &mut held).await;
+        let answer = self.fetch_live_held(name, url, &mut held).await;
         held.failed = answer.is_err().then(|| (url.to_string(), std::time::Instant::now()));
         answer
     }
 
     /// [`Self::fetch_live`] once the node's held batches are locked.
-    async fn fetch_live_held(&self, dir: &Path, url: &str, held: &mut Held) -> Result<(LiveExport, Vec<RecordBatch>)> {
+    async fn fetch_live_held(&self, name: &str, url: &str, held: &mut Held) -> Result<(LiveExport, Vec<RecordBatch>)> {
         let mut export = self.fetch(url, held.holds(url)).await?;
-        let expected = super::store_name(dir);
-        if export.store != expected {
+        if export.store != name {
             return Err(Error::BadNode(format!(
-                "{url} answers for the store {:?}, not {expected:?}: check cluster.advertise_url of the ingest nodes",
+                "{url} answers for the store {:?}, not {name:?}: check cluster.advertise_url of the ingest nodes",
                 export.store
             )));
         }
@@ -273,18 +249,6 @@ impl ClusterView {
                 () = tokio::time::sleep(REFRESH) => {}
                 _ = stop.changed() => return,
             }
-        }
-    }
-}
-
-/// The node record in `dir`, if there is a readable one.
-async fn read_node(dir: &Path) -> Option<NodeRecord> {
-    let bytes = tokio::fs::read(dir.join(NODE_FILE)).await.ok()?;
-    match serde_json::from_slice(&bytes) {
-        Ok(record) => Some(record),
-        Err(error) => {
-            tracing::warn!(%error, store = %dir.display(), "ignoring an unreadable node record");
-            None
         }
     }
 }

@@ -73,9 +73,7 @@ impl Store {
         next.tombstones.push(Tombstone { selector: selector.clone(), until });
         next.deletions.push(pending.clone());
         next.generation += 1;
-        let dir = self.shared.options.dir.clone();
-        let committed = next.clone();
-        tokio::task::spawn_blocking(move || committed.commit(&dir)).await.map_err(|_| Error::Closed)??;
+        self.commit_manifest(&next).await?;
         // From now on the ingester drops these events, and the live buffer loses them.
         let mut s = self.shared.state.write();
         s.manifest = next;
@@ -88,15 +86,10 @@ impl Store {
     /// pending deletion cleared, in one manifest. Returns the receipt.
     pub(crate) async fn finish_deletion(&self, pending: &PendingDeletion, from_live: u64) -> Result<Receipt> {
         let started = std::time::Instant::now();
-        let segments: Vec<(SegmentMeta, std::path::PathBuf)> = self
-            .shared
-            .state
-            .read()
-            .segments
-            .iter()
-            .filter(|s| s.meta.min_time <= pending.before_ms)
-            .map(|s| (s.meta.clone(), s.path.clone()))
-            .collect();
+        let files: Vec<std::sync::Arc<crate::snapshot::SegmentFile>> =
+            self.shared.state.read().segments.iter().filter(|s| s.meta.min_time <= pending.before_ms).cloned().collect();
+        crate::snapshot::ensure_local(&files.iter().map(AsRef::as_ref).collect::<Vec<_>>()).await?;
+        let segments: Vec<(SegmentMeta, std::path::PathBuf)> = files.iter().map(|s| (s.meta.clone(), s.path.clone())).collect();
         let probe = pending.selector.clone();
         let candidates = tokio::task::spawn_blocking(move || -> Result<Vec<SegmentMeta>> {
             let mut out = Vec::new();

@@ -7,12 +7,12 @@
 //! rewrite. Each segment's list of sites with their oldest event says which segments need it
 //! without reading them; segments written before that list existed are read once.
 
+use crate::Result;
 use crate::deletion::Removal;
 use crate::expiry::Cutoffs;
 use crate::manifest::SegmentMeta;
 use crate::metrics as m;
 use crate::store::Store;
-use crate::{Error, Result};
 
 /// What retention does with one segment.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -78,9 +78,7 @@ impl Store {
         let offsets = next.offsets.clone();
         next.tombstones.retain(|t| !t.is_spent(&offsets));
         next.generation += 1;
-        let dir = self.shared.options.dir.clone();
-        let committed = next.clone();
-        tokio::task::spawn_blocking(move || committed.commit(&dir)).await.map_err(|_| Error::Closed)??;
+        self.commit_manifest(&next).await?;
         self.shared.swap_segments(next, Vec::new(), &expired);
         Ok(rows)
     }

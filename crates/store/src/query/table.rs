@@ -193,6 +193,8 @@ impl TableProvider for EventsTable {
             .filter(|s| lo.is_none_or(|lo| s.meta.max_time >= lo) && hi.is_none_or(|hi| s.meta.min_time <= hi))
             .map(AsRef::as_ref)
             .collect();
+        // Segments kept in object storage are read from their local copies.
+        crate::snapshot::ensure_local(&files).await.map_err(|e| DataFusionError::External(Box::new(e)))?;
         let mut plans: Vec<Arc<dyn ExecutionPlan>> = Vec::new();
         if !files.is_empty() {
             plans.push(parquet_scan(state, &files, projection, limit).await?);

@@ -7,6 +7,7 @@ mod bounds;
 mod druid;
 mod fuzz;
 mod lifecycle;
+mod objects;
 mod report;
 mod sql;
 
@@ -56,6 +57,7 @@ pub(crate) fn options(dir: &std::path::Path, clock: &MockClock) -> StoreOptions 
         clock: Arc::new(clock.clone()),
         partitions: None,
         retired_grace: Duration::ZERO,
+        object_store: None,
     }
 }
 

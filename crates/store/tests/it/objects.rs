@@ -1,0 +1,134 @@
+//! A store committed to object storage: a real S3-protocol server (`s3s-fs`) holds its
+//! segments and manifest; the local directory is only a cache.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use oriel_core::config::ObjectStoreConfig;
+use oriel_store::manifest::Manifest;
+use oriel_store::{Store, StoreOptions};
+use oriel_testkit::s3::{ACCESS_KEY, BUCKET, S3Server, SECRET_KEY};
+
+use crate::{Fixture, T0, event};
+
+fn config(s3: &S3Server, prefix: &str) -> ObjectStoreConfig {
+    ObjectStoreConfig {
+        url: format!("s3://{BUCKET}/{prefix}"),
+        endpoint: s3.endpoint.clone(),
+        access_key_id: ACCESS_KEY.into(),
+        secret_access_key: SECRET_KEY.into(),
+        allow_http: true,
+        request_timeout_seconds: 2,
+        ..ObjectStoreConfig::default()
+    }
+}
+
+fn with_s3(s3: &S3Server, prefix: &str) -> impl FnOnce(&mut StoreOptions) {
+    let config = config(s3, prefix);
+    move |o| o.object_store = Some(config)
+}
+
+/// The manifest the server holds for the store at `prefix`.
+fn remote_manifest(s3: &S3Server, prefix: &str) -> Manifest {
+    let dir = s3.object(&format!("{prefix}/store"));
+    Manifest::load(&dir).unwrap()
+}
+
+/// Reopens `f`'s store over the same log and object store, after `between` ran on it closed.
+async fn reopen(f: Fixture, s3: &S3Server, prefix: &str, between: impl FnOnce(&std::path::Path)) -> Fixture {
+    f.store.close().await.unwrap();
+    f.log.close().await.unwrap();
+    let Fixture { dir, clock, .. } = f;
+    between(dir.path());
+    let log = Fixture::open_log(dir.path());
+    let mut options = crate::options(dir.path(), &clock);
+    with_s3(s3, prefix)(&mut options);
+    let store = Store::open(options, Some(Arc::clone(&log))).await.unwrap();
+    Fixture { dir, log, store, clock }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_object_store_holds_the_store_and_the_local_disk_is_a_cache() {
+    let s3 = S3Server::new();
+    let f = Fixture::with_options(with_s3(&s3, "one")).await;
+    for round in 0..3 {
+        let events: Vec<_> = (0..100).map(|i| event(round * 100 + i, "a", &format!("p{}", i % 7), T0 + i as i64)).collect();
+        f.send(&events).await;
+        f.wait_for_count((round as i64 + 1) * 100).await;
+        f.store.flush().await.unwrap();
+    }
+    let manifest = remote_manifest(&s3, "one");
+    assert_eq!(manifest.segments.len(), 3, "each flush committed its segment to the server");
+    assert!(!f.dir.path().join("store/manifest").exists(), "the manifest is committed to the object store only");
+    assert_eq!(f.store.compact().await.unwrap(), 1);
+    let manifest = remote_manifest(&s3, "one");
+    assert_eq!(manifest.segments.len(), 1);
+    // Replaced segments are deleted from the server too (in the background).
+    let listed: Vec<String> = manifest.segments.iter().map(|s| format!("one/store/{}", s.file)).collect();
+    for _ in 0..100 {
+        if s3.keys("one/store/segments") == listed {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(s3.keys("one/store/segments"), listed);
+
+    // The local disk is lost: everything comes back from the server, once.
+    let f = reopen(f, &s3, "one", |dir| std::fs::remove_dir_all(dir.join("store")).unwrap()).await;
+    assert_eq!(f.count("SELECT count(*) FROM events").await, 300);
+    assert_eq!(f.count("SELECT count(DISTINCT event_id) FROM events").await, 300);
+    assert!(f.dir.path().join("store").join(&manifest.segments[0].file).exists(), "the query fetched the segment");
+    assert!(remote_manifest(&s3, "one").generation > manifest.generation, "opening took the manifest over");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_store_that_opens_fences_the_previous_writer() {
+    let s3 = S3Server::new();
+    let f = Fixture::with_options(with_s3(&s3, "two")).await;
+    f.send(&(0..50).map(|i| event(i, "a", "p", T0 + i as i64)).collect::<Vec<_>>()).await;
+    f.wait_for_count(50).await;
+    f.store.flush().await.unwrap();
+
+    // A second node opens the same store (a takeover while the first still runs).
+    let other = tempfile::tempdir().unwrap();
+    let mut options = crate::options(other.path(), &f.clock);
+    with_s3(&s3, "two")(&mut options);
+    let successor = Store::open(options, None).await.unwrap();
+    let counted = successor.engine().collect("SELECT count(*) FROM events").await.unwrap();
+    assert_eq!(oriel_store::query::values::rows(&counted)[0][0], 50);
+
+    f.send(&(50..60).map(|i| event(i, "a", "p", T0 + i as i64)).collect::<Vec<_>>()).await;
+    f.wait_for_count(60).await;
+    let err = f.store.flush().await.unwrap_err();
+    assert!(err.to_string().contains("taken the store over"), "{err}");
+    let manifest = remote_manifest(&s3, "two");
+    assert_eq!(manifest.segments.iter().map(|s| s.rows).sum::<u64>(), 50, "the fenced flush committed nothing");
+    successor.close().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn flushes_wait_out_an_unreachable_object_store_and_lose_nothing() {
+    let s3 = S3Server::new();
+    let f = Fixture::with_options(with_s3(&s3, "three")).await;
+    f.send(&(0..100).map(|i| event(i, "a", "p", T0 + i as i64)).collect::<Vec<_>>()).await;
+    f.wait_for_count(100).await;
+    f.store.flush().await.unwrap();
+
+    s3.stop();
+    f.send(&(100..250).map(|i| event(i, "a", "q", T0 + i as i64)).collect::<Vec<_>>()).await;
+    f.wait_for_count(250).await;
+    let store = Arc::clone(&f.store);
+    let flush = tokio::spawn(async move { store.flush().await });
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert!(!flush.is_finished(), "the flush keeps retrying while the server is down");
+    assert_eq!(f.count("SELECT count(*) FROM events").await, 250, "queries go on from the cache and the live buffer");
+    assert_eq!(remote_manifest(&s3, "three").segments.len(), 1);
+
+    s3.start();
+    let report = tokio::time::timeout(Duration::from_secs(60), flush).await.unwrap().unwrap().unwrap();
+    assert_eq!(report.rows, 150);
+    let f = reopen(f, &s3, "three", |dir| std::fs::remove_dir_all(dir.join("store")).unwrap()).await;
+    f.wait_for_count(250).await;
+    assert_eq!(f.count("SELECT count(DISTINCT event_id) FROM events").await, 250, "nothing lost, nothing twice");
+    assert_eq!(remote_manifest(&s3, "three").segments.iter().map(|s| s.rows).sum::<u64>(), 250);
+}
