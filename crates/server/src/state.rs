@@ -222,7 +222,7 @@ impl AppState {
         let role = self.role();
         let log = self.inner.log.get().is_some();
         (!role.collects() || (log && self.inner.collector.get().is_some()))
-            && (!role.ingests() || (log && self.inner.store.get().is_some()))
+            && (!role.ingests() || (log && self.inner.store.get().is_some_and(|s| !s.fenced())))
             && (!role.queries() || self.inner.store.get().is_some())
     }
 

@@ -53,6 +53,9 @@ impl Store {
             if self.flush_due()
                 && let Err(error) = self.flush().await
             {
+                if self.fence_on(&error) {
+                    return;
+                }
                 tracing::error!(%error, "flush failed; the events stay in the log and the live buffer");
             }
         }
@@ -83,12 +86,36 @@ impl Store {
             }
             last = clock.now_ms();
             if let Err(error) = self.compact().await {
+                if self.fence_on(&error) {
+                    return;
+                }
                 tracing::error!(%error, "compaction failed");
             }
             if let Err(error) = self.enforce_retention().await {
+                if self.fence_on(&error) {
+                    return;
+                }
                 tracing::error!(%error, "store retention failed");
             }
         }
+    }
+
+    /// When `error` says another node took the store over, stops ingesting and writing for
+    /// good (the other node has the events; this one would only fail again) and returns true.
+    fn fence_on(&self, error: &Error) -> bool {
+        if !matches!(error, Error::Fenced(_)) {
+            return false;
+        }
+        if !self.fenced.swap(true, Ordering::SeqCst) {
+            tracing::error!(%error, "this node no longer owns its store: ingestion stops, and /readyz answers 503");
+        }
+        self.stop.send_replace(true);
+        true
+    }
+
+    /// Whether another node took the store over, so this one stopped writing.
+    pub fn fenced(&self) -> bool {
+        self.fenced.load(Ordering::SeqCst)
     }
 
     /// Whether the live buffer should be persisted now: it is large, half its memory budget is
@@ -144,7 +171,11 @@ impl Store {
         };
         let previous = self.shared.state.read().manifest.clone();
         let stop = self.stop.subscribe();
-        remote.commit(&dir, &previous, next, move || *stop.borrow()).await
+        let committed = remote.commit(&dir, &previous, next, move || *stop.borrow()).await;
+        if let Err(error) = &committed {
+            self.fence_on(error);
+        }
+        committed
     }
 
     /// Writes the merge of segments `old` (of time partition `partition`), without the rows

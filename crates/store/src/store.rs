@@ -233,6 +233,8 @@ pub struct Store {
     /// Events in the log not ingested yet, summed over the partitions, as the lag task last
     /// measured them (the figure a query node is given without a round trip to the log).
     pub(crate) measured_lag: std::sync::atomic::AtomicU64,
+    /// Set when another node took the store over (object storage): this one writes no more.
+    pub(crate) fenced: std::sync::atomic::AtomicBool,
 }
 
 impl Store {
@@ -324,6 +326,7 @@ impl Store {
             lock: Mutex::new(lock),
             view,
             measured_lag: std::sync::atomic::AtomicU64::new(0),
+            fenced: std::sync::atomic::AtomicBool::new(false),
         })
     }
 

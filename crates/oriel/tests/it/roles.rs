@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use oriel_testkit::kafka::{Broker, unique_topic};
+use oriel_testkit::s3::{ACCESS_KEY, BUCKET, S3Server, SECRET_KEY};
 
 use crate::Server;
 use crate::kafka::{Ledger, read_topic, sender, stored_once, wait_settled};
@@ -21,8 +22,7 @@ fn free_port() -> u16 {
 /// Starts `oriel ingest` for `partitions` in `root/name`, with its own data directory.
 fn ingest(root: &Path, name: &str, partitions: &str) -> Server {
     let port = free_port();
-    let dir = root.join(name);
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = node_dir(root, name);
     let listen = format!("127.0.0.1:{port}");
     let url = format!("http://{listen}");
     let args = ["--config", "../cluster.toml", "--listen", listen.as_str(), "--data-dir", "d"];
@@ -39,33 +39,40 @@ fn live_rows(node: &Server) -> f64 {
     line.split_whitespace().nth(1).unwrap().parse().unwrap()
 }
 
+/// The shared secret of the test clusters.
+const TOKEN: &str = "a-cluster-token-of-more-than-32-characters";
+
+/// Writes `root/cluster.toml`: Kafka on `broker`'s `topic` (4 partitions), the collectors'
+/// shared salt, the cluster token, two sites; `store` and `cluster` are more lines of those
+/// sections, `more` further sections.
+fn write_config(root: &Path, broker: &Broker, topic: &str, store: &str, cluster: &str, more: &str) {
+    let config = format!(
+        "[log]\ntype = \"kafka\"\n[log.kafka]\nbrokers = \"{}\"\ntopic = \"{topic}\"\npartitions = 4\n\
+         [store]\n{store}\n[collector]\nsalt_dir = \"{}\"\n[cluster]\ntoken = \"{TOKEN}\"\n{cluster}\n\
+         [[sites]]\nid = \"kafka\"\n[[sites]]\nid = \"same\"\ncookieless = true\n{more}\n",
+        broker.address,
+        root.join("salts").display(),
+    );
+    std::fs::write(root.join("cluster.toml"), config).unwrap();
+}
+
+/// The working directory of node `name`.
+fn node_dir(root: &Path, name: &str) -> std::path::PathBuf {
+    let dir = root.join(name);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
 #[test]
 fn collect_ingest_query_as_processes_exactly_once_through_an_ingest_node_sigkill() {
     let _machine = crate::whole_machine();
     let broker = Broker::new();
     let root = tempfile::tempdir().unwrap();
     let topic = unique_topic("roles");
-    let token = "a-cluster-token-of-more-than-32-characters";
     let shared = root.path().join("shared");
-    std::fs::write(
-        root.path().join("cluster.toml"),
-        format!(
-            "[log]\ntype = \"kafka\"\n[log.kafka]\nbrokers = \"{}\"\ntopic = \"{topic}\"\npartitions = 4\n\
-             [store]\nflush_rows = 1000\nflush_interval_seconds = 3600\n\
-             [collector]\nsalt_dir = \"{}\"\n\
-             [cluster]\nstore_dir = \"{}\"\ntoken = \"{token}\"\n\
-             [[sites]]\nid = \"kafka\"\n[[sites]]\nid = \"same\"\ncookieless = true\n",
-            broker.address,
-            root.path().join("salts").display(),
-            shared.display()
-        ),
-    )
-    .unwrap();
-    let node = |name: &str| {
-        let dir = root.path().join(name);
-        std::fs::create_dir_all(&dir).unwrap();
-        dir
-    };
+    let store = "flush_rows = 1000\nflush_interval_seconds = 3600";
+    write_config(root.path(), &broker, &topic, store, &format!("store_dir = \"{}\"", shared.display()), "");
+    let node = |name: &str| node_dir(root.path(), name);
     let common = ["--config", "../cluster.toml", "--listen", "127.0.0.1:0", "--data-dir", "d"];
     let collect = Server::start_role("collect", &node("collect"), &common, &[]);
     let collect_2 = Server::start_role("collect", &node("collect-2"), &common, &[]);
@@ -158,4 +165,68 @@ fn collect_ingest_query_as_processes_exactly_once_through_an_ingest_node_sigkill
     assert_eq!(read_topic(&broker, &topic, 4), stored, "the topic and the cluster hold different events");
 
     println!("{} events through collect → Kafka → 2 ingest nodes → query; {partial} visible while B was down", stored.len());
+}
+
+/// The same roles with the stores in object storage (a real S3-protocol server): ingest nodes
+/// commit there, the query node reads segments through its cache, and an outage of the object
+/// store during the load and an ingest node's SIGKILL lose and double nothing.
+#[test]
+fn the_roles_keep_their_stores_in_object_storage_through_its_outage() {
+    let _machine = crate::whole_machine();
+    let broker = Broker::new();
+    let s3 = S3Server::new();
+    let root = tempfile::tempdir().unwrap();
+    let topic = unique_topic("roles-s3");
+    let objects = format!(
+        "[object_store]\nurl = \"s3://{BUCKET}/cluster\"\nendpoint = \"{}\"\nallow_http = true\n\
+         access_key_id = \"{ACCESS_KEY}\"\nsecret_access_key = \"{SECRET_KEY}\"\nrequest_timeout_seconds = 2",
+        s3.endpoint
+    );
+    write_config(root.path(), &broker, &topic, "flush_rows = 1000\nflush_interval_seconds = 1", "", &objects);
+    let common = ["--config", "../cluster.toml", "--listen", "127.0.0.1:0", "--data-dir", "d"];
+    let collect = Server::start_role("collect", &node_dir(root.path(), "collect"), &common, &[]);
+    collect.wait_ready();
+    let a = ingest(root.path(), "ingest-a", "[0, 1]");
+    let mut b = ingest(root.path(), "ingest-b", "[2, 3]");
+    let query = Server::start_role("query", &node_dir(root.path(), "query"), &common, &[]);
+    query.wait_ready();
+
+    let ledger = Arc::new(Mutex::new(Ledger::default()));
+    let (stop, running) = sender(&collect.base, &ledger, "roles-s3");
+    std::thread::sleep(Duration::from_secs(2));
+    // The object store goes away for a while: flushes (every second) fail and are retried,
+    // the events wait in the live buffers and in Kafka.
+    s3.stop();
+    std::thread::sleep(Duration::from_secs(4));
+    s3.start();
+    std::thread::sleep(Duration::from_secs(2));
+    b.child.kill().unwrap();
+    b.child.wait().unwrap();
+    // B's successor has a data directory of its own: everything it starts from is in the
+    // object store.
+    let b2 = ingest(root.path(), "ingest-b2", "[2, 3]");
+    std::thread::sleep(Duration::from_secs(2));
+    stop.store(true, Ordering::SeqCst);
+    running.join().unwrap();
+    let ledger = Arc::try_unwrap(ledger).ok().unwrap().into_inner().unwrap();
+    assert!(ledger.acked.len() > 300, "only {} events went through", ledger.acked.len());
+
+    wait_settled(&query, ledger.acked.len());
+    assert_eq!(stored_once(&query), ledger.acked, "the cluster holds other events than were acknowledged");
+    let (_, metrics) = a.get("/metrics");
+    let failures = metrics.lines().find(|l| l.starts_with("oriel_store_object_store_failures_total ")).unwrap_or_default();
+    assert!(!failures.is_empty() && !failures.ends_with(" 0"), "no flush met the outage: {failures:?}");
+    for store in ["partitions-0-1", "partitions-2-3"] {
+        assert!(s3.object(&format!("cluster/{store}/manifest")).is_file(), "{store} committed no manifest to the object store");
+        assert!(!s3.keys(&format!("cluster/{store}/segments")).is_empty(), "{store} uploaded no segment");
+    }
+    assert!(!root.path().join("ingest-a/d/store/partitions-0-1/manifest").exists(), "a manifest was committed locally");
+    let cached = root.path().join("query/d/cache/partitions-0-1/segments");
+    assert!(cached.is_dir(), "the query node read no segment through its cache");
+
+    // A stops cleanly, committing its live buffer: the query node still counts every event once.
+    assert_eq!(a.stop_with(libc::SIGTERM), Some(0));
+    assert_eq!(stored_once(&query), ledger.acked, "a stopped ingest node's events changed");
+    drop(b2);
+    println!("{} events through collect → Kafka → 2 ingest nodes on S3 → query, through an S3 outage", ledger.acked.len());
 }

@@ -101,6 +101,7 @@ async fn a_store_that_opens_fences_the_previous_writer() {
     f.wait_for_count(60).await;
     let err = f.store.flush().await.unwrap_err();
     assert!(err.to_string().contains("taken the store over"), "{err}");
+    assert!(f.store.fenced(), "a fenced store keeps ingesting");
     let manifest = remote_manifest(&s3, "two");
     assert_eq!(manifest.segments.iter().map(|s| s.rows).sum::<u64>(), 50, "the fenced flush committed nothing");
     successor.close().await.unwrap();
