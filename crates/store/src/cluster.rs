@@ -138,11 +138,12 @@ impl Store {
         crate::metrics::describe();
         let root = match root {
             SharedRoot::Dir(dir) => SharedRoot::Dir(std::path::absolute(&dir).map_err(Error::io("cannot resolve", &dir))?),
-            SharedRoot::Objects { bucket, cache_dir, cache } => SharedRoot::Objects {
-                bucket,
-                cache_dir: std::path::absolute(&cache_dir).map_err(Error::io("cannot resolve", &cache_dir))?,
-                cache,
-            },
+            SharedRoot::Objects { bucket, cache_dir, cache } => {
+                let cache_dir = std::path::absolute(&cache_dir).map_err(Error::io("cannot resolve", &cache_dir))?;
+                let (adopting, dir) = (Arc::clone(&cache), cache_dir.clone());
+                tokio::task::spawn_blocking(move || adopting.adopt(&dir)).await.map_err(|_| Error::Closed)?;
+                SharedRoot::Objects { bucket, cache_dir, cache }
+            }
         };
         let view = Arc::new(ClusterView::new(root, view)?);
         let table = Arc::new(EventsTable::new(Arc::clone(&view) as Arc<dyn SnapshotSource>));

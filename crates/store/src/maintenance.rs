@@ -142,10 +142,11 @@ impl Store {
     ) -> Result<(Manifest, Vec<Arc<SegmentFile>>)> {
         let dir = self.shared.options.dir.clone();
         let ids = Arc::clone(&self.shared.segment_ids);
+        let suffix = self.shared.segment_suffix();
         let written_dir = dir.clone();
         let (manifest, metas) = tokio::task::spawn_blocking(move || {
             let mut manifest = manifest;
-            let metas = write_runs(&written_dir, &ids, &mut manifest, &batches, granularity, RUN_BYTES)?;
+            let metas = write_runs(&written_dir, (&ids, &suffix), &mut manifest, &batches, granularity, RUN_BYTES)?;
             edit(&mut manifest);
             manifest.generation += 1;
             Ok::<_, Error>((manifest, metas))
@@ -189,10 +190,11 @@ impl Store {
         let dir = self.shared.options.dir.clone();
         let ids = Arc::clone(&self.shared.segment_ids);
         let partition = partition.to_string();
+        let suffix = self.shared.segment_suffix();
         self.fetch_segments(&old).await?;
         tokio::task::spawn_blocking(move || {
             let inputs: Vec<PathBuf> = old.iter().map(|m| dir.join(&m.file)).collect();
-            let new = NewSegment::allocate(&dir, &ids, &partition);
+            let new = NewSegment::allocate(&dir, (&ids, &suffix), &partition);
             let written = merge::merge(&inputs, &new.path, &removal)?;
             let new = written.map(|w| new.into_meta(w)).transpose()?;
             Ok(Replacement { old, new, deletions: removal.deletions, dir })
@@ -281,7 +283,7 @@ impl Replacement {
 /// files it wrote are removed.
 fn write_runs(
     dir: &Path,
-    ids: &AtomicU64,
+    names: (&AtomicU64, &str),
     manifest: &mut Manifest,
     batches: &[RecordBatch],
     granularity: Granularity,
@@ -301,7 +303,7 @@ fn write_runs(
                 if batch.num_rows() == 0 {
                     continue;
                 }
-                let new = NewSegment::allocate(dir, ids, &key);
+                let new = NewSegment::allocate(dir, names, &key);
                 let written = segment::write(&new.path, &batch)?;
                 metas.push(new.into_meta(written)?);
             }
@@ -314,7 +316,7 @@ fn write_runs(
         return Err(error);
     }
     manifest.segments.extend(metas.iter().cloned());
-    manifest.next_segment_id = manifest.next_segment_id.max(ids.load(Ordering::SeqCst));
+    manifest.next_segment_id = manifest.next_segment_id.max(names.0.load(Ordering::SeqCst));
     Ok(metas)
 }
 
@@ -333,12 +335,15 @@ pub(crate) struct NewSegment {
 }
 
 impl NewSegment {
-    /// Hands out the next segment id for time partition `partition`. Ids come from a counter
-    /// that never goes back, even when the operation that took one fails, so no two attempts
-    /// ever write the same file name.
-    pub(crate) fn allocate(dir: &Path, ids: &AtomicU64, partition: &str) -> Self {
+    /// Hands out the next segment id for time partition `partition`, from `names`: the id
+    /// counter and the suffix of this store's writer. Ids come from a counter that never goes
+    /// back, even when the operation that took one fails, so no two attempts ever write the same
+    /// file name; the suffix keeps two writers of one store in object storage (the owner and a
+    /// fenced predecessor, counting from the same manifest) from naming files alike.
+    pub(crate) fn allocate(dir: &Path, names: (&AtomicU64, &str), partition: &str) -> Self {
+        let (ids, suffix) = names;
         let id = ids.fetch_add(1, Ordering::SeqCst);
-        let file = format!("segments/{partition}/{id:012}.parquet");
+        let file = format!("segments/{partition}/{id:012}{suffix}.parquet");
         let path = dir.join(&file);
         Self { id, partition: partition.to_string(), file, path }
     }
@@ -388,7 +393,7 @@ mod tests {
         let ids = AtomicU64::new(1);
         let mut manifest = Manifest::default();
         // Two batches fit in a run: three runs, all in one hour.
-        let metas = write_runs(dir.path(), &ids, &mut manifest, &batches, Granularity::Hour, 2 * one).unwrap();
+        let metas = write_runs(dir.path(), (&ids, ""), &mut manifest, &batches, Granularity::Hour, 2 * one).unwrap();
         assert_eq!(metas.len(), 3, "{metas:?}");
         assert_eq!(metas.iter().map(|m| m.rows).sum::<u64>(), 600);
         for (run, meta) in metas.iter().enumerate() {

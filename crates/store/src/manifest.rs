@@ -127,7 +127,11 @@ impl Manifest {
         if u32::from_str_radix(crc, 16).ok() != Some(computed) {
             return Err(format!("checksum mismatch: header {crc}, body {computed:08x}"));
         }
-        serde_json::from_slice(body).map_err(|e| format!("invalid body: {e}"))
+        let manifest: Self = serde_json::from_slice(body).map_err(|e| format!("invalid body: {e}"))?;
+        // Segment paths are joined to local directories (and, in object storage, written to):
+        // one that leads elsewhere is refused, whoever wrote the manifest.
+        manifest.segments.iter().try_for_each(|s| check_segment_path(&s.file))?;
+        Ok(manifest)
     }
 
     pub(crate) fn encode(&self) -> Result<Vec<u8>> {
@@ -143,6 +147,15 @@ impl Manifest {
         let bytes = self.encode()?;
         oriel_core::durable::atomic_write(&path, &bytes, None).map_err(Error::io("failed to write", &path))
     }
+}
+
+/// Accepts only a relative path to a Parquet file under `segments/`.
+pub(crate) fn check_segment_path(file: &str) -> std::result::Result<(), String> {
+    let path = Path::new(file);
+    let inside = path.components().all(|c| matches!(c, std::path::Component::Normal(_)))
+        && path.starts_with("segments")
+        && path.extension().is_some_and(|e| e == "parquet");
+    if inside { Ok(()) } else { Err(format!("segment path {file:?} is not a Parquet file under segments/")) }
 }
 
 /// `fsync`s a directory so created, renamed and removed entries are durable.

@@ -41,6 +41,10 @@ pub(crate) const MANIFEST: &str = "manifest";
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
 /// Attempts of a commit once the store is closing: its events are in the log anyway.
 const ATTEMPTS_WHEN_CLOSING: u32 = 3;
+/// The bytes of a segment fetched per request.
+const DOWNLOAD_RANGE: u64 = 16 << 20;
+/// Marks a download in progress in a file's extension (`.part-<random>`).
+const PARTIAL: &str = "part-";
 
 /// A prefix in an object store.
 #[derive(Clone)]
@@ -81,11 +85,10 @@ impl Bucket {
             .with_timeout(timeout)
             .with_connect_timeout(timeout.min(Duration::from_secs(5)))
             .with_allow_http(config.allow_http);
-        let mut builder = AmazonS3Builder::from_env()
-            .with_bucket_name(bucket)
-            .with_region(&config.region)
-            .with_client_options(client)
-            .with_retry(retry);
+        let mut builder = AmazonS3Builder::from_env().with_bucket_name(bucket).with_client_options(client).with_retry(retry);
+        if !config.region.is_empty() {
+            builder = builder.with_region(&config.region);
+        }
         if !config.endpoint.is_empty() {
             builder = builder.with_endpoint(&config.endpoint);
         }
@@ -171,23 +174,27 @@ impl Bucket {
     }
 
     /// Downloads `rel` into the local file `local` (through a temporary file beside it, so
-    /// `local` is either absent or whole). Returns its size.
+    /// `local` is either absent or whole and synced). Returns its size. It is fetched in ranges,
+    /// one request each, so a large segment is not one request that must finish within the
+    /// request timeout.
     pub(crate) async fn download(&self, rel: &str, local: &Path) -> Result<u64> {
         if let Some(parent) = local.parent() {
             tokio::fs::create_dir_all(parent).await.map_err(Error::io("cannot create", parent))?;
         }
-        let partial = local.with_extension(format!("part-{:016x}", rand_u64()));
+        let partial = local.with_extension(format!("{PARTIAL}{:016x}", rand_u64()));
         let result = async {
-            let got = self.store.get(&self.at(rel)).await.map_err(self.fail("cannot download", rel))?;
+            let at = self.at(rel);
+            let size = self.store.head(&at).await.map_err(self.fail("cannot download", rel))?.size;
             let mut file = tokio::fs::File::create(&partial).await.map_err(Error::io("cannot create", &partial))?;
-            let mut stream = got.into_stream();
-            let mut size = 0u64;
-            while let Some(chunk) = stream.next().await {
-                let chunk = chunk.map_err(self.fail("cannot download", rel))?;
-                size += chunk.len() as u64;
+            let mut start = 0;
+            while start < size {
+                let end = size.min(start + DOWNLOAD_RANGE);
+                let chunk = self.store.get_range(&at, start..end).await.map_err(self.fail("cannot download", rel))?;
                 file.write_all(&chunk).await.map_err(Error::io("cannot write", &partial))?;
+                start = end;
             }
-            file.flush().await.map_err(Error::io("cannot write", &partial))?;
+            // A cached copy is trusted by its size later on: make it whole on disk first.
+            file.sync_all().await.map_err(Error::io("cannot sync", &partial))?;
             tokio::fs::rename(&partial, local).await.map_err(Error::io("cannot rename", &partial))?;
             Ok(size)
         }
@@ -259,30 +266,50 @@ impl Cache {
 
     /// Takes in `path` of `bytes`, and evicts what no longer fits.
     pub(crate) fn insert(&self, path: PathBuf, bytes: u64) {
+        self.insert_used(path, bytes, Instant::now());
+    }
+
+    fn insert_used(&self, path: PathBuf, bytes: u64, used: Instant) {
         let mut files = self.files.lock();
-        files.insert(path, (bytes, Instant::now()));
+        files.insert(path, (bytes, used));
         let mut total: u64 = files.values().map(|(size, _)| size).sum();
-        if total <= self.capacity {
-            return;
-        }
-        let mut by_age: Vec<(PathBuf, u64, Instant)> = files.iter().map(|(p, (s, u))| (p.clone(), *s, *u)).collect();
-        by_age.sort_by_key(|(_, _, used)| *used);
-        for (path, size, used) in by_age {
-            if total <= self.capacity || used.elapsed() < self.keep {
-                break;
+        if total > self.capacity {
+            let mut by_age: Vec<(PathBuf, u64, Instant)> = files.iter().map(|(p, (s, u))| (p.clone(), *s, *u)).collect();
+            by_age.sort_by_key(|(_, _, used)| *used);
+            for (path, size, used) in by_age {
+                if total <= self.capacity || used.elapsed() < self.keep {
+                    break;
+                }
+                // A reader that opened it keeps reading; the next one downloads it again.
+                let _ = std::fs::remove_file(&path);
+                files.remove(&path);
+                total -= size;
+                metrics::counter!(m::CACHE_EVICTIONS).increment(1);
             }
-            // A reader that opened it keeps reading; the next one downloads it again.
-            let _ = std::fs::remove_file(&path);
-            files.remove(&path);
-            total -= size;
-            metrics::counter!(m::CACHE_EVICTIONS).increment(1);
         }
         metrics::gauge!(m::CACHE_BYTES).set(total as f64);
     }
 
     /// Forgets `path`, deleted by its store.
     pub(crate) fn forget(&self, path: &Path) {
-        self.files.lock().remove(path);
+        let mut files = self.files.lock();
+        files.remove(path);
+        metrics::gauge!(m::CACHE_BYTES).set(files.values().map(|(size, _)| *size).sum::<u64>() as f64);
+    }
+
+    /// Takes in the files an earlier run left in `dir` (as least recently used: they go first)
+    /// and removes its unfinished downloads.
+    pub fn adopt(&self, dir: &Path) {
+        let long_ago = Instant::now().checked_sub(self.keep).unwrap_or_else(Instant::now);
+        for path in crate::store::walk(dir) {
+            let partial = path.extension().is_some_and(|e| e.to_string_lossy().starts_with(PARTIAL));
+            match std::fs::metadata(&path) {
+                Ok(meta) if !partial => self.insert_used(path, meta.len(), long_ago),
+                _ => {
+                    let _ = std::fs::remove_file(&path);
+                }
+            }
+        }
     }
 }
 
@@ -296,12 +323,19 @@ pub struct Remote {
     /// The version of the manifest this store last read or wrote: the condition of its next
     /// commit.
     version: Mutex<Option<UpdateVersion>>,
+    /// Names this writer in the segment files it writes.
+    epoch: u64,
 }
 
 impl Remote {
     /// The store at `bucket`, caching in `cache`.
     pub fn new(bucket: Bucket, cache: Arc<Cache>) -> Arc<Self> {
-        Arc::new(Self { bucket, cache, version: Mutex::new(None) })
+        Arc::new(Self { bucket, cache, version: Mutex::new(None), epoch: rand_u64() })
+    }
+
+    /// The random number this writer puts in its segment files' names.
+    pub(crate) fn epoch(&self) -> u64 {
+        self.epoch
     }
 
     /// The committed manifest; an empty one when there is none yet.
@@ -315,13 +349,11 @@ impl Remote {
             .map_err(|reason| Error::BadManifest { path: PathBuf::from(format!("{}/{MANIFEST}", self.bucket.url)), reason })
     }
 
-    /// Makes this store the manifest's only writer: writes it once more, one generation on, so
-    /// the previous owner's next commit fails. Does nothing to a store that has no manifest yet.
+    /// Makes this store the manifest's only writer: writes it once more, one generation on (or,
+    /// for a store without one, creates it), so that whoever wrote it before fails their next
+    /// commit.
     pub(crate) async fn take_over(&self, manifest: &mut Manifest) -> Result<()> {
         let expected = self.version.lock().clone();
-        if expected.is_none() {
-            return Ok(());
-        }
         manifest.generation += 1;
         match self.bucket.write_if(MANIFEST, manifest.encode()?, expected).await? {
             Conditional::Written(version) => {
@@ -329,8 +361,8 @@ impl Remote {
                 Ok(())
             }
             Conditional::Conflict => Err(Error::Fenced(format!(
-                "the manifest at {} changed while this store was opening: another node is writing it. \
-                 Stop the other node, or give this one other cluster.partitions",
+                "the manifest at {} changed while this store was opening: another process is writing this store \
+                 (an oriel serve, ingest or import elsewhere). Stop it, or give this one another [object_store] url",
                 self.bucket.url
             ))),
         }
@@ -361,14 +393,29 @@ impl Remote {
                     }
                     return Ok(());
                 }
-                Err(error @ Error::Fenced(_)) => return Err(error),
+                Err(error @ Error::Fenced(_)) => {
+                    // The uploads carry this writer's epoch, so no one else lists them.
+                    for s in &uploads {
+                        if let Err(error) = self.bucket.delete(&s.file).await {
+                            tracing::warn!(%error, "cannot remove a fenced upload; the next owner to open the store does");
+                        }
+                    }
+                    return Err(error);
+                }
                 Err(error) => error,
             };
             metrics::counter!(m::OBJECT_STORE_FAILURES).increment(1);
             if closing() && attempts >= ATTEMPTS_WHEN_CLOSING {
+                // An attempt may have landed with its answer lost: then the commit is done.
+                if let Ok(Some((bytes, version))) = self.bucket.read(MANIFEST).await
+                    && bytes.as_ref() == body.as_slice()
+                {
+                    *self.version.lock() = Some(version);
+                    return Ok(());
+                }
                 return Err(error);
             }
-            tracing::warn!(%error, attempt = attempts, retry_in_ms = delay.as_millis() as u64, "commit to object storage failed; the events stay in the live buffer and the log");
+            tracing::warn!(%error, attempt = attempts, retry_in_ms = delay.as_millis() as u64, "commit to object storage failed; retrying (what it commits stays on local disk, and in memory and the log, until then)");
             tokio::time::sleep(delay).await;
             delay = (delay * 2).min(MAX_BACKOFF);
         }
@@ -392,8 +439,8 @@ impl Remote {
                         Ok(())
                     }
                     _ => Err(Error::Fenced(format!(
-                        "another node committed the manifest at {} since this one last did: it has taken the store over. \
-                         This node stops writing; its events are in the log, and the other node has them",
+                        "another process wrote the manifest at {} since this one last did: it has taken the store over, \
+                         and this process writes no more (what it had not committed is in the log for the new owner)",
                         self.bucket.url
                     ))),
                 }
@@ -415,27 +462,80 @@ impl Remote {
         Ok(removed)
     }
 
-    /// Makes sure the segment `rel` is on local disk at `path`, downloading it when it is not.
-    pub(crate) async fn ensure_local(&self, path: &Path, rel: &str) -> Result<()> {
-        if let Ok(meta) = tokio::fs::metadata(path).await {
-            // A file of an earlier run is taken in as it is: segment files never change.
-            if !self.cache.touch(path) {
-                self.cache.insert(path.to_path_buf(), meta.len());
-            }
+    /// Makes sure the segment `rel` of `bytes` is on local disk at `path`, downloading it when
+    /// it is not.
+    pub(crate) async fn ensure_local(&self, path: &Path, rel: &str, bytes: u64) -> Result<()> {
+        // A file the cache tracks is there: only the cache evicts, under its lock.
+        if self.cache.touch(path) {
+            return Ok(());
+        }
+        // An untracked file (an earlier run's, or written here) is taken in when whole: a
+        // segment file never changes, so its size tells.
+        if tokio::fs::metadata(path).await.is_ok_and(|m| m.len() == bytes) {
+            self.cache.insert(path.to_path_buf(), bytes);
             return Ok(());
         }
         let started = Instant::now();
-        let bytes = self.bucket.download(rel, path).await?;
-        metrics::counter!(m::CACHE_DOWNLOADED_BYTES).increment(bytes);
-        tracing::debug!(rel, bytes, took_ms = started.elapsed().as_millis() as u64, "fetched a segment from object storage");
-        self.cache.insert(path.to_path_buf(), bytes);
+        let fetched = self.bucket.download(rel, path).await?;
+        metrics::counter!(m::CACHE_DOWNLOADED_BYTES).increment(fetched);
+        tracing::debug!(rel, fetched, took_ms = started.elapsed().as_millis() as u64, "fetched a segment from object storage");
+        self.cache.insert(path.to_path_buf(), fetched);
         Ok(())
+    }
+}
+
+/// The committed manifest of the store in the directory `dir`: from object storage under
+/// `<url>/<name of dir>` when `object_store` is given, else from `dir`.
+pub async fn committed_manifest(dir: &Path, object_store: Option<&ObjectStoreConfig>) -> Result<Manifest> {
+    let bucket = match object_store {
+        Some(config) => Bucket::from_config(config)?,
+        None => None,
+    };
+    match bucket {
+        Some(bucket) => {
+            let cache = Cache::new(0, Duration::ZERO);
+            Remote::new(bucket.child(&crate::cluster::store_name(dir)), cache).load().await
+        }
+        None => {
+            let dir = dir.to_path_buf();
+            tokio::task::spawn_blocking(move || Manifest::load(&dir)).await.map_err(|_| Error::Closed)?
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use oriel_testkit::s3::S3Server;
+
+    /// A PUT that landed but whose answer was lost looks like a conflict at the next attempt;
+    /// the manifest there is then the one being committed, and the commit is done. A manifest
+    /// someone else wrote is not, and fences.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_commit_whose_answer_was_lost_is_recognised() {
+        let s3 = S3Server::new();
+        let bucket = Bucket::from_config(&s3.config("lost")).unwrap().unwrap();
+        let remote = Remote::new(bucket.child("store"), Cache::new(1 << 20, Duration::ZERO));
+        let dir = tempfile::tempdir().unwrap();
+        let mut opened = remote.load().await.unwrap();
+        remote.take_over(&mut opened).await.unwrap();
+        let mut next = opened.clone();
+        next.generation += 1;
+        next.offsets.insert(0, 5);
+        // It lands, and the answer never comes back: written behind the writer's back.
+        remote.bucket.write(MANIFEST, next.encode().unwrap()).await.unwrap();
+        remote.commit(dir.path(), &opened, &next, || false).await.unwrap();
+        assert_eq!(remote.load().await.unwrap(), next);
+
+        let mut foreign = next.clone();
+        foreign.generation += 7;
+        remote.bucket.write(MANIFEST, foreign.encode().unwrap()).await.unwrap();
+        let mut third = next.clone();
+        third.generation += 1;
+        let err = remote.commit(dir.path(), &next, &third, || false).await.unwrap_err();
+        assert!(matches!(err, Error::Fenced(_)), "{err}");
+        assert_eq!(remote.load().await.unwrap(), foreign, "the fenced commit wrote");
+    }
 
     fn file(dir: &Path, name: &str) -> PathBuf {
         let path = dir.join(name);

@@ -44,7 +44,7 @@ impl SegmentFile {
     /// Makes sure the file is on local disk, fetching it from object storage when it is not.
     pub(crate) async fn ensure_local(&self) -> crate::Result<()> {
         match &self.remote {
-            Some(remote) => remote.ensure_local(&self.path, &self.meta.file).await,
+            Some(remote) => remote.ensure_local(&self.path, &self.meta.file, self.meta.bytes).await,
             None => Ok(()),
         }
     }

@@ -152,6 +152,13 @@ impl Shared {
         self.sweep_retired();
     }
 
+    /// What this store's writer adds to segment file names: nothing on local disk (the
+    /// directory's lock admits one writer); in object storage its random epoch, so a fenced
+    /// predecessor's uploads can never replace a file the owner committed.
+    pub(crate) fn segment_suffix(&self) -> String {
+        self.remote.as_ref().map(|r| format!("-{:016x}", r.epoch())).unwrap_or_default()
+    }
+
     /// Deletes (once no query holds them) the dropped segments whose grace is over.
     pub(crate) fn sweep_retired(&self) {
         let grace = self.options.retired_grace;
@@ -271,6 +278,17 @@ impl Store {
             for p in partitions {
                 let range = log.offsets(p).await?;
                 let from = manifest.offsets.get(&p).copied().unwrap_or(range.start);
+                if remote.is_some() && from > range.end {
+                    // The manifest outlived its log: ingesting from `from` would skip the
+                    // events the log numbers below it.
+                    return Err(Error::Internal(format!(
+                        "the store's manifest in object storage says partition {p} of the log is persisted up to offset {from}, \
+                         but the log ends at {}: it is not the log this store was written from (an embedded log in a new \
+                         data_dir?). Keep the store and its log together: use Kafka with object storage, or point \
+                         [object_store] url at a new prefix",
+                        range.end
+                    )));
+                }
                 live.offsets.insert(p, from.max(range.start));
                 start_ends.insert(p, range.end);
             }
@@ -332,6 +350,11 @@ impl Store {
 
     /// Refuses `what` (a change to stored data) on a query node's view, which owns no data.
     pub(crate) fn writable(&self, what: &str) -> Result<()> {
+        if self.fenced() {
+            return Err(Error::Fenced(format!(
+                "{what} is refused: another process took this store over in object storage, and this one writes no more"
+            )));
+        }
         if self.view.is_some() {
             return Err(Error::Unsupported(format!(
                 "{what} is not available on a query node (`oriel query`): it owns no data. Run it on `oriel serve`; \
@@ -407,7 +430,8 @@ impl Store {
         for task in tasks {
             let _ = task.await;
         }
-        if self.log.is_some() {
+        // A fenced store has nothing to persist: its successor replays the same log.
+        if self.log.is_some() && !self.fenced() {
             self.flush().await?;
         }
         self.lock.lock().take();
@@ -446,8 +470,15 @@ async fn prepare(dir: &Path, remote: Option<&Remote>) -> Result<(Manifest, DirLo
     let (owned, listed) = (dir.to_path_buf(), manifest.clone());
     let kept = tokio::task::spawn_blocking(move || remove_unlisted(&owned, &listed)).await.map_err(|_| Error::Closed)??;
     if let Some(remote) = remote {
+        let sizes: std::collections::HashMap<PathBuf, u64> =
+            manifest.segments.iter().map(|s| (dir.join(&s.file), s.bytes)).collect();
         for (path, bytes) in kept {
-            remote.cache.insert(path, bytes);
+            if sizes.get(&path) == Some(&bytes) {
+                remote.cache.insert(path, bytes);
+            } else {
+                // Not whole (a crash mid-download): fetched again when read.
+                let _ = std::fs::remove_file(&path);
+            }
         }
     }
     Ok((manifest, lock))
@@ -482,7 +513,8 @@ fn remove_unlisted(dir: &Path, manifest: &Manifest) -> Result<Vec<(PathBuf, u64)
     Ok(kept)
 }
 
-fn walk(dir: &Path) -> Vec<PathBuf> {
+/// Every file under `dir`, recursively.
+pub(crate) fn walk(dir: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
     let Ok(entries) = std::fs::read_dir(dir) else { return out };
     for entry in entries.filter_map(std::result::Result::ok) {

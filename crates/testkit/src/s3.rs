@@ -65,6 +65,20 @@ impl S3Server {
         }
     }
 
+    /// `[object_store]` settings for the prefix `prefix` of [`BUCKET`] on this server, with a
+    /// short request timeout so an outage shows at once.
+    pub fn config(&self, prefix: &str) -> oriel_core::config::ObjectStoreConfig {
+        oriel_core::config::ObjectStoreConfig {
+            url: format!("s3://{BUCKET}/{prefix}"),
+            endpoint: self.endpoint.clone(),
+            access_key_id: ACCESS_KEY.into(),
+            secret_access_key: SECRET_KEY.into(),
+            allow_http: true,
+            request_timeout_seconds: 2,
+            ..oriel_core::config::ObjectStoreConfig::default()
+        }
+    }
+
     /// The file holding object `key` of [`BUCKET`].
     pub fn object(&self, key: &str) -> PathBuf {
         self.dir.path().join(BUCKET).join(key)

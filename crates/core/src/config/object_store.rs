@@ -2,7 +2,7 @@
 //! server) instead of a local directory.
 //!
 //! With a URL set, `oriel serve` keeps its store under `<url>/store` and each ingest node under
-//! `<url>/<partitions-…>`; the local disk (`data_dir`) then holds only a cache of segment files,
+//! `<url>/cluster/<partitions-…>`; the local disk (`data_dir`) then holds only a cache of segment files,
 //! the store's lock and its deletion receipts. Without one, everything stays on local disk.
 
 use serde::{Deserialize, Serialize};
@@ -18,7 +18,7 @@ pub struct ObjectStoreConfig {
     /// The S3 endpoint of a server other than AWS, e.g. `http://10.0.0.9:9000`; empty for AWS
     /// (or whatever `AWS_ENDPOINT` says).
     pub endpoint: String,
-    /// The bucket's region.
+    /// The bucket's region; empty: `AWS_REGION`, else `us-east-1`.
     pub region: String,
     /// Access key id; empty: the usual AWS sources (`AWS_ACCESS_KEY_ID`, instance roles, ...).
     pub access_key_id: String,
@@ -37,7 +37,7 @@ impl Default for ObjectStoreConfig {
         Self {
             url: String::new(),
             endpoint: String::new(),
-            region: "us-east-1".into(),
+            region: String::new(),
             access_key_id: String::new(),
             secret_access_key: String::new(),
             allow_http: false,

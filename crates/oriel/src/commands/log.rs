@@ -53,7 +53,11 @@ async fn dump(args: &ConfigArgs) -> anyhow::Result<()> {
     let store = config.data_dir.join("store");
     let receipts = oriel_store::receipts::load(&store).context("cannot read the deletion receipts")?;
     // Deletions not finished yet, or older than receipts, are known by their tombstones.
-    let tombstones = oriel_store::manifest::Manifest::load(&store).context("cannot read the store's manifest")?.tombstones;
+    let object_store = config.object_store.enabled().then_some(&config.object_store);
+    let tombstones = oriel_store::objects::committed_manifest(&store, object_store)
+        .await
+        .context("cannot read the store's manifest")?
+        .tombstones;
     let cutoffs = RetentionPolicy::from_config(&config).cutoffs(SystemClock.now_ms());
     let log = open(&config).await?;
     let stdout = std::io::stdout();

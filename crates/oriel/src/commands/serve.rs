@@ -268,6 +268,9 @@ async fn open_ingest_store(config: &Config, log: Arc<dyn EventLog>) -> anyhow::R
         // The store is committed to object storage; this directory holds its cache and lock.
         oriel_store::cluster::SharedRoot::Objects { .. } => config.data_dir.join("store").join(&name),
     };
+    if let Some(objects) = &mut options.object_store {
+        objects.url = format!("{}/{CLUSTER_PREFIX}", objects.url.trim_end_matches('/'));
+    }
     options.partitions = Some(cluster.partitions.clone());
     // A query node may have listed a segment just before compaction replaced it: keep the file
     // for two query time limits, so such a query still finds it.
@@ -280,12 +283,17 @@ async fn open_ingest_store(config: &Config, log: Arc<dyn EventLog>) -> anyhow::R
     Ok(store)
 }
 
-/// Where the cluster's stores are: `[object_store] url` when set, else `cluster.store_dir`.
+/// Where in `[object_store] url` the cluster's stores are: apart from `oriel serve`'s `store`,
+/// so a query node lists ingest stores only.
+const CLUSTER_PREFIX: &str = "cluster";
+
+/// Where the cluster's stores are: `<[object_store] url>/cluster` when set, else
+/// `cluster.store_dir`.
 fn shared_root(config: &Config) -> anyhow::Result<oriel_store::cluster::SharedRoot> {
     let bucket = oriel_store::objects::Bucket::from_config(&config.object_store)?;
     Ok(match bucket {
         Some(bucket) => oriel_store::cluster::SharedRoot::Objects {
-            bucket,
+            bucket: bucket.child(CLUSTER_PREFIX),
             cache_dir: config.data_dir.join("cache"),
             cache: oriel_store::objects::Cache::new(
                 config.object_store.cache_mb.saturating_mul(1 << 20),

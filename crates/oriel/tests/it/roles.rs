@@ -178,7 +178,7 @@ fn the_roles_keep_their_stores_in_object_storage_through_its_outage() {
     let root = tempfile::tempdir().unwrap();
     let topic = unique_topic("roles-s3");
     let objects = format!(
-        "[object_store]\nurl = \"s3://{BUCKET}/cluster\"\nendpoint = \"{}\"\nallow_http = true\n\
+        "[object_store]\nurl = \"s3://{BUCKET}/prod\"\nendpoint = \"{}\"\nallow_http = true\n\
          access_key_id = \"{ACCESS_KEY}\"\nsecret_access_key = \"{SECRET_KEY}\"\nrequest_timeout_seconds = 2",
         s3.endpoint
     );
@@ -217,8 +217,11 @@ fn the_roles_keep_their_stores_in_object_storage_through_its_outage() {
     let failures = metrics.lines().find(|l| l.starts_with("oriel_store_object_store_failures_total ")).unwrap_or_default();
     assert!(!failures.is_empty() && !failures.ends_with(" 0"), "no flush met the outage: {failures:?}");
     for store in ["partitions-0-1", "partitions-2-3"] {
-        assert!(s3.object(&format!("cluster/{store}/manifest")).is_file(), "{store} committed no manifest to the object store");
-        assert!(!s3.keys(&format!("cluster/{store}/segments")).is_empty(), "{store} uploaded no segment");
+        assert!(
+            s3.object(&format!("prod/cluster/{store}/manifest")).is_file(),
+            "{store} committed no manifest to the object store"
+        );
+        assert!(!s3.keys(&format!("prod/cluster/{store}/segments")).is_empty(), "{store} uploaded no segment");
     }
     assert!(!root.path().join("ingest-a/d/store/partitions-0-1/manifest").exists(), "a manifest was committed locally");
     let cached = root.path().join("query/d/cache/partitions-0-1/segments");

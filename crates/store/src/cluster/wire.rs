@@ -13,8 +13,6 @@
 //! the events schema. Arrow's IPC reader can panic on crafted input that passes the checksum,
 //! so it runs under `catch_unwind` and such a panic is an error like any other.
 
-use std::path::{Component, Path};
-
 use datafusion::arrow::array::RecordBatch;
 use datafusion::arrow::buffer::Buffer;
 use datafusion::arrow::ipc::reader::StreamDecoder;
@@ -100,7 +98,7 @@ pub fn decode(bytes: &[u8]) -> Result<LiveExport> {
     let Some(len) = len else { return Err(bad(format!("the segment list length in {header:?} is out of bounds"))) };
     let head: Head = serde_json::from_slice(&rest[..len]).map_err(|e| bad(format!("invalid segment list: {e}")))?;
     for segment in &head.segments {
-        check_segment_path(&segment.file).map_err(bad)?;
+        crate::manifest::check_segment_path(&segment.file).map_err(bad)?;
     }
     let ipc = &rest[len..];
     let batches = std::panic::catch_unwind(|| read_batches(ipc))
@@ -189,14 +187,6 @@ fn read_batches(ipc: &[u8]) -> std::result::Result<Vec<RecordBatch>, String> {
 
 /// A segment path must name a Parquet file under the store's `segments/` directory: a node
 /// must not make a query node read anything else.
-fn check_segment_path(file: &str) -> std::result::Result<(), String> {
-    let path = Path::new(file);
-    let inside = path.components().all(|c| matches!(c, Component::Normal(_)))
-        && path.starts_with("segments")
-        && path.extension().is_some_and(|e| e == "parquet");
-    if inside { Ok(()) } else { Err(format!("segment path {file:?} is not a Parquet file under segments/")) }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -14,7 +14,7 @@
 use std::collections::BTreeMap;
 
 use crate::deletion::{PendingDeletion, Removal, Selector};
-use crate::manifest::{SegmentMeta, Tombstone};
+use crate::manifest::Tombstone;
 use crate::metrics as m;
 use crate::receipts::{self, Receipt};
 use crate::segment;
@@ -88,20 +88,18 @@ impl Store {
         let started = std::time::Instant::now();
         let files: Vec<std::sync::Arc<crate::snapshot::SegmentFile>> =
             self.shared.state.read().segments.iter().filter(|s| s.meta.min_time <= pending.before_ms).cloned().collect();
-        crate::snapshot::ensure_local(&files.iter().map(AsRef::as_ref).collect::<Vec<_>>()).await?;
-        let segments: Vec<(SegmentMeta, std::path::PathBuf)> = files.iter().map(|s| (s.meta.clone(), s.path.clone())).collect();
-        let probe = pending.selector.clone();
-        let candidates = tokio::task::spawn_blocking(move || -> Result<Vec<SegmentMeta>> {
-            let mut out = Vec::new();
-            for (meta, path) in segments {
-                if segment::may_contain(&path, &probe)? {
-                    out.push(meta);
-                }
+        let mut candidates = Vec::new();
+        // One file at a time: in object storage each is fetched just before it is probed, so the
+        // cache never has to hold them all.
+        for file in files {
+            file.ensure_local().await?;
+            let (path, probe) = (file.path.clone(), pending.selector.clone());
+            let holds =
+                tokio::task::spawn_blocking(move || segment::may_contain(&path, &probe)).await.map_err(|_| Error::Closed)??;
+            if holds {
+                candidates.push(file.meta.clone());
             }
-            Ok(out)
-        })
-        .await
-        .map_err(|_| Error::Closed)??;
+        }
         let mut replacements = Vec::with_capacity(candidates.len());
         for meta in candidates {
             // One segment at a time: memory stays that of one streaming rewrite.

@@ -4,27 +4,14 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use oriel_core::config::ObjectStoreConfig;
 use oriel_store::manifest::Manifest;
 use oriel_store::{Store, StoreOptions};
-use oriel_testkit::s3::{ACCESS_KEY, BUCKET, S3Server, SECRET_KEY};
+use oriel_testkit::s3::S3Server;
 
 use crate::{Fixture, T0, event};
 
-fn config(s3: &S3Server, prefix: &str) -> ObjectStoreConfig {
-    ObjectStoreConfig {
-        url: format!("s3://{BUCKET}/{prefix}"),
-        endpoint: s3.endpoint.clone(),
-        access_key_id: ACCESS_KEY.into(),
-        secret_access_key: SECRET_KEY.into(),
-        allow_http: true,
-        request_timeout_seconds: 2,
-        ..ObjectStoreConfig::default()
-    }
-}
-
 fn with_s3(s3: &S3Server, prefix: &str) -> impl FnOnce(&mut StoreOptions) {
-    let config = config(s3, prefix);
+    let config = s3.config(prefix);
     move |o| o.object_store = Some(config)
 }
 
@@ -89,21 +76,62 @@ async fn a_store_that_opens_fences_the_previous_writer() {
     f.wait_for_count(50).await;
     f.store.flush().await.unwrap();
 
-    // A second node opens the same store (a takeover while the first still runs).
+    // A second process opens the same store (a takeover while the first still runs) over the
+    // same log, and commits a segment of its own.
     let other = tempfile::tempdir().unwrap();
     let mut options = crate::options(other.path(), &f.clock);
     with_s3(&s3, "two")(&mut options);
-    let successor = Store::open(options, None).await.unwrap();
-    let counted = successor.engine().collect("SELECT count(*) FROM events").await.unwrap();
-    assert_eq!(oriel_store::query::values::rows(&counted)[0][0], 50);
-
+    let successor = Store::open(options, Some(Arc::clone(&f.log))).await.unwrap();
     f.send(&(50..60).map(|i| event(i, "a", "p", T0 + i as i64)).collect::<Vec<_>>()).await;
+    let successor_count = || async { successor.engine().collect("SELECT count(*) FROM events").await.unwrap() };
+    for _ in 0..500 {
+        if oriel_store::query::values::rows(&successor_count().await)[0][0] == 60 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(successor.flush().await.unwrap().rows, 10);
+    let committed = remote_manifest(&s3, "two");
+    let objects: Vec<(String, Vec<u8>)> = committed
+        .segments
+        .iter()
+        .map(|s| {
+            let key = format!("two/store/{}", s.file);
+            (key.clone(), std::fs::read(s3.object(&key)).unwrap())
+        })
+        .collect();
+
+    // The first process, unaware, flushes the same events: its commit is refused, and nothing
+    // the successor committed is touched.
     f.wait_for_count(60).await;
     let err = f.store.flush().await.unwrap_err();
     assert!(err.to_string().contains("taken the store over"), "{err}");
-    assert!(f.store.fenced(), "a fenced store keeps ingesting");
-    let manifest = remote_manifest(&s3, "two");
-    assert_eq!(manifest.segments.iter().map(|s| s.rows).sum::<u64>(), 50, "the fenced flush committed nothing");
+    assert!(f.store.fenced(), "a fenced store did not stop writing");
+    assert_eq!(remote_manifest(&s3, "two"), committed, "the fenced flush changed the manifest");
+    for (key, bytes) in &objects {
+        assert_eq!(&std::fs::read(s3.object(key)).unwrap(), bytes, "the fenced writer replaced {key}");
+    }
+    let refused = f.store.import(Vec::new()).await.unwrap_err();
+    assert!(refused.to_string().contains("took this store over"), "{refused}");
+    assert_eq!(oriel_store::query::values::rows(&successor_count().await)[0][0], 60);
+    successor.close().await.unwrap();
+}
+
+/// Even a store without a manifest yet has one owner: opening creates the manifest, so the
+/// first writer's commit fails once a second one opened.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn opening_a_new_store_fences_too() {
+    let s3 = S3Server::new();
+    let f = Fixture::with_options(with_s3(&s3, "new")).await;
+    assert_eq!(remote_manifest(&s3, "new").generation, 1, "opening created the manifest");
+    let other = tempfile::tempdir().unwrap();
+    let mut options = crate::options(other.path(), &f.clock);
+    with_s3(&s3, "new")(&mut options);
+    let successor = Store::open(options, None).await.unwrap();
+    f.send(&[event(0, "a", "p", T0)]).await;
+    f.wait_for_count(1).await;
+    assert!(f.store.flush().await.unwrap_err().to_string().contains("taken the store over"));
+    assert!(s3.keys("new/store/segments").is_empty(), "the fenced writer's upload is there");
     successor.close().await.unwrap();
 }
 
