@@ -135,6 +135,15 @@ impl Bucket {
         Ok(Some((bytes, version)))
     }
 
+    /// The version of the object `rel`; `None` when there is none.
+    pub(crate) async fn version(&self, rel: &str) -> Result<Option<UpdateVersion>> {
+        match self.store.head(&self.at(rel)).await {
+            Ok(meta) => Ok(Some(UpdateVersion { e_tag: meta.e_tag, version: meta.version })),
+            Err(object_store::Error::NotFound { .. }) => Ok(None),
+            Err(e) => Err(self.fail("cannot read", rel)(e)),
+        }
+    }
+
     /// Writes the object `rel`, whatever was there.
     pub(crate) async fn write(&self, rel: &str, bytes: Vec<u8>) -> Result<()> {
         self.store.put(&self.at(rel), PutPayload::from(bytes)).await.map_err(self.fail("cannot write", rel))?;
@@ -259,19 +268,32 @@ impl Cache {
         Arc::new(Self { capacity, keep, files: Mutex::new(HashMap::new()) })
     }
 
-    /// Notes that `path` was used now.
-    fn touch(&self, path: &Path) -> bool {
-        self.files.lock().get_mut(path).map(|(_, used)| *used = Instant::now()).is_some()
+    /// Notes that `path` was used now; false when it is not tracked as a file of `bytes` (it is
+    /// then forgotten).
+    fn touch(&self, path: &Path, bytes: u64) -> bool {
+        let mut files = self.files.lock();
+        match files.get_mut(path) {
+            Some((size, used)) if *size == bytes => {
+                *used = Instant::now();
+                true
+            }
+            Some(_) => {
+                files.remove(path);
+                false
+            }
+            None => false,
+        }
     }
 
     /// Takes in `path` of `bytes`, and evicts what no longer fits.
     pub(crate) fn insert(&self, path: PathBuf, bytes: u64) {
-        self.insert_used(path, bytes, Instant::now());
+        let mut files = self.files.lock();
+        files.insert(path, (bytes, Instant::now()));
+        self.evict(&mut files);
     }
 
-    fn insert_used(&self, path: PathBuf, bytes: u64, used: Instant) {
-        let mut files = self.files.lock();
-        files.insert(path, (bytes, used));
+    /// Evicts least recently used files (but none used within `keep`) until the rest fit.
+    fn evict(&self, files: &mut HashMap<PathBuf, (u64, Instant)>) {
         let mut total: u64 = files.values().map(|(size, _)| size).sum();
         if total > self.capacity {
             let mut by_age: Vec<(PathBuf, u64, Instant)> = files.iter().map(|(p, (s, u))| (p.clone(), *s, *u)).collect();
@@ -301,15 +323,19 @@ impl Cache {
     /// and removes its unfinished downloads.
     pub fn adopt(&self, dir: &Path) {
         let long_ago = Instant::now().checked_sub(self.keep).unwrap_or_else(Instant::now);
+        let mut files = self.files.lock();
         for path in crate::store::walk(dir) {
             let partial = path.extension().is_some_and(|e| e.to_string_lossy().starts_with(PARTIAL));
             match std::fs::metadata(&path) {
-                Ok(meta) if !partial => self.insert_used(path, meta.len(), long_ago),
+                Ok(meta) if !partial => {
+                    files.insert(path, (meta.len(), long_ago));
+                }
                 _ => {
                     let _ = std::fs::remove_file(&path);
                 }
             }
         }
+        self.evict(&mut files);
     }
 }
 
@@ -394,12 +420,7 @@ impl Remote {
                     return Ok(());
                 }
                 Err(error @ Error::Fenced(_)) => {
-                    // The uploads carry this writer's epoch, so no one else lists them.
-                    for s in &uploads {
-                        if let Err(error) = self.bucket.delete(&s.file).await {
-                            tracing::warn!(%error, "cannot remove a fenced upload; the next owner to open the store does");
-                        }
-                    }
+                    self.remove_fenced_uploads(&uploads).await;
                     return Err(error);
                 }
                 Err(error) => error,
@@ -418,6 +439,24 @@ impl Remote {
             tracing::warn!(%error, attempt = attempts, retry_in_ms = delay.as_millis() as u64, "commit to object storage failed; retrying (what it commits stays on local disk, and in memory and the log, until then)");
             tokio::time::sleep(delay).await;
             delay = (delay * 2).min(MAX_BACKOFF);
+        }
+    }
+
+    /// Removes the uploads of a commit that was fenced, but those the new owner's manifest
+    /// lists: an earlier attempt of this commit may have landed (its answer lost) and been taken
+    /// over with them. When the manifest cannot be read, removes nothing: the owner's next open
+    /// sweeps what no manifest lists.
+    async fn remove_fenced_uploads(&self, uploads: &[&SegmentMeta]) {
+        let owner = match self.bucket.read(MANIFEST).await {
+            Ok(Some((bytes, _))) => Manifest::decode(&bytes).ok(),
+            Ok(None) => Some(Manifest::default()),
+            Err(_) => None,
+        };
+        let Some(owner) = owner else { return };
+        for s in uploads.iter().filter(|s| !owner.segments.iter().any(|o| o.file == s.file)) {
+            if let Err(error) = self.bucket.delete(&s.file).await {
+                tracing::warn!(%error, "cannot remove a fenced upload; the owner removes it when it opens the store next");
+            }
         }
     }
 
@@ -452,21 +491,37 @@ impl Remote {
     /// committed, and replaced segments whose deletion was interrupted. Returns how many.
     pub(crate) async fn remove_unlisted(&self, manifest: &Manifest) -> Result<usize> {
         let listed: std::collections::HashSet<&str> = manifest.segments.iter().map(|s| s.file.as_str()).collect();
-        let mut removed = 0;
-        for rel in self.bucket.list("segments").await? {
-            if !listed.contains(rel.as_str()) {
-                self.bucket.delete(&rel).await?;
-                removed += 1;
+        let unlisted: Vec<String> =
+            self.bucket.list("segments").await?.into_iter().filter(|rel| !listed.contains(rel.as_str())).collect();
+        for (n, rel) in unlisted.iter().enumerate() {
+            // Another process that took the store over meanwhile lists files this one does not:
+            // stop before deleting one of them.
+            if n % 100 == 0 {
+                self.check_still_owner().await?;
             }
+            self.bucket.delete(rel).await?;
         }
-        Ok(removed)
+        Ok(unlisted.len())
+    }
+
+    /// Fails with [`Error::Fenced`] when the manifest is no longer the one this store wrote last.
+    async fn check_still_owner(&self) -> Result<()> {
+        let now = self.bucket.version(MANIFEST).await?;
+        let ours = self.version.lock().clone();
+        if now.is_some() && now.as_ref().map(|v| &v.e_tag) == ours.as_ref().map(|v| &v.e_tag) {
+            return Ok(());
+        }
+        Err(Error::Fenced(format!(
+            "the manifest at {} changed while this store was opening: another process took the store over",
+            self.bucket.url
+        )))
     }
 
     /// Makes sure the segment `rel` of `bytes` is on local disk at `path`, downloading it when
     /// it is not.
     pub(crate) async fn ensure_local(&self, path: &Path, rel: &str, bytes: u64) -> Result<()> {
-        // A file the cache tracks is there: only the cache evicts, under its lock.
-        if self.cache.touch(path) {
+        // A file the cache tracks whole is there: only the cache evicts, under its lock.
+        if self.cache.touch(path, bytes) {
             return Ok(());
         }
         // An untracked file (an earlier run's, or written here) is taken in when whole: a
@@ -552,12 +607,14 @@ mod tests {
         std::thread::sleep(Duration::from_millis(5));
         cache.insert(b.clone(), 100);
         std::thread::sleep(Duration::from_millis(5));
-        assert!(cache.touch(&a), "a is used again: b is now the oldest");
+        assert!(cache.touch(&a, 100), "a is used again: b is now the oldest");
         std::thread::sleep(Duration::from_millis(5));
         cache.insert(c.clone(), 100);
         assert!(a.exists() && c.exists());
         assert!(!b.exists(), "the least recently used file went");
-        assert!(!cache.touch(&b));
+        assert!(!cache.touch(&b, 100));
+        assert!(!cache.touch(&a, 99), "a copy of another size is not the segment");
+        assert!(!cache.touch(&a, 100), "and it is forgotten");
     }
 
     #[test]

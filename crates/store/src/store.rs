@@ -261,9 +261,7 @@ impl Store {
             }
             None => None,
         };
-        let (manifest, lock) = prepare(&options.dir, remote.as_deref()).await?;
-        let segments: Vec<Arc<SegmentFile>> =
-            manifest.segments.iter().map(|meta| SegmentFile::new(&options.dir, meta.clone(), remote.as_ref())).collect();
+        let (mut manifest, lock) = prepare(&options.dir, remote.as_deref()).await?;
         let mut live = Live::new();
         let mut start_ends = BTreeMap::new();
         if let Some(log) = &log {
@@ -293,6 +291,10 @@ impl Store {
                 start_ends.insert(p, range.end);
             }
         }
+        // Only now, with the log checked against it, does this store take the manifest over.
+        settle(&options.dir, remote.as_deref(), &mut manifest).await?;
+        let segments: Vec<Arc<SegmentFile>> =
+            manifest.segments.iter().map(|meta| SegmentFile::new(&options.dir, meta.clone(), remote.as_ref())).collect();
         let query_options = options.query.clone();
         let segment_ids = Arc::new(std::sync::atomic::AtomicU64::new(manifest.next_segment_id.max(1)));
         let shared = Arc::new(Shared {
@@ -432,18 +434,18 @@ impl Store {
         }
         // A fenced store has nothing to persist: its successor replays the same log.
         if self.log.is_some() && !self.fenced() {
-            self.flush().await?;
+            match self.flush().await {
+                Ok(_) | Err(Error::Fenced(_)) => {}
+                Err(error) => return Err(error),
+            }
         }
         self.lock.lock().take();
         Ok(())
     }
 }
 
-/// Creates the directory, takes its lock, loads the manifest and removes files it does not
-/// list: segments written by a flush that crashed before its manifest, and obsolete segments
-/// whose deletion a crash interrupted. In object storage, the manifest there is taken over
-/// (fencing a previous owner), unlisted objects are removed too, and the local files it lists
-/// are taken into the cache.
+/// Creates the directory, takes its lock and loads the committed manifest (in object storage,
+/// the bucket's).
 async fn prepare(dir: &Path, remote: Option<&Remote>) -> Result<(Manifest, DirLock)> {
     let owned = dir.to_path_buf();
     let lock = tokio::task::spawn_blocking(move || {
@@ -458,15 +460,35 @@ async fn prepare(dir: &Path, remote: Option<&Remote>) -> Result<(Manifest, DirLo
             tokio::task::spawn_blocking(move || Manifest::load(&owned)).await.map_err(|_| Error::Closed)??
         }
         Some(remote) => {
-            let mut manifest = remote.load().await?;
-            remote.take_over(&mut manifest).await?;
-            let removed = remote.remove_unlisted(&manifest).await?;
-            if removed > 0 {
-                tracing::info!(removed, url = remote.bucket.url(), "removed segment objects the manifest does not list");
+            let manifest = remote.load().await?;
+            if manifest == Manifest::default() && Manifest::path(dir).exists() {
+                return Err(Error::Internal(format!(
+                    "{} holds a store on local disk, and {} holds none: moving an existing store into object storage \
+                     is not supported yet. Point [object_store] url at the store it was used with, or remove the \
+                     [object_store] section to keep the store on local disk",
+                    dir.display(),
+                    remote.bucket.url()
+                )));
             }
             manifest
         }
     };
+    Ok((manifest, lock))
+}
+
+/// Makes the opening store the owner of what `manifest` lists and removes what it does not:
+/// segments written by a flush that crashed before its manifest, and obsolete segments whose
+/// deletion a crash interrupted. In object storage, the manifest there is taken over first
+/// (fencing a previous owner), unlisted objects are removed too, and the local files it lists
+/// are taken into the cache.
+async fn settle(dir: &Path, remote: Option<&Remote>, manifest: &mut Manifest) -> Result<()> {
+    if let Some(remote) = remote {
+        remote.take_over(manifest).await?;
+        let removed = remote.remove_unlisted(manifest).await?;
+        if removed > 0 {
+            tracing::info!(removed, url = remote.bucket.url(), "removed segment objects the manifest does not list");
+        }
+    }
     let (owned, listed) = (dir.to_path_buf(), manifest.clone());
     let kept = tokio::task::spawn_blocking(move || remove_unlisted(&owned, &listed)).await.map_err(|_| Error::Closed)??;
     if let Some(remote) = remote {
@@ -481,7 +503,7 @@ async fn prepare(dir: &Path, remote: Option<&Remote>) -> Result<(Manifest, DirLo
             }
         }
     }
-    Ok((manifest, lock))
+    Ok(())
 }
 
 /// Removes the files in `dir` that `manifest` does not list; returns those it lists, with

@@ -362,9 +362,13 @@ fn about(config: &Config, geoip: Option<String>) -> oriel_server::About {
         Some(db) => format!("Countries come from the address with {db}; the address is looked up before it is anonymised."),
         None => "No location is derived from addresses (collector.geoip_database is empty).".into(),
     });
+    // Where the files are, whatever directory the server was started from.
+    let mut data_dir = std::fs::canonicalize(&config.data_dir).unwrap_or_else(|_| config.data_dir.clone()).display().to_string();
+    if config.object_store.enabled() {
+        data_dir = format!("{data_dir}, with segments and manifests in {}", config.object_store.url);
+    }
     oriel_server::About {
-        // Where the files are, whatever directory the server was started from.
-        data_dir: std::fs::canonicalize(&config.data_dir).unwrap_or_else(|_| config.data_dir.clone()).display().to_string(),
+        data_dir,
         retention_days: config.store.retention_days,
         sites: config
             .sites

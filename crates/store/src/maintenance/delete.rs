@@ -91,7 +91,9 @@ impl Store {
         let mut candidates = Vec::new();
         // One file at a time: in object storage each is fetched just before it is probed, so the
         // cache never has to hold them all.
-        for file in files {
+        // `files` stays held until the rewrites are prepared: a compaction committing meanwhile
+        // cannot delete one from under them.
+        for file in &files {
             file.ensure_local().await?;
             let (path, probe) = (file.path.clone(), pending.selector.clone());
             let holds =

@@ -161,3 +161,36 @@ async fn flushes_wait_out_an_unreachable_object_store_and_lose_nothing() {
     assert_eq!(f.count("SELECT count(DISTINCT event_id) FROM events").await, 250, "nothing lost, nothing twice");
     assert_eq!(remote_manifest(&s3, "three").segments.iter().map(|s| s.rows).sum::<u64>(), 250);
 }
+
+/// Opening checks before it takes anything over: a log that is not the store's (an embedded
+/// log in a new data directory) and a store on local disk that an empty prefix would erase
+/// are both refused, and the bucket's owner is left alone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn opening_refuses_a_foreign_log_and_a_local_store_it_would_erase() {
+    let s3 = S3Server::new();
+    let f = Fixture::with_options(with_s3(&s3, "four")).await;
+    f.send(&(0..10).map(|i| event(i, "a", "p", T0 + i as i64)).collect::<Vec<_>>()).await;
+    f.wait_for_count(10).await;
+    f.store.flush().await.unwrap();
+    let committed = remote_manifest(&s3, "four");
+    let fresh = tempfile::tempdir().unwrap();
+    let mut options = crate::options(fresh.path(), &f.clock);
+    with_s3(&s3, "four")(&mut options);
+    let err = Store::open(options, Some(Fixture::open_log(fresh.path()))).await.unwrap_err();
+    assert!(err.to_string().contains("not the log this store was written from"), "{err}");
+    assert_eq!(remote_manifest(&s3, "four"), committed, "a refused open took the store over");
+    f.send(&[event(10, "a", "p", T0)]).await;
+    f.wait_for_count(11).await;
+    assert_eq!(f.store.flush().await.unwrap().rows, 1, "the owner was fenced by a refused open");
+
+    let local = Fixture::new().await;
+    local.send(&[event(0, "a", "p", T0)]).await;
+    local.wait_for_count(1).await;
+    local.store.flush().await.unwrap();
+    local.store.close().await.unwrap();
+    let mut options = crate::options(local.dir.path(), &local.clock);
+    with_s3(&s3, "empty")(&mut options);
+    let err = Store::open(options, None).await.unwrap_err();
+    assert!(err.to_string().contains("not supported yet"), "{err}");
+    assert_eq!(Manifest::load(&local.dir.path().join("store")).unwrap().segments.len(), 1, "the local store was erased");
+}
