@@ -63,10 +63,7 @@ impl Broker {
 
     /// Kills the broker (SIGKILL); its data stays for [`Broker::start`].
     pub fn stop(&self) {
-        if let Some(mut child) = self.child.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
+        crate::kill(&self.child);
     }
 }
 

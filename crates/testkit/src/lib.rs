@@ -30,6 +30,14 @@ pub(crate) fn installed(name: &str, env: &str, what: &str, install: &str) -> Pat
         .unwrap_or_else(|| panic!("{name} ({what}) is not installed; scripts/test installs it: {install}"))
 }
 
+/// Kills the process in `child` (SIGKILL), if there is one, and reaps it.
+pub(crate) fn kill(child: &std::sync::Mutex<Option<Child>>) {
+    if let Some(mut child) = child.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take() {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+}
+
 /// Waits until something accepts connections at `address` (`host:port`), for up to 30 s.
 pub(crate) fn wait_listening(address: &str, what: &str) {
     let address: std::net::SocketAddr = address.parse().expect("an address");

@@ -59,10 +59,7 @@ impl S3Server {
 
     /// Kills the server (SIGKILL); its objects stay for [`S3Server::start`].
     pub fn stop(&self) {
-        if let Some(mut child) = self.child.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
+        crate::kill(&self.child);
     }
 
     /// `[object_store]` settings for the prefix `prefix` of [`BUCKET`] on this server, with a

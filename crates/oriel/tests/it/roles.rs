@@ -3,7 +3,7 @@
 //! SIGKILL of an ingest node and its takeover by another process.
 
 use std::path::Path;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -54,6 +54,17 @@ fn write_config(root: &Path, broker: &Broker, topic: &str, store: &str, cluster:
         root.join("salts").display(),
     );
     std::fs::write(root.join("cluster.toml"), config).unwrap();
+}
+
+/// Lets the sender run 2 s more (past a takeover), stops it, and returns what it recorded,
+/// asserting enough went through to test anything.
+fn end_load(stop: Arc<AtomicBool>, running: std::thread::JoinHandle<()>, ledger: Arc<Mutex<Ledger>>) -> Ledger {
+    std::thread::sleep(Duration::from_secs(2));
+    stop.store(true, Ordering::SeqCst);
+    running.join().unwrap();
+    let ledger = Arc::try_unwrap(ledger).ok().unwrap().into_inner().unwrap();
+    assert!(ledger.acked.len() > 300, "only {} events went through", ledger.acked.len());
+    ledger
 }
 
 /// The working directory of node `name`.
@@ -109,11 +120,7 @@ fn collect_ingest_query_as_processes_exactly_once_through_an_ingest_node_sigkill
     assert_eq!(answer["caught_up"], false, "an answer without a node's live events claims to be complete: {answer}");
     assert_eq!(query.get("/readyz/query").0, 503, "the query node is query-ready with an ingest node down");
     let b2 = ingest(root.path(), "ingest-b2", "[2, 3]");
-    std::thread::sleep(Duration::from_secs(2));
-    stop.store(true, Ordering::SeqCst);
-    running.join().unwrap();
-    let ledger = Arc::try_unwrap(ledger).ok().unwrap().into_inner().unwrap();
-    assert!(ledger.acked.len() > 300, "only {} events went through", ledger.acked.len());
+    let ledger = end_load(stop, running, ledger);
     assert!(ledger.refused.is_empty(), "the collector refused events with the broker up");
 
     // The query node sees every acknowledged event once, across both ingest stores: those
@@ -205,11 +212,7 @@ fn the_roles_keep_their_stores_in_object_storage_through_its_outage() {
     // B's successor has a data directory of its own: everything it starts from is in the
     // object store.
     let b2 = ingest(root.path(), "ingest-b2", "[2, 3]");
-    std::thread::sleep(Duration::from_secs(2));
-    stop.store(true, Ordering::SeqCst);
-    running.join().unwrap();
-    let ledger = Arc::try_unwrap(ledger).ok().unwrap().into_inner().unwrap();
-    assert!(ledger.acked.len() > 300, "only {} events went through", ledger.acked.len());
+    let ledger = end_load(stop, running, ledger);
 
     wait_settled(&query, ledger.acked.len());
     assert_eq!(stored_once(&query), ledger.acked, "the cluster holds other events than were acknowledged");

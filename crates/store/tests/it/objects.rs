@@ -15,6 +15,22 @@ fn with_s3(s3: &S3Server, prefix: &str) -> impl FnOnce(&mut StoreOptions) {
     move |o| o.object_store = Some(config)
 }
 
+/// Store options in `dir` for the store at `prefix` of `s3`.
+fn options_on(s3: &S3Server, prefix: &str, dir: &std::path::Path, clock: &oriel_core::MockClock) -> StoreOptions {
+    let mut options = crate::options(dir, clock);
+    with_s3(s3, prefix)(&mut options);
+    options
+}
+
+/// A store at `prefix` of `s3` that has committed `n` events of visitor `p` there.
+async fn flushed(s3: &S3Server, prefix: &str, n: usize) -> Fixture {
+    let f = Fixture::with_options(with_s3(s3, prefix)).await;
+    f.send(&(0..n).map(|i| event(i, "a", "p", T0 + i as i64)).collect::<Vec<_>>()).await;
+    f.wait_for_count(n as i64).await;
+    f.store.flush().await.unwrap();
+    f
+}
+
 /// The manifest the server holds for the store at `prefix`.
 fn remote_manifest(s3: &S3Server, prefix: &str) -> Manifest {
     let dir = s3.object(&format!("{prefix}/store"));
@@ -28,9 +44,7 @@ async fn reopen(f: Fixture, s3: &S3Server, prefix: &str, between: impl FnOnce(&s
     let Fixture { dir, clock, .. } = f;
     between(dir.path());
     let log = Fixture::open_log(dir.path());
-    let mut options = crate::options(dir.path(), &clock);
-    with_s3(s3, prefix)(&mut options);
-    let store = Store::open(options, Some(Arc::clone(&log))).await.unwrap();
+    let store = Store::open(options_on(s3, prefix, dir.path(), &clock), Some(Arc::clone(&log))).await.unwrap();
     Fixture { dir, log, store, clock }
 }
 
@@ -71,16 +85,12 @@ async fn the_object_store_holds_the_store_and_the_local_disk_is_a_cache() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_store_that_opens_fences_the_previous_writer() {
     let s3 = S3Server::new();
-    let f = Fixture::with_options(with_s3(&s3, "two")).await;
-    f.send(&(0..50).map(|i| event(i, "a", "p", T0 + i as i64)).collect::<Vec<_>>()).await;
-    f.wait_for_count(50).await;
-    f.store.flush().await.unwrap();
+    let f = flushed(&s3, "two", 50).await;
 
     // A second process opens the same store (a takeover while the first still runs) over the
     // same log, and commits a segment of its own.
     let other = tempfile::tempdir().unwrap();
-    let mut options = crate::options(other.path(), &f.clock);
-    with_s3(&s3, "two")(&mut options);
+    let options = options_on(&s3, "two", other.path(), &f.clock);
     let successor = Store::open(options, Some(Arc::clone(&f.log))).await.unwrap();
     f.send(&(50..60).map(|i| event(i, "a", "p", T0 + i as i64)).collect::<Vec<_>>()).await;
     let successor_count = || async { successor.engine().collect("SELECT count(*) FROM events").await.unwrap() };
@@ -125,8 +135,7 @@ async fn opening_a_new_store_fences_too() {
     let f = Fixture::with_options(with_s3(&s3, "new")).await;
     assert_eq!(remote_manifest(&s3, "new").generation, 1, "opening created the manifest");
     let other = tempfile::tempdir().unwrap();
-    let mut options = crate::options(other.path(), &f.clock);
-    with_s3(&s3, "new")(&mut options);
+    let options = options_on(&s3, "new", other.path(), &f.clock);
     let successor = Store::open(options, None).await.unwrap();
     f.send(&[event(0, "a", "p", T0)]).await;
     f.wait_for_count(1).await;
@@ -138,10 +147,7 @@ async fn opening_a_new_store_fences_too() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn flushes_wait_out_an_unreachable_object_store_and_lose_nothing() {
     let s3 = S3Server::new();
-    let f = Fixture::with_options(with_s3(&s3, "three")).await;
-    f.send(&(0..100).map(|i| event(i, "a", "p", T0 + i as i64)).collect::<Vec<_>>()).await;
-    f.wait_for_count(100).await;
-    f.store.flush().await.unwrap();
+    let f = flushed(&s3, "three", 100).await;
 
     s3.stop();
     f.send(&(100..250).map(|i| event(i, "a", "q", T0 + i as i64)).collect::<Vec<_>>()).await;
@@ -168,14 +174,10 @@ async fn flushes_wait_out_an_unreachable_object_store_and_lose_nothing() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn opening_refuses_a_foreign_log_and_a_local_store_it_would_erase() {
     let s3 = S3Server::new();
-    let f = Fixture::with_options(with_s3(&s3, "four")).await;
-    f.send(&(0..10).map(|i| event(i, "a", "p", T0 + i as i64)).collect::<Vec<_>>()).await;
-    f.wait_for_count(10).await;
-    f.store.flush().await.unwrap();
+    let f = flushed(&s3, "four", 10).await;
     let committed = remote_manifest(&s3, "four");
     let fresh = tempfile::tempdir().unwrap();
-    let mut options = crate::options(fresh.path(), &f.clock);
-    with_s3(&s3, "four")(&mut options);
+    let options = options_on(&s3, "four", fresh.path(), &f.clock);
     let err = Store::open(options, Some(Fixture::open_log(fresh.path()))).await.unwrap_err();
     assert!(err.to_string().contains("not the log this store was written from"), "{err}");
     assert_eq!(remote_manifest(&s3, "four"), committed, "a refused open took the store over");
@@ -188,8 +190,7 @@ async fn opening_refuses_a_foreign_log_and_a_local_store_it_would_erase() {
     local.wait_for_count(1).await;
     local.store.flush().await.unwrap();
     local.store.close().await.unwrap();
-    let mut options = crate::options(local.dir.path(), &local.clock);
-    with_s3(&s3, "empty")(&mut options);
+    let options = options_on(&s3, "empty", local.dir.path(), &local.clock);
     let err = Store::open(options, None).await.unwrap_err();
     assert!(err.to_string().contains("not supported yet"), "{err}");
     assert_eq!(Manifest::load(&local.dir.path().join("store")).unwrap().segments.len(), 1, "the local store was erased");
