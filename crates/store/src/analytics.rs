@@ -1,6 +1,8 @@
 //! Product analytics Druid lacks: sessions, ordered funnels, retention cohorts and paths, and
-//! the goals they count — each answered by one SQL statement on the store's engine, over
-//! segments and live buffer alike, so answers include events seconds old.
+//! the goals they count — over segments and live buffer alike, so answers include events
+//! seconds old. Sessions, funnels and paths sort the range's events by visitor and time in one
+//! statement and walk them one visitor at a time ([`timeline`]); retention is one aggregating
+//! statement.
 //!
 //! Every question starts from the same [`scope`]: a site, a time range in a time zone, and
 //! filters. Filters pick *who* is analysed — the sessions or visitors with at least one event in
@@ -12,10 +14,11 @@
 //! - [`sessions`]: sessions (the tag's id, or cut by inactivity per site), their measures and
 //!   breakdown, entry and exit pages.
 //! - [`funnel`]: ordered funnels within a conversion window, strict or relaxed, per visitor or
-//!   per session, and the `funnel_step` function that walks one unit's events.
+//!   per session.
 //! - [`retention`]: cohorts by first-seen period and their return in the periods after.
 //! - [`paths`]: the pages (or events) most often after or before a page, as a tree.
 //! - [`goals`]: named conversions, usable as funnel steps and report measures.
+//! - [`timeline`]: the visitor-ordered scan the walks share, and a session's cut.
 
 pub mod funnel;
 pub mod goals;
@@ -23,6 +26,7 @@ pub mod paths;
 pub mod retention;
 pub mod scope;
 pub mod sessions;
+mod timeline;
 
 use std::collections::BTreeMap;
 

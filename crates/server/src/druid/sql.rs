@@ -247,7 +247,7 @@ async fn answer(state: AppState, headers: HeaderMap, body: Body) -> Result<Respo
             return Err(DruidError::unsupported(format!("sqlTimeZone {other} is not supported: Oriel's SQL runs in UTC")));
         }
     }
-    let settings = QuerySettings { timeout: super::context_timeout(context.get("timeout"))? };
+    let settings = QuerySettings { timeout: super::context_timeout(context.get("timeout"))?, ..Default::default() };
     let store = Arc::clone(state.store().ready()?);
     let input = QueryInput::DruidSql { sql: request.query, parameters: request.parameters.unwrap_or_default() };
     let mut stream = store.engine().start(input, settings).await?;

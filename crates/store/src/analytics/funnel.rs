@@ -7,26 +7,20 @@
 //! order (by time, then event id) with the k-th no later than the window after the first.
 //! Which chain is reported for the times between steps: the earliest start that reaches the
 //! unit's furthest step, each later step taken at its first matching event after the previous
-//! one (in strict order, the very next event). [`funnel_step`] walks one unit's events this
-//! way; the statement gathers each unit's events in order with `array_agg` (memory the query
-//! budget tracks and spills) and counts the units per step.
+//! one (in strict order, the very next event). [`walk`] follows one unit's events this way,
+//! over the visitor-ordered scan of [`timeline`](crate::analytics::timeline).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use datafusion::arrow::array::{Array, ArrayRef, AsArray, Int64Array};
-use datafusion::arrow::datatypes::{DataType, Int64Type};
-use datafusion::common::{Result as DfResult, exec_err, plan_err};
-use datafusion::logical_expr::{ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::analytics::AnalyticsContext;
 use crate::analytics::goals::event_condition;
-use crate::analytics::scope::{Scope, TIME_MS, refuse_unknown};
-use crate::analytics::sessions::sessionized;
+use crate::analytics::scope::{Scope, refuse_unknown};
+use crate::analytics::timeline::{Extra, Groups, each_visitor};
 use crate::query::engine::QueryEngine;
-use crate::query::values;
 use crate::report::compile::value_expr;
 use crate::report::request::Dimension;
 use crate::{Error, Result};
@@ -176,75 +170,65 @@ pub fn walk(times: &[i64], masks: &[i64], steps: usize, window_ms: i64, strict: 
     best
 }
 
-/// `funnel_step(times, masks, window_ms, strict, steps, k)`: the time of step `k` (1-based) in
-/// the chain of one unit's ordered events, or NULL when the unit does not reach it.
-#[derive(Debug, PartialEq, Eq, Hash)]
-struct FunnelStep {
-    signature: Signature,
+/// How many units of a group reached each step, and the times between steps.
+#[derive(Debug, Default)]
+struct Reached {
+    counts: Vec<u64>,
+    /// Per step, the ms from the previous step of each unit that reached it.
+    gaps: Vec<Vec<i64>>,
 }
 
-/// The `funnel_step` function.
-pub(crate) fn funnel_step() -> ScalarUDF {
-    ScalarUDF::new_from_impl(FunnelStep { signature: Signature::any(6, Volatility::Immutable) })
-}
-
-fn constant_i64(value: &ColumnarValue, what: &str) -> DfResult<i64> {
-    match value {
-        ColumnarValue::Scalar(s) => match s.cast_to(&DataType::Int64)? {
-            datafusion::common::ScalarValue::Int64(Some(v)) => Ok(v),
-            _ => exec_err!("funnel_step needs a constant {what}"),
-        },
-        ColumnarValue::Array(_) => exec_err!("funnel_step needs a constant {what}"),
-    }
-}
-
-impl ScalarUDFImpl for FunnelStep {
-    fn name(&self) -> &str {
-        "funnel_step"
-    }
-
-    fn signature(&self) -> &Signature {
-        &self.signature
-    }
-
-    fn return_type(&self, args: &[DataType]) -> DfResult<DataType> {
-        let list_of_i64 = |t: &DataType| matches!(t, DataType::List(f) if f.data_type() == &DataType::Int64);
-        if !(list_of_i64(&args[0]) && list_of_i64(&args[1])) {
-            return plan_err!("funnel_step takes lists of BIGINT times and step masks");
+impl Reached {
+    /// Counts one unit's chain of step times.
+    fn add(&mut self, chain: &[i64], steps: usize) {
+        if self.counts.len() < steps {
+            self.counts.resize(steps, 0);
+            self.gaps.resize(steps, Vec::new());
         }
-        Ok(DataType::Int64)
+        for (k, t) in chain.iter().enumerate() {
+            self.counts[k] += 1;
+            if k > 0 {
+                self.gaps[k].push(t - chain[k - 1]);
+            }
+        }
     }
 
-    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> DfResult<ColumnarValue> {
-        let window = constant_i64(&args.args[2], "window")?;
-        let strict = constant_i64(&args.args[3], "order")? != 0;
-        let steps = usize::try_from(constant_i64(&args.args[4], "step count")?).unwrap_or(0).min(MAX_STEPS);
-        let k = usize::try_from(constant_i64(&args.args[5], "step")?).unwrap_or(0);
-        let arrays = ColumnarValue::values_to_arrays(&args.args[..2])?;
-        let (times, masks) = (arrays[0].as_list::<i32>(), arrays[1].as_list::<i32>());
-        let mut out = Int64Array::builder(times.len());
-        for row in 0..times.len() {
-            if times.is_null(row) || masks.is_null(row) || k == 0 || steps == 0 {
-                out.append_null();
-                continue;
-            }
-            let (t, m) = (times.value(row), masks.value(row));
-            let (Some(t), Some(m)) = (t.as_primitive_opt::<Int64Type>(), m.as_primitive_opt::<Int64Type>()) else {
-                return exec_err!("funnel_step takes lists of BIGINT times and step masks");
-            };
-            // SQL can call it with lists of its own; they must pair up.
-            if t.len() != m.len() {
-                return exec_err!("funnel_step needs as many step masks as times ({} and {})", m.len(), t.len());
-            }
-            out.append_option(walk(t.values(), m.values(), steps, window, strict).get(k - 1).copied());
-        }
-        let out = out.finish();
-        Ok(ColumnarValue::Array(Arc::new(out) as ArrayRef))
+    /// The steps as answered, named `names`.
+    fn steps(mut self, names: &[String], steps: usize) -> Vec<StepOut> {
+        self.counts.resize(steps, 0);
+        self.gaps.resize(steps, Vec::new());
+        let counts = &self.counts;
+        let percent = |part: u64, whole: u64| (whole > 0).then(|| 100.0 * part as f64 / whole as f64);
+        (0..steps)
+            .map(|i| StepOut {
+                name: names[i].clone(),
+                count: counts[i],
+                dropped: if i == 0 { 0 } else { counts[i - 1] - counts[i] },
+                conversion_from_previous: percent(counts[i], counts[i.saturating_sub(1)]),
+                conversion_from_first: percent(counts[i], counts[0]),
+                median_seconds_from_previous: median(&mut self.gaps[i]).map(|ms| ms / 1000.0),
+            })
+            .collect()
     }
+}
+
+/// The median of `values` (the mean of the middle two when their number is even).
+fn median(values: &mut [i64]) -> Option<f64> {
+    if values.is_empty() {
+        return None;
+    }
+    values.sort_unstable();
+    let mid = values.len() / 2;
+    Some(if values.len() % 2 == 1 { values[mid] as f64 } else { (values[mid - 1] as f64 + values[mid] as f64) / 2.0 })
 }
 
 /// Answers `request` at `now`.
-pub async fn funnel(engine: &QueryEngine, context: &AnalyticsContext, request: &FunnelRequest, now: i64) -> Result<FunnelAnswer> {
+pub async fn funnel(
+    engine: &Arc<QueryEngine>,
+    context: &AnalyticsContext,
+    request: &FunnelRequest,
+    now: i64,
+) -> Result<FunnelAnswer> {
     refuse_unknown(&request.unknown)?;
     let n = request.steps.len();
     if !(2..=MAX_STEPS).contains(&n) {
@@ -277,89 +261,55 @@ pub async fn funnel(engine: &QueryEngine, context: &AnalyticsContext, request: &
     }
     let scope = request.scope.resolve(now, engine.time_range().flatten().map(|(lo, _)| lo))?;
     let key = match &request.breakdown {
-        Some(name) => format!("arrow_cast({}, 'Utf8')", value_expr(&Dimension::parse(name)?)),
-        None => "arrow_cast(NULL, 'Utf8')".into(),
+        Some(name) => Some(value_expr(&Dimension::parse(name)?)),
+        None => None,
     };
-    let extra = format!("{key} AS k, {} AS mask, ", mask.join(" + "));
-    let (ctes, source, unit) = if by_session {
-        (sessionized(&scope, context, &extra), "sess", "sid")
-    } else {
-        (
-            format!(
-                "ev AS (SELECT \"party_id\", \"event_id\", \"event_type\", {extra}{TIME_MS} AS t, {hit} AS hit \
-                 FROM events WHERE {where_})",
-                hit = scope.hit,
-                where_ = scope.where_clause()
-            ),
-            "ev",
-            "\"party_id\"",
-        )
-    };
-    // Strict order needs every event (one between two steps breaks the chain); relaxed order
-    // only those that match a step.
-    let kept = if strict { "\"event_type\" <> 'engagement'" } else { "mask > 0" };
-    let order = "ORDER BY t, \"event_id\"";
-    let reached: Vec<String> =
-        (1..=n).map(|k| format!("funnel_step(ts, masks, {}, {}, {n}, {k}) AS s{k}", window * 1000, i32::from(strict))).collect();
-    let mut measures: Vec<String> = (1..=n).map(|k| format!("COUNT(s{k}) AS c{k}")).collect();
-    measures.extend((2..=n).map(|k| format!("median(CAST(s{k} - s{} AS DOUBLE)) / 1000.0 AS d{k}", k - 1)));
-    let measures = measures.join(", ");
-    let sql = format!(
-        "WITH {ctes}, \
-         u AS (SELECT first_value(k {order}) AS k, array_agg(t {order}) FILTER (WHERE {kept}) AS ts, \
-         array_agg(CAST(mask AS BIGINT) {order}) FILTER (WHERE {kept}) AS masks FROM {source} GROUP BY {unit} \
-         HAVING bool_or(hit)), \
-         f AS (SELECT k, {reached} FROM u WHERE ts IS NOT NULL) \
-         SELECT 0 AS part, arrow_cast(NULL, 'Utf8') AS key, {measures} FROM f \
-         UNION ALL SELECT 1, k, {measures} FROM f WHERE {breakdown} GROUP BY k",
-        reached = reached.join(", "),
-        breakdown = request.breakdown.is_some(),
-    );
-    let result = engine.collect(&sql).await?;
-    let mut totals = None;
-    let mut groups = Vec::new();
-    for row in values::rows(&result) {
-        let counts: Vec<u64> = (0..n).map(|i| row[2 + i].as_u64().unwrap_or(0)).collect();
-        let medians: Vec<Option<f64>> = (0..n).map(|i| if i == 0 { None } else { row[2 + n + i - 1].as_f64() }).collect();
-        let percent = |part: u64, whole: u64| (whole > 0).then(|| 100.0 * part as f64 / whole as f64);
-        let steps = (0..n)
-            .map(|i| StepOut {
-                name: names[i].clone(),
-                count: counts[i],
-                dropped: if i == 0 { 0 } else { counts[i - 1] - counts[i] },
-                conversion_from_previous: if i == 0 { percent(counts[0], counts[0]) } else { percent(counts[i], counts[i - 1]) },
-                conversion_from_first: percent(counts[i], counts[0]),
-                median_seconds_from_previous: medians[i],
+    let extra = Extra { key, mask: Some(mask.join(" + ")), ..Extra::default() };
+    let (runner, context, window_ms, split) =
+        (Arc::clone(engine), context.clone(), window as i64 * 1000, request.breakdown.is_some());
+    let (totals, by_key) = engine
+        .on_query_threads(async move {
+            let (mut totals, mut by_key) = (Reached::default(), Groups::<Reached>::default());
+            let (mut times, mut masks) = (Vec::new(), Vec::new());
+            each_visitor(&runner, &scope, &context, &extra, |v| {
+                let units = if by_session { v.sessions() } else { vec![v.events().collect()] };
+                for unit in units {
+                    // A unit counts when one of its events meets the filters.
+                    if !unit.iter().any(|&i| v.hit(i)) {
+                        continue;
+                    }
+                    // Strict order needs every event (one between two steps breaks the chain);
+                    // relaxed order only those that match a step.
+                    times.clear();
+                    masks.clear();
+                    for &i in &unit {
+                        let m = v.mask(i);
+                        if if strict { !v.is_engagement(i) } else { m > 0 } {
+                            times.push(v.time(i));
+                            masks.push(m);
+                        }
+                    }
+                    let chain = walk(&times, &masks, n, window_ms, strict);
+                    if chain.is_empty() {
+                        continue;
+                    }
+                    totals.add(&chain, n);
+                    if split {
+                        by_key.at(v.key(unit[0])).add(&chain, n);
+                    }
+                }
             })
-            .collect();
-        let group = FunnelGroup { key: row[1].clone(), steps };
-        if row[0].as_u64() == Some(0) {
-            totals = Some(group);
-        } else {
-            groups.push(group);
-        }
-    }
+            .await?;
+            Ok::<_, Error>((totals, by_key))
+        })
+        .await??;
+    let group = |key: Value, reached: Reached| FunnelGroup { key, steps: reached.steps(&names, n) };
+    let totals = group(Value::Null, totals);
+    let mut groups: Vec<FunnelGroup> =
+        by_key.into_entries().map(|(k, reached)| group(k.map_or(Value::Null, Value::String), reached)).collect();
     groups.sort_by(|a, b| b.steps[0].count.cmp(&a.steps[0].count).then_with(|| a.key.to_string().cmp(&b.key.to_string())));
     groups.truncate(limit as usize);
-    let empty = FunnelGroup {
-        key: Value::Null,
-        steps: names
-            .iter()
-            .map(|name| StepOut {
-                name: name.clone(),
-                count: 0,
-                dropped: 0,
-                conversion_from_previous: None,
-                conversion_from_first: None,
-                median_seconds_from_previous: None,
-            })
-            .collect(),
-    };
-    Ok(FunnelAnswer {
-        count_by: if by_session { "session" } else { "visitor" }.into(),
-        totals: totals.unwrap_or(empty),
-        breakdown: groups,
-    })
+    Ok(FunnelAnswer { count_by: if by_session { "session" } else { "visitor" }.into(), totals, breakdown: groups })
 }
 
 #[cfg(test)]

@@ -6,17 +6,16 @@
 //! session ended is the child `(end)` (`(start)` looking back); children beyond the breadth
 //! asked for are summed into `(other)`.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::analytics::AnalyticsContext;
 use crate::analytics::scope::{Scope, refuse_unknown};
-use crate::analytics::sessions::sessionized;
+use crate::analytics::timeline::{Extra, each_visitor};
 use crate::query::engine::QueryEngine;
-use crate::query::values;
-use crate::report::compile::quote;
 use crate::{Error, Result};
 
 /// Deepest tree.
@@ -69,25 +68,36 @@ pub struct PathsAnswer {
     pub root: PathNode,
 }
 
-/// The counted children of each node, top ones only: per parent prefix (the labels from the
-/// anchor down, `None` for the end of a session), its children's labels and counts.
+/// The counted children of each node: per parent prefix (the labels from the anchor down,
+/// `None` for the end of a session), its children's labels and counts.
 type Children = BTreeMap<Vec<Option<String>>, Vec<(Option<String>, u64)>>;
 
-/// The node of `prefix` counted `count` times, with its children down to `depth` more levels;
-/// what the kept children do not cover is `(other)`.
-fn node(label: String, count: u64, prefix: &[Option<String>], children: &Children, depth: usize, ended: &str) -> PathNode {
+/// How a tree is drawn: levels below the anchor, children shown per node, and the label of
+/// the end of a session.
+#[derive(Debug, Clone, Copy)]
+struct Shape<'a> {
+    depth: usize,
+    breadth: usize,
+    ended: &'a str,
+}
+
+/// The node of `prefix` counted `count` times, with its `breadth` largest children down to
+/// `depth` more levels; what they do not cover is `(other)`.
+fn node(label: String, count: u64, prefix: &[Option<String>], children: &Children, shape: Shape<'_>) -> PathNode {
     let mut out = PathNode { label, count, children: Vec::new() };
-    if depth == 0 {
+    if shape.depth == 0 {
         return out;
     }
+    let ended = shape.ended;
     let mut kids = children.get(prefix).cloned().unwrap_or_default();
     kids.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.as_deref().unwrap_or(ended).cmp(b.0.as_deref().unwrap_or(ended))));
+    kids.truncate(shape.breadth);
     let shown: u64 = kids.iter().map(|(_, n)| n).sum();
     for (label, n) in kids {
         let mut path = prefix.to_vec();
         path.push(label.clone());
         out.children.push(match label {
-            Some(label) => node(label, n, &path, children, depth - 1, ended),
+            Some(label) => node(label, n, &path, children, Shape { depth: shape.depth - 1, ..shape }),
             // Nothing follows the end of a session.
             None => PathNode { label: ended.to_string(), count: n, children: Vec::new() },
         });
@@ -98,8 +108,23 @@ fn node(label: String, count: u64, prefix: &[Option<String>], children: &Childre
     out
 }
 
+/// A label's number in a walk: the anchor is 0, and this one is the end of a session.
+const ENDED: u32 = u32::MAX;
+
+/// The labels after (or before) one occurrence of the anchor, to the depth asked.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Hash)]
+struct Sequence {
+    labels: [u32; MAX_DEPTH as usize],
+    len: usize,
+}
+
 /// Answers `request` at `now`.
-pub async fn paths(engine: &QueryEngine, context: &AnalyticsContext, request: &PathsRequest, now: i64) -> Result<PathsAnswer> {
+pub async fn paths(
+    engine: &Arc<QueryEngine>,
+    context: &AnalyticsContext,
+    request: &PathsRequest,
+    now: i64,
+) -> Result<PathsAnswer> {
     refuse_unknown(&request.unknown)?;
     let depth = request.depth.unwrap_or(3);
     if !(1..=MAX_DEPTH).contains(&depth) {
@@ -114,70 +139,84 @@ pub async fn paths(engine: &QueryEngine, context: &AnalyticsContext, request: &P
         "previous" => (false, "(start)"),
         other => return Err(Error::InvalidQuery(format!("unknown direction {other:?}: use next or previous"))),
     };
-    let (label, kept) = match request.by.as_deref().unwrap_or("page") {
-        "page" => ("\"path\"", "\"event_type\" = 'pageView'"),
-        "event" => {
-            ("CASE WHEN \"event_type\" = 'pageView' THEN \"path\" ELSE \"event_type\" END", "\"event_type\" <> 'engagement'")
-        }
+    // Which events a sequence is made of, given whether one is a page view and whether an
+    // engagement ping.
+    let (label, kept): (&str, fn(bool, bool) -> bool) = match request.by.as_deref().unwrap_or("page") {
+        "page" => ("\"path\"", |view, _| view),
+        "event" => ("CASE WHEN \"event_type\" = 'pageView' THEN \"path\" ELSE \"event_type\" END", |_, engagement| !engagement),
         other => return Err(Error::InvalidQuery(format!("unknown by {other:?}: use page or event"))),
     };
     if request.from.is_empty() || request.from.len() > 4096 {
         return Err(Error::InvalidQuery("from names a page path or an event type of 1 to 4096 bytes".into()));
     }
     let scope = request.scope.resolve(now, engine.time_range().flatten().map(|(lo, _)| lo))?;
-    let function = if next { "LEAD" } else { "LAG" };
-    let d = depth as usize;
-    let steps: Vec<String> = (1..=d).map(|i| format!("{function}(label, {i}) OVER w AS n{i}")).collect();
-    let columns: Vec<String> = (1..=d).map(|i| format!("n{i}")).collect();
-    // Every prefix of the sequence is a grouping set, so each node's count is exact; per parent,
-    // only the `breadth` largest children come back (the rest is the parent's count minus theirs).
-    let sets: Vec<String> = (0..=d).map(|l| format!("({})", columns[..l].join(", "))).collect();
-    let flags: Vec<String> = (1..=d).map(|i| format!("GROUPING(n{i}) AS g{i}")).collect();
-    let level_of: Vec<String> = (1..=d).map(|i| format!("g{i}")).collect();
-    let parents: Vec<String> = (1..d).map(|i| format!("CASE WHEN g{} = 0 THEN n{i} END", i + 1)).collect();
-    let child = format!(
-        "COALESCE(CASE {} END, {})",
-        (1..=d).rev().map(|i| format!("WHEN g{i} = 0 THEN n{i}")).collect::<Vec<_>>().join(" "),
-        quote(ended)
-    );
-    let sql = format!(
-        "WITH {ctes}, \
-         keep AS (SELECT sid FROM sess GROUP BY sid HAVING bool_or(hit)), \
-         seq AS (SELECT s.sid, s.label, s.t, s.\"event_id\" FROM sess s JOIN keep k ON s.sid = k.sid WHERE {kept}), \
-         around AS (SELECT label, {steps} FROM seq WINDOW w AS (PARTITION BY sid ORDER BY t, \"event_id\")), \
-         g AS (SELECT {columns}, {flags}, COUNT(*) AS n FROM around WHERE label = {from} GROUP BY GROUPING SETS ({sets})), \
-         r AS (SELECT *, ROW_NUMBER() OVER (PARTITION BY {partition} ORDER BY n DESC, {child}) AS rn FROM g) \
-         SELECT {columns}, {levels}, n FROM r WHERE rn <= {breadth}",
-        ctes = sessionized(&scope, context, &format!("{label} AS label, ")),
-        steps = steps.join(", "),
-        columns = columns.join(", "),
-        flags = flags.join(", "),
-        sets = sets.join(", "),
-        partition = level_of.iter().chain(&parents).cloned().collect::<Vec<_>>().join(", "),
-        levels = level_of.join(", "),
-        from = quote(&request.from),
-    );
-    let result = engine.collect(&sql).await?;
+    let extra = Extra { label: Some(label.into()), ..Extra::default() };
+    let (runner, context, from, d) = (Arc::clone(engine), context.clone(), request.from.clone(), depth as usize);
+    let (names, counts) = engine
+        .on_query_threads(async move {
+            // Labels are numbered as first seen; a sequence is the anchor's following (or
+            // preceding) labels, ENDED where the session ends.
+            let mut names: Vec<String> = vec![from.clone()];
+            let mut ids: HashMap<String, u32> = HashMap::from([(from, 0)]);
+            let mut counts: HashMap<Sequence, u64> = HashMap::new();
+            let mut labels: Vec<u32> = Vec::new();
+            each_visitor(&runner, &scope, &context, &extra, |v| {
+                for events in v.sessions() {
+                    if !events.iter().any(|&i| v.hit(i)) {
+                        continue;
+                    }
+                    labels.clear();
+                    for &i in &events {
+                        if !kept(v.is_view(i), v.is_engagement(i)) {
+                            continue;
+                        }
+                        // A page view without a path ends what can be followed, as the end does.
+                        labels.push(match v.label(i) {
+                            None => ENDED,
+                            Some(text) => match ids.get(text) {
+                                Some(&id) => id,
+                                None => {
+                                    let id = u32::try_from(names.len()).unwrap_or(ENDED - 1);
+                                    names.push(text.to_string());
+                                    ids.insert(text.to_string(), id);
+                                    id
+                                }
+                            },
+                        });
+                    }
+                    for (at, _) in labels.iter().enumerate().filter(|(_, l)| **l == 0) {
+                        let mut sequence = Sequence::default();
+                        *counts.entry(sequence).or_default() += 1;
+                        for step in 1..=d {
+                            let j = if next { at.checked_add(step) } else { at.checked_sub(step) };
+                            let label = j.and_then(|j| labels.get(j)).copied().unwrap_or(ENDED);
+                            sequence.labels[sequence.len] = label;
+                            sequence.len += 1;
+                            *counts.entry(sequence).or_default() += 1;
+                            if label == ENDED {
+                                break;
+                            }
+                        }
+                    }
+                }
+            })
+            .await?;
+            Ok::<_, Error>((names, counts))
+        })
+        .await??;
+    let name = |id: u32| (id != ENDED).then(|| names[id as usize].clone());
     let mut root = 0;
     let mut children = Children::new();
-    for row in values::rows(&result) {
-        let level = (0..d).filter(|&i| row[d + i].as_u64() == Some(0)).count();
-        let count = row[2 * d].as_u64().unwrap_or(0);
-        if level == 0 {
+    for (sequence, count) in counts {
+        let Some((&child, parent)) = sequence.labels[..sequence.len].split_last() else {
             root = count;
             continue;
-        }
-        let labels: Vec<Option<String>> = (0..level).map(|i| row[i].as_str().map(str::to_string)).collect();
-        // Below the end of a session there is nothing to show.
-        if labels[..level - 1].iter().any(Option::is_none) {
-            continue;
-        }
-        let (child, parent) = labels.split_last().map(|(c, p)| (c.clone(), p.to_vec())).unwrap_or_default();
-        children.entry(parent).or_default().push((child, count));
+        };
+        children.entry(parent.iter().map(|&id| name(id)).collect()).or_default().push((name(child), count));
     }
     Ok(PathsAnswer {
         direction: if next { "next" } else { "previous" }.into(),
-        root: node(request.from.clone(), root, &[], &children, d, ended),
+        root: node(request.from.clone(), root, &[], &children, Shape { depth: d, breadth: breadth as usize, ended }),
     })
 }
 
@@ -189,11 +228,11 @@ mod tests {
     fn a_tree_shows_the_kept_children_and_the_rest_as_other() {
         let some = |s: &str| Some(s.to_string());
         let mut children = Children::new();
-        children.insert(vec![], vec![(some("/a"), 7), (None, 3), (some("/c"), 1)]);
+        children.insert(vec![], vec![(some("/c"), 1), (some("/a"), 7), (None, 3), (some("/d"), 1)]);
         children.insert(vec![some("/a")], vec![(some("/b"), 5), (None, 2)]);
-        let root = node("/x".into(), 12, &[], &children, 2, "(end)");
+        let root = node("/x".into(), 12, &[], &children, Shape { depth: 2, breadth: 3, ended: "(end)" });
         let labels: Vec<(&str, u64)> = root.children.iter().map(|c| (c.label.as_str(), c.count)).collect();
-        assert_eq!(labels, vec![("/a", 7), ("(end)", 3), ("/c", 1), ("(other)", 1)]);
+        assert_eq!(labels, vec![("/a", 7), ("(end)", 3), ("/c", 1), ("(other)", 1)], "the largest three, ties by label");
         let a = &root.children[0];
         assert_eq!(a.children.iter().map(|c| (c.label.as_str(), c.count)).collect::<Vec<_>>(), vec![("/b", 5), ("(end)", 2)]);
         assert!(a.children[0].children.is_empty(), "the depth is reached");

@@ -5,15 +5,16 @@
 //! session's first event; entry and exit pages.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::analytics::AnalyticsContext;
-use crate::analytics::scope::{Resolved, Scope, TIME_MS, refuse_unknown};
+use crate::analytics::scope::{Scope, refuse_unknown};
+use crate::analytics::timeline::{Extra, Groups, each_visitor};
 use crate::query::engine::QueryEngine;
-use crate::query::values;
-use crate::report::compile::{quote, value_expr};
+use crate::report::compile::value_expr;
 use crate::report::request::Dimension;
 use crate::{Error, Result};
 
@@ -67,32 +68,52 @@ pub struct SessionsAnswer {
     pub exit_pages: Vec<SessionMeasures>,
 }
 
-/// The session timeout of each event's site, in ms, as SQL.
-fn timeout_expr(context: &AnalyticsContext) -> String {
-    if context.site_timeouts_ms.is_empty() {
-        return context.session_timeout_ms.to_string();
-    }
-    let arms: String = context.site_timeouts_ms.iter().map(|(site, ms)| format!(" WHEN {} THEN {ms}", quote(site))).collect();
-    format!("CASE \"site\"{arms} ELSE {} END", context.session_timeout_ms)
+/// Sums over a group of sessions, from which its [`SessionMeasures`] follow.
+#[derive(Debug, Default)]
+struct Sums {
+    sessions: u64,
+    visitors: u64,
+    /// The visitor last counted (the walk hands over one visitor's sessions together).
+    last_visitor: Option<u64>,
+    duration_ms: i128,
+    views: u64,
+    with_views: u64,
+    bounces: u64,
 }
 
-/// CTEs ending in `sess`: the scope's events with `t` (ms), `hit` (the filters hold), `sid` (the
-/// session) and the `extra` columns (each `expr AS name, `).
-pub(crate) fn sessionized(scope: &Resolved, context: &AnalyticsContext, extra: &str) -> String {
-    // Events with the tag's session id keep it; the others are cut by pauses longer than the
-    // site's timeout, counted per visitor in time order.
-    let order = "ORDER BY t, \"event_id\"";
-    format!(
-        "ev AS (SELECT \"party_id\", \"session_id\", \"event_id\", \"event_type\", \"path\", {extra}{TIME_MS} AS t, \
-         {timeout} AS timeout, {hit} AS hit FROM events WHERE {where_}), \
-         gap AS (SELECT *, CASE WHEN \"session_id\" IS NULL AND (LAG(t) OVER w IS NULL OR t - LAG(t) OVER w > timeout) \
-         THEN 1 ELSE 0 END AS starts FROM ev WINDOW w AS (PARTITION BY \"party_id\", \"session_id\" {order})), \
-         sess AS (SELECT *, COALESCE(\"session_id\", concat(\"party_id\", '~', arrow_cast(SUM(starts) OVER (PARTITION BY \
-         \"party_id\", \"session_id\" {order} ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW), 'Utf8'))) AS sid FROM gap)",
-        timeout = timeout_expr(context),
-        hit = scope.hit,
-        where_ = scope.where_clause(),
-    )
+impl Sums {
+    fn add(&mut self, visitor: u64, session: &Session) {
+        self.sessions += 1;
+        if self.last_visitor != Some(visitor) {
+            self.visitors += 1;
+            self.last_visitor = Some(visitor);
+        }
+        self.duration_ms += i128::from(session.duration_ms);
+        self.views += session.views;
+        self.with_views += u64::from(session.views > 0);
+        self.bounces += u64::from(session.views == 1);
+    }
+
+    fn measures(&self, key: Value) -> SessionMeasures {
+        let per_session = |x: f64| (self.sessions > 0).then(|| x / self.sessions as f64);
+        SessionMeasures {
+            key,
+            sessions: self.sessions,
+            visitors: self.visitors,
+            avg_duration_seconds: per_session(self.duration_ms as f64 / 1000.0),
+            bounce_rate: (self.with_views > 0).then(|| 100.0 * self.bounces as f64 / self.with_views as f64),
+            pages_per_session: per_session(self.views as f64),
+        }
+    }
+}
+
+/// What the measures need of one session.
+struct Session<'a> {
+    duration_ms: i64,
+    views: u64,
+    key: Option<&'a str>,
+    entry: Option<&'a str>,
+    exit: Option<&'a str>,
 }
 
 /// The most rows a list may ask for.
@@ -100,7 +121,7 @@ const MAX_LIMIT: u32 = 1000;
 
 /// Answers `request` at `now`.
 pub async fn sessions(
-    engine: &QueryEngine,
+    engine: &Arc<QueryEngine>,
     context: &AnalyticsContext,
     request: &SessionsRequest,
     now: i64,
@@ -112,57 +133,61 @@ pub async fn sessions(
     }
     let scope = request.scope.resolve(now, engine.time_range().flatten().map(|(lo, _)| lo))?;
     let key = match &request.breakdown {
-        Some(name) => format!("arrow_cast({}, 'Utf8')", value_expr(&Dimension::parse(name)?)),
-        None => "arrow_cast(NULL, 'Utf8')".into(),
+        Some(name) => Some(value_expr(&Dimension::parse(name)?)),
+        None => None,
     };
-    let measures = "COUNT(*) AS sessions, COUNT(DISTINCT party) AS visitors, AVG(ended - started) / 1000.0 AS duration, \
-        100.0 * COUNT(*) FILTER (WHERE views = 1) / NULLIF(COUNT(*) FILTER (WHERE views > 0), 0) AS bounce, \
-        CAST(SUM(views) AS DOUBLE) / NULLIF(COUNT(*), 0) AS pages";
-    let first = "ORDER BY t, \"event_id\"";
-    // GROUPING() may only name a column some grouping set has.
-    let (gk, k, breakdown) =
-        if request.breakdown.is_some() { ("GROUPING(k)", "k", ", (k)") } else { ("1", "arrow_cast(NULL, 'Utf8')", "") };
-    let sql = format!(
-        "WITH {ctes}, \
-         s AS (SELECT sid, MIN(\"party_id\") AS party, MIN(t) AS started, MAX(t) AS ended, \
-         COUNT(*) FILTER (WHERE \"event_type\" = 'pageView') AS views, first_value(k {first}) AS k, \
-         first_value(\"path\" {first}) FILTER (WHERE \"event_type\" = 'pageView') AS entry, \
-         last_value(\"path\" {first}) FILTER (WHERE \"event_type\" = 'pageView') AS exit \
-         FROM sess GROUP BY sid HAVING bool_or(hit)) \
-         SELECT {gk} AS gk, GROUPING(entry) AS ge, GROUPING(exit) AS gx, {k} AS k, entry, exit, {measures} FROM s \
-         GROUP BY GROUPING SETS ((){breakdown}, (entry), (exit))",
-        ctes = sessionized(&scope, context, &format!("{key} AS k, ")),
-    );
-    let result = engine.collect(&sql).await?;
-    // One aggregation of the sessions answers all four lists: which grouping a row belongs to
-    // is in its GROUPING() flags.
-    let mut parts: [Vec<SessionMeasures>; 4] = Default::default();
-    for row in values::rows(&result) {
-        let flag = |i: usize| row[i].as_u64() == Some(0);
-        let (part, key) = match (flag(0), flag(1), flag(2)) {
-            (true, _, _) => (1, row[3].clone()),
-            (_, true, _) => (2, row[4].clone()),
-            (_, _, true) => (3, row[5].clone()),
-            _ => (0, Value::Null),
-        };
-        // Sessions without a page view have no entry or exit page.
-        if (part == 2 || part == 3) && key.is_null() {
-            continue;
-        }
-        let number = |i: usize| row[i].as_f64();
-        parts[part].push(SessionMeasures {
-            key,
-            sessions: row[6].as_u64().unwrap_or(0),
-            visitors: row[7].as_u64().unwrap_or(0),
-            avg_duration_seconds: number(8),
-            bounce_rate: number(9),
-            pages_per_session: number(10),
-        });
-    }
-    let [totals, mut breakdown, mut entry, mut exit] = parts;
-    for list in [&mut breakdown, &mut entry, &mut exit] {
+    let runner = Arc::clone(engine);
+    let context = context.clone();
+    let extra = Extra { key, label: Some("\"path\"".into()), ..Extra::default() };
+    let (totals, breakdown, entry, exit) = engine
+        .on_query_threads(async move {
+            let mut totals = Sums::default();
+            let (mut breakdown, mut entry, mut exit) =
+                (Groups::<Sums>::default(), Groups::<Sums>::default(), Groups::<Sums>::default());
+            let mut visitor = 0_u64;
+            each_visitor(&runner, &scope, &context, &extra, |v| {
+                visitor += 1;
+                for events in v.sessions() {
+                    // A session counts when one of its events meets the filters.
+                    if !events.iter().any(|&i| v.hit(i)) {
+                        continue;
+                    }
+                    let (first, last) = (events[0], events[events.len() - 1]);
+                    let entry_at = events.iter().find(|&&i| v.is_view(i)).copied();
+                    let exit_at = events.iter().rev().find(|&&i| v.is_view(i)).copied();
+                    let session = Session {
+                        duration_ms: v.time(last) - v.time(first),
+                        views: events.iter().filter(|&&i| v.is_view(i)).count() as u64,
+                        key: v.key(first),
+                        entry: entry_at.and_then(|i| v.label(i)),
+                        exit: exit_at.and_then(|i| v.label(i)),
+                    };
+                    totals.add(visitor, &session);
+                    breakdown.at(session.key).add(visitor, &session);
+                    // Sessions without a page view have no entry or exit page.
+                    if entry_at.is_some() {
+                        entry.at(session.entry).add(visitor, &session);
+                        exit.at(session.exit).add(visitor, &session);
+                    }
+                }
+            })
+            .await?;
+            Ok::<_, Error>((totals, breakdown, entry, exit))
+        })
+        .await??;
+    let list = |groups: Groups<Sums>, keep_none: bool| -> Vec<SessionMeasures> {
+        groups
+            .into_entries()
+            .filter(|(k, _)| keep_none || k.is_some())
+            .map(|(k, sums)| sums.measures(k.map_or(Value::Null, Value::String)))
+            .collect()
+    };
+    let mut lists =
+        [if request.breakdown.is_some() { list(breakdown, true) } else { Vec::new() }, list(entry, false), list(exit, false)];
+    for list in &mut lists {
         list.sort_by(|a, b| b.sessions.cmp(&a.sessions).then_with(|| a.key.to_string().cmp(&b.key.to_string())));
         list.truncate(limit as usize);
     }
-    Ok(SessionsAnswer { totals: totals.into_iter().next().unwrap_or_default(), breakdown, entry_pages: entry, exit_pages: exit })
+    let [breakdown, entry_pages, exit_pages] = lists;
+    Ok(SessionsAnswer { totals: totals.measures(Value::Null), breakdown, entry_pages, exit_pages })
 }

@@ -107,7 +107,10 @@ impl Runner<'_> {
         if left.is_zero() {
             return Err(Error::Timeout(format!("the query ran longer than {} s", self.limit.as_secs_f64())));
         }
-        let mut stream = self.engine.start(QueryInput::Plan(Box::new(build)), QuerySettings { timeout: Some(left) }).await?;
+        let mut stream = self
+            .engine
+            .start(QueryInput::Plan(Box::new(build)), QuerySettings { timeout: Some(left), ..Default::default() })
+            .await?;
         // The answer is built whole: its batches count against the result size limit as they
         // come, before any of it is shaped.
         let budget = self.engine.options().max_result_bytes;

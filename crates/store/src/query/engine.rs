@@ -138,6 +138,9 @@ pub struct PlanContext<'a> {
 pub struct QuerySettings {
     /// A shorter time limit than `store.query_timeout_seconds` (a client's own timeout).
     pub timeout: Option<Duration>,
+    /// The rows feed an operator in this process (an analytics walk over every event in
+    /// range), not a client: `store.max_result_rows` does not apply; time and memory limits do.
+    pub internal: bool,
 }
 
 /// A query's whole result: its schema and rows.
@@ -278,7 +281,6 @@ impl QueryEngine {
             ctx.register_udf(f);
         }
         ctx.register_udf(crate::query::props::prop());
-        ctx.register_udf(crate::analytics::funnel::funnel_step());
         ctx.register_udaf(approx_distinct_udaf().as_ref().clone().with_aliases(["approx_count_distinct"]));
         let slots = Arc::new(Semaphore::new(options.max_concurrent.max(1)));
         Ok(Self { ctx, events, runtime: Arc::new(QueryRuntime::new(options.threads)?), slots, options })
@@ -350,6 +352,9 @@ impl QueryEngine {
         let mut options = self.options.clone();
         if let Some(timeout) = settings.timeout {
             options.timeout = options.timeout.min(timeout);
+        }
+        if settings.internal {
+            options.max_rows = u64::MAX;
         }
         let (timeout, deadline) = (options.timeout, tokio::time::Instant::now() + options.timeout + READER_GRACE);
         let job = Job { state, events: Arc::clone(&self.events), input, options };

@@ -1,0 +1,399 @@
+//! The ordered scan the analytics share: a scope's events sorted by visitor, time and event id
+//! in one statement (a sort the query budget tracks and spills), then walked one visitor at a
+//! time. A walk holds one visitor's events, never the whole range, and reads strings in place
+//! from the sorted batches; only what it counts is kept.
+
+use std::collections::HashMap;
+use std::ops::Range;
+
+use datafusion::arrow::array::{Array, BooleanArray, Int64Array, RecordBatch, StringArray};
+use datafusion::arrow::compute::{cast, concat_batches};
+use datafusion::arrow::datatypes::DataType;
+
+use crate::analytics::AnalyticsContext;
+use crate::analytics::scope::{Resolved, TIME_MS};
+use crate::query::engine::{QueryEngine, QueryInput, QuerySettings};
+use crate::report::compile::quote;
+use crate::{Error, Result};
+
+/// What a walk needs besides the columns every walk gets (visitor, session, time, event
+/// type, whether the scope's filters hold, the session timeout).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Extra {
+    /// A text per event (a breakdown's value), as SQL.
+    pub(crate) key: Option<String>,
+    /// Another text per event (a path's label), as SQL.
+    pub(crate) label: Option<String>,
+    /// A number per event (a funnel's step mask), as SQL.
+    pub(crate) mask: Option<String>,
+}
+
+/// The session timeout of each event's site, in ms, as SQL.
+fn timeout_expr(context: &AnalyticsContext) -> String {
+    if context.site_timeouts_ms.is_empty() {
+        return context.session_timeout_ms.to_string();
+    }
+    let arms: String = context.site_timeouts_ms.iter().map(|(site, ms)| format!(" WHEN {} THEN {ms}", quote(site))).collect();
+    format!("CASE \"site\"{arms} ELSE {} END", context.session_timeout_ms)
+}
+
+/// The statement of a walk over `scope`'s events.
+fn statement(scope: &Resolved, context: &AnalyticsContext, extra: &Extra) -> String {
+    let text = |sql: &Option<String>| sql.as_ref().map_or_else(|| "NULL".to_string(), |s| s.clone());
+    format!(
+        "SELECT \"party_id\" AS party, \"session_id\" AS session, {TIME_MS} AS t, \"event_type\" AS kind, \
+         COALESCE({hit}, FALSE) AS hit, CAST({timeout} AS BIGINT) AS timeout, arrow_cast({key}, 'Utf8') AS k, \
+         arrow_cast({label}, 'Utf8') AS label, CAST({mask} AS BIGINT) AS mask \
+         FROM events WHERE {where_} ORDER BY \"party_id\", \"__time\", \"event_id\"",
+        hit = scope.hit,
+        timeout = timeout_expr(context),
+        key = text(&extra.key),
+        label = text(&extra.label),
+        mask = extra.mask.as_deref().unwrap_or("0"),
+        where_ = scope.where_clause(),
+    )
+}
+
+/// The columns of one sorted batch, typed.
+pub(crate) struct Columns {
+    party: StringArray,
+    session: StringArray,
+    t: Int64Array,
+    kind: StringArray,
+    hit: BooleanArray,
+    timeout: Int64Array,
+    key: StringArray,
+    label: StringArray,
+    mask: Int64Array,
+}
+
+impl Columns {
+    fn of(batch: &RecordBatch) -> Result<Self> {
+        let column = |name: &str, to: &DataType| -> Result<std::sync::Arc<dyn Array>> {
+            let array = batch.column_by_name(name).ok_or_else(|| Error::Internal(format!("the walk has no column {name}")))?;
+            // The engine may hand strings over as views; one cast keeps the walk on one type.
+            Ok(if array.data_type() == to { std::sync::Arc::clone(array) } else { cast(array, to)? })
+        };
+        let text = |name: &str| -> Result<StringArray> {
+            let array = column(name, &DataType::Utf8)?;
+            array.as_any().downcast_ref::<StringArray>().cloned().ok_or_else(|| Error::Internal(format!("{name} is not text")))
+        };
+        let number = |name: &str| -> Result<Int64Array> {
+            let array = column(name, &DataType::Int64)?;
+            array.as_any().downcast_ref::<Int64Array>().cloned().ok_or_else(|| Error::Internal(format!("{name} is no number")))
+        };
+        let hit = column("hit", &DataType::Boolean)?;
+        Ok(Self {
+            party: text("party")?,
+            session: text("session")?,
+            t: number("t")?,
+            kind: text("kind")?,
+            hit: hit.as_any().downcast_ref::<BooleanArray>().cloned().ok_or_else(|| Error::Internal("hit".into()))?,
+            timeout: number("timeout")?,
+            key: text("k")?,
+            label: text("label")?,
+            mask: number("mask")?,
+        })
+    }
+
+    /// Where the visitor at `start` ends (the first row of another visitor, or the length).
+    fn run_end(&self, start: usize) -> usize {
+        let party = self.party.value(start);
+        (start + 1..self.party.len()).find(|&i| self.party.value(i) != party).unwrap_or(self.party.len())
+    }
+}
+
+/// One visitor's events, in time order (ties by event id).
+pub(crate) struct Visitor<'a> {
+    c: &'a Columns,
+    rows: Range<usize>,
+}
+
+/// The text at `i`, `None` where the array holds null.
+fn text_at(array: &StringArray, i: usize) -> Option<&str> {
+    (!array.is_null(i)).then(|| array.value(i))
+}
+
+impl<'a> Visitor<'a> {
+    /// The events' positions, in order.
+    pub(crate) fn events(&self) -> Range<usize> {
+        self.rows.clone()
+    }
+
+    /// The time of event `i`, in ms.
+    pub(crate) fn time(&self, i: usize) -> i64 {
+        self.c.t.value(i)
+    }
+
+    /// Whether event `i` is a page view.
+    pub(crate) fn is_view(&self, i: usize) -> bool {
+        self.c.kind.value(i) == "pageView"
+    }
+
+    /// Whether event `i` is an engagement ping.
+    pub(crate) fn is_engagement(&self, i: usize) -> bool {
+        self.c.kind.value(i) == "engagement"
+    }
+
+    /// Whether the scope's filters hold for event `i`.
+    pub(crate) fn hit(&self, i: usize) -> bool {
+        self.c.hit.value(i)
+    }
+
+    /// The key of event `i` ([`Extra::key`]).
+    pub(crate) fn key(&self, i: usize) -> Option<&'a str> {
+        text_at(&self.c.key, i)
+    }
+
+    /// The label of event `i` ([`Extra::label`]).
+    pub(crate) fn label(&self, i: usize) -> Option<&'a str> {
+        text_at(&self.c.label, i)
+    }
+
+    /// The mask of event `i` ([`Extra::mask`]).
+    pub(crate) fn mask(&self, i: usize) -> i64 {
+        self.c.mask.value(i)
+    }
+
+    /// The visitor's sessions, each its events' positions in order: events with the tag's
+    /// session id belong to that session; the others are cut wherever the visitor paused
+    /// longer than the event's site's timeout since the previous such event.
+    pub(crate) fn sessions(&self) -> Vec<Vec<usize>> {
+        let mut tagged: HashMap<&str, usize> = HashMap::new();
+        let mut out: Vec<Vec<usize>> = Vec::new();
+        let mut untagged: Option<(usize, i64)> = None;
+        for i in self.events() {
+            match text_at(&self.c.session, i) {
+                Some(id) => {
+                    let n = out.len();
+                    let at = *tagged.entry(id).or_insert(n);
+                    if at == n {
+                        out.push(Vec::new());
+                    }
+                    out[at].push(i);
+                }
+                None => {
+                    let t = self.time(i);
+                    let at = match untagged {
+                        Some((at, last)) if t - last <= self.c.timeout.value(i) => at,
+                        _ => {
+                            out.push(Vec::new());
+                            out.len() - 1
+                        }
+                    };
+                    out[at].push(i);
+                    untagged = Some((at, t));
+                }
+            }
+        }
+        out
+    }
+}
+
+/// Runs the walk over `scope`'s events with `extra`'s columns, calling `visit` with each
+/// visitor in turn. The statement runs under the query limits but without the row limit
+/// (nothing of it goes to a client).
+pub(crate) async fn each_visitor(
+    engine: &QueryEngine,
+    scope: &Resolved,
+    context: &AnalyticsContext,
+    extra: &Extra,
+    mut visit: impl FnMut(&Visitor<'_>),
+) -> Result<()> {
+    let sql = statement(scope, context, extra);
+    let settings = QuerySettings { internal: true, ..Default::default() };
+    let mut stream = engine.start(QueryInput::Sql(sql), settings).await?;
+    let mut split = Split::default();
+    while let Some(batch) = stream.next().await {
+        split.feed(batch?, &mut visit)?;
+    }
+    split.finish(&mut visit)
+}
+
+/// Cuts sorted batches into visitors; a visitor may go on from one batch into the next.
+#[derive(Default)]
+struct Split {
+    /// The rows of the last visitor seen so far.
+    carry: Option<RecordBatch>,
+}
+
+impl Split {
+    /// Hands over every visitor that ends within `batch` (the one it starts with may have
+    /// begun in earlier batches) and keeps the last one, who may go on.
+    fn feed(&mut self, batch: RecordBatch, visit: &mut impl FnMut(&Visitor<'_>)) -> Result<()> {
+        let rows = batch.num_rows();
+        if rows == 0 {
+            return Ok(());
+        }
+        let c = Columns::of(&batch)?;
+        let mut start = 0;
+        if let Some(held) = self.carry.take() {
+            let party = Columns::of(&held)?.party.value(0).to_string();
+            let end = (0..rows).find(|&i| c.party.value(i) != party).unwrap_or(rows);
+            let joined = concat_batches(&batch.schema(), [&held, &batch.slice(0, end)])?;
+            if end == rows {
+                self.carry = Some(joined);
+                return Ok(());
+            }
+            let jc = Columns::of(&joined)?;
+            visit(&Visitor { c: &jc, rows: 0..joined.num_rows() });
+            start = end;
+        }
+        while start < rows {
+            let end = c.run_end(start);
+            if end == rows {
+                self.carry = Some(batch.slice(start, end - start));
+                break;
+            }
+            visit(&Visitor { c: &c, rows: start..end });
+            start = end;
+        }
+        Ok(())
+    }
+
+    /// Hands over the last visitor.
+    fn finish(self, visit: &mut impl FnMut(&Visitor<'_>)) -> Result<()> {
+        if let Some(held) = self.carry {
+            let c = Columns::of(&held)?;
+            visit(&Visitor { c: &c, rows: 0..held.num_rows() });
+        }
+        Ok(())
+    }
+}
+
+/// Accumulators per value of a text (a breakdown, a page), the null value apart, filled
+/// without copying a value already seen.
+#[derive(Debug)]
+pub(crate) struct Groups<A> {
+    /// Where each value's accumulator is in `named`.
+    index: HashMap<String, usize>,
+    named: Vec<(String, A)>,
+    none: Option<A>,
+}
+
+impl<A> Default for Groups<A> {
+    fn default() -> Self {
+        Self { index: HashMap::new(), named: Vec::new(), none: None }
+    }
+}
+
+impl<A: Default> Groups<A> {
+    /// The accumulator of `key`.
+    pub(crate) fn at(&mut self, key: Option<&str>) -> &mut A {
+        let Some(key) = key else {
+            return self.none.get_or_insert_with(A::default);
+        };
+        let at = match self.index.get(key) {
+            Some(&at) => at,
+            None => {
+                self.index.insert(key.to_string(), self.named.len());
+                self.named.push((key.to_string(), A::default()));
+                self.named.len() - 1
+            }
+        };
+        &mut self.named[at].1
+    }
+
+    /// Every group with its key.
+    pub(crate) fn into_entries(self) -> impl Iterator<Item = (Option<String>, A)> {
+        self.named.into_iter().map(|(k, a)| (Some(k), a)).chain(self.none.map(|a| (None, a)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use datafusion::arrow::datatypes::{Field, Schema};
+
+    use super::*;
+
+    /// A sorted batch of `(party, session, t)` rows, page views that meet the filters.
+    fn batch(rows: &[(&str, Option<&str>, i64)]) -> RecordBatch {
+        let text = |name: &str| Field::new(name, DataType::Utf8, true);
+        let number = |name: &str| Field::new(name, DataType::Int64, false);
+        let schema = Schema::new(vec![
+            text("party"),
+            text("session"),
+            number("t"),
+            text("kind"),
+            Field::new("hit", DataType::Boolean, false),
+            number("timeout"),
+            text("k"),
+            text("label"),
+            number("mask"),
+        ]);
+        let n = rows.len();
+        RecordBatch::try_new(
+            Arc::new(schema),
+            vec![
+                Arc::new(StringArray::from(rows.iter().map(|r| Some(r.0)).collect::<Vec<_>>())),
+                Arc::new(StringArray::from(rows.iter().map(|r| r.1).collect::<Vec<_>>())),
+                Arc::new(Int64Array::from(rows.iter().map(|r| r.2).collect::<Vec<_>>())),
+                Arc::new(StringArray::from(vec![Some("pageView"); n])),
+                Arc::new(BooleanArray::from(vec![true; n])),
+                Arc::new(Int64Array::from(vec![30; n])),
+                Arc::new(StringArray::from(vec![None::<&str>; n])),
+                Arc::new(StringArray::from(vec![None::<&str>; n])),
+                Arc::new(Int64Array::from(vec![0; n])),
+            ],
+        )
+        .expect("a valid batch")
+    }
+
+    /// Each visitor the split hands over: the party and its sessions' times.
+    fn visitors(batches: Vec<RecordBatch>) -> Vec<(String, Vec<Vec<i64>>)> {
+        let mut seen = Vec::new();
+        let mut visit = |v: &Visitor<'_>| {
+            let party = v.c.party.value(v.rows.start).to_string();
+            assert!(v.events().all(|i| v.c.party.value(i) == party), "one visitor at a time");
+            seen.push((party, v.sessions().iter().map(|s| s.iter().map(|&i| v.time(i)).collect()).collect()));
+        };
+        let mut split = Split::default();
+        for b in batches {
+            split.feed(b, &mut visit).expect("fed");
+        }
+        split.finish(&mut visit).expect("finished");
+        seen
+    }
+
+    #[test]
+    fn visitors_are_whole_however_the_batches_fall() {
+        let rows = [
+            ("a", None, 0),
+            ("a", None, 10),
+            ("a", None, 50),
+            ("b", Some("s1"), 0),
+            ("b", None, 5),
+            ("b", Some("s2"), 100),
+            ("b", Some("s1"), 200),
+            ("c", None, 7),
+        ];
+        // a: a pause of 40 > 30 cuts; b: tagged sessions keep their events, the untagged one alone.
+        let expected = vec![
+            ("a".to_string(), vec![vec![0, 10], vec![50]]),
+            ("b".to_string(), vec![vec![0, 200], vec![5], vec![100]]),
+            ("c".to_string(), vec![vec![7]]),
+        ];
+        let whole = batch(&rows);
+        // Every way of cutting the rows into up to three batches, empty ones included.
+        for i in 0..=rows.len() {
+            for j in i..=rows.len() {
+                let parts = vec![whole.slice(0, i), whole.slice(i, j - i), whole.slice(j, rows.len() - j)];
+                assert_eq!(visitors(parts), expected, "cut at {i} and {j}");
+            }
+        }
+        assert!(visitors(Vec::new()).is_empty());
+    }
+
+    #[test]
+    fn groups_keep_null_apart() {
+        let mut groups = Groups::<u32>::default();
+        *groups.at(Some("x")) += 1;
+        *groups.at(None) += 2;
+        *groups.at(Some("x")) += 3;
+        let mut entries: Vec<_> = groups.into_entries().collect();
+        entries.sort();
+        assert_eq!(entries, vec![(None, 2), (Some("x".to_string()), 4)]);
+    }
+}
