@@ -264,7 +264,16 @@ pub async fn funnel(
         Some(name) => Some(value_expr(&Dimension::parse(name)?)),
         None => None,
     };
-    let extra = Extra { key, mask: Some(mask.join(" + ")), ..Extra::default() };
+    let mask = mask.join(" + ");
+    // A relaxed funnel of visitors only looks at events that match a step, and at the others
+    // only to know whether the visitor meets the filters (without filters, any visitor with a
+    // step does) — unless it needs each visitor's first event for the breakdown. Fewer events
+    // make a smaller sort.
+    let only = (!by_session && !strict && request.breakdown.is_none()).then(|| match request.scope.filters.is_empty() {
+        true => format!("({mask}) > 0"),
+        false => format!("({mask}) > 0 OR COALESCE({}, FALSE)", scope.hit),
+    });
+    let extra = Extra { sessions: by_session, only, key, label: None, mask: Some(mask) };
     let (runner, context, window_ms, split) =
         (Arc::clone(engine), context.clone(), window as i64 * 1000, request.breakdown.is_some());
     let (totals, by_key) = engine

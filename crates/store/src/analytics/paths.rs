@@ -150,7 +150,7 @@ pub async fn paths(
         return Err(Error::InvalidQuery("from names a page path or an event type of 1 to 4096 bytes".into()));
     }
     let scope = request.scope.resolve(now, engine.time_range().flatten().map(|(lo, _)| lo))?;
-    let extra = Extra { label: Some(label.into()), ..Extra::default() };
+    let extra = Extra { sessions: true, label: Some(label.into()), ..Extra::default() };
     let (runner, context, from, d) = (Arc::clone(engine), context.clone(), request.from.clone(), depth as usize);
     let (names, counts) = engine
         .on_query_threads(async move {

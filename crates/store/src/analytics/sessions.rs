@@ -138,7 +138,7 @@ pub async fn sessions(
     };
     let runner = Arc::clone(engine);
     let context = context.clone();
-    let extra = Extra { key, label: Some("\"path\"".into()), ..Extra::default() };
+    let extra = Extra { sessions: true, key, label: Some("\"path\"".into()), ..Extra::default() };
     let (totals, breakdown, entry, exit) = engine
         .on_query_threads(async move {
             let mut totals = Sums::default();

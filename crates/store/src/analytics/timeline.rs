@@ -16,10 +16,14 @@ use crate::query::engine::{QueryEngine, QueryInput, QuerySettings};
 use crate::report::compile::quote;
 use crate::{Error, Result};
 
-/// What a walk needs besides the columns every walk gets (visitor, session, time, event
-/// type, whether the scope's filters hold, the session timeout).
+/// What a walk needs besides the columns every walk gets (visitor, time, the kind of event,
+/// whether the scope's filters hold). Every column left out is a column less to sort.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Extra {
+    /// Whether the walk cuts sessions (it then gets the tag's session id and the timeout).
+    pub(crate) sessions: bool,
+    /// The only events the walk needs, as SQL (all when absent).
+    pub(crate) only: Option<String>,
     /// A text per event (a breakdown's value), as SQL.
     pub(crate) key: Option<String>,
     /// Another text per event (a path's label), as SQL.
@@ -27,6 +31,11 @@ pub(crate) struct Extra {
     /// A number per event (a funnel's step mask), as SQL.
     pub(crate) mask: Option<String>,
 }
+
+/// The kind of a page view in the walk's `kind` column (a number sorts cheaper than a text).
+const VIEW: i64 = 1;
+/// The kind of an engagement ping.
+const ENGAGEMENT: i64 = 2;
 
 /// The session timeout of each event's site, in ms, as SQL.
 fn timeout_expr(context: &AnalyticsContext) -> String {
@@ -40,17 +49,20 @@ fn timeout_expr(context: &AnalyticsContext) -> String {
 /// The statement of a walk over `scope`'s events.
 fn statement(scope: &Resolved, context: &AnalyticsContext, extra: &Extra) -> String {
     let text = |sql: &Option<String>| sql.as_ref().map_or_else(|| "NULL".to_string(), |s| s.clone());
+    let (session, timeout) =
+        if extra.sessions { ("\"session_id\"".to_string(), timeout_expr(context)) } else { ("NULL".into(), "0".into()) };
     format!(
-        "SELECT \"party_id\" AS party, \"session_id\" AS session, {TIME_MS} AS t, \"event_type\" AS kind, \
+        "SELECT \"party_id\" AS party, arrow_cast({session}, 'Utf8') AS session, {TIME_MS} AS t, \
+         CASE \"event_type\" WHEN 'pageView' THEN {VIEW} WHEN 'engagement' THEN {ENGAGEMENT} ELSE 0 END AS kind, \
          COALESCE({hit}, FALSE) AS hit, CAST({timeout} AS BIGINT) AS timeout, arrow_cast({key}, 'Utf8') AS k, \
          arrow_cast({label}, 'Utf8') AS label, CAST({mask} AS BIGINT) AS mask \
-         FROM events WHERE {where_} ORDER BY \"party_id\", \"__time\", \"event_id\"",
+         FROM events WHERE {where_} AND ({only}) ORDER BY \"party_id\", \"__time\", \"event_id\"",
         hit = scope.hit,
-        timeout = timeout_expr(context),
         key = text(&extra.key),
         label = text(&extra.label),
         mask = extra.mask.as_deref().unwrap_or("0"),
         where_ = scope.where_clause(),
+        only = extra.only.as_deref().unwrap_or("TRUE"),
     )
 }
 
@@ -59,7 +71,8 @@ pub(crate) struct Columns {
     party: StringArray,
     session: StringArray,
     t: Int64Array,
-    kind: StringArray,
+    /// [`VIEW`], [`ENGAGEMENT`] or 0 for any other event.
+    kind: Int64Array,
     hit: BooleanArray,
     timeout: Int64Array,
     key: StringArray,
@@ -87,7 +100,7 @@ impl Columns {
             party: text("party")?,
             session: text("session")?,
             t: number("t")?,
-            kind: text("kind")?,
+            kind: number("kind")?,
             hit: hit.as_any().downcast_ref::<BooleanArray>().cloned().ok_or_else(|| Error::Internal("hit".into()))?,
             timeout: number("timeout")?,
             key: text("k")?,
@@ -127,12 +140,12 @@ impl<'a> Visitor<'a> {
 
     /// Whether event `i` is a page view.
     pub(crate) fn is_view(&self, i: usize) -> bool {
-        self.c.kind.value(i) == "pageView"
+        self.c.kind.value(i) == VIEW
     }
 
     /// Whether event `i` is an engagement ping.
     pub(crate) fn is_engagement(&self, i: usize) -> bool {
-        self.c.kind.value(i) == "engagement"
+        self.c.kind.value(i) == ENGAGEMENT
     }
 
     /// Whether the scope's filters hold for event `i`.
@@ -316,7 +329,7 @@ mod tests {
             text("party"),
             text("session"),
             number("t"),
-            text("kind"),
+            number("kind"),
             Field::new("hit", DataType::Boolean, false),
             number("timeout"),
             text("k"),
@@ -330,7 +343,7 @@ mod tests {
                 Arc::new(StringArray::from(rows.iter().map(|r| Some(r.0)).collect::<Vec<_>>())),
                 Arc::new(StringArray::from(rows.iter().map(|r| r.1).collect::<Vec<_>>())),
                 Arc::new(Int64Array::from(rows.iter().map(|r| r.2).collect::<Vec<_>>())),
-                Arc::new(StringArray::from(vec![Some("pageView"); n])),
+                Arc::new(Int64Array::from(vec![VIEW; n])),
                 Arc::new(BooleanArray::from(vec![true; n])),
                 Arc::new(Int64Array::from(vec![30; n])),
                 Arc::new(StringArray::from(vec![None::<&str>; n])),
