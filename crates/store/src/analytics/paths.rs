@@ -140,17 +140,28 @@ pub async fn paths(
         other => return Err(Error::InvalidQuery(format!("unknown direction {other:?}: use next or previous"))),
     };
     // Which events a sequence is made of, given whether one is a page view and whether an
-    // engagement ping.
-    let (label, kept): (&str, fn(bool, bool) -> bool) = match request.by.as_deref().unwrap_or("page") {
-        "page" => ("\"path\"", |view, _| view),
-        "event" => ("CASE WHEN \"event_type\" = 'pageView' THEN \"path\" ELSE \"event_type\" END", |_, engagement| !engagement),
+    // engagement ping; and the same as SQL.
+    let (label, kept, kept_sql): (&str, fn(bool, bool) -> bool, &str) = match request.by.as_deref().unwrap_or("page") {
+        "page" => ("\"path\"", |view, _| view, "\"event_type\" = 'pageView'"),
+        "event" => (
+            "CASE WHEN \"event_type\" = 'pageView' THEN \"path\" ELSE \"event_type\" END",
+            |_, engagement| !engagement,
+            "\"event_type\" <> 'engagement'",
+        ),
         other => return Err(Error::InvalidQuery(format!("unknown by {other:?}: use page or event"))),
     };
     if request.from.is_empty() || request.from.len() > 4096 {
         return Err(Error::InvalidQuery("from names a page path or an event type of 1 to 4096 bytes".into()));
     }
     let scope = request.scope.resolve(now, engine.time_range().flatten().map(|(lo, _)| lo))?;
-    let extra = Extra { sessions: true, label: Some(label.into()), ..Extra::default() };
+    // The walk needs the events sequences are made of; the others only to cut sessions without
+    // the tag's id (every event of those counts) and to know whether a session meets the
+    // filters. A smaller sort.
+    let mut only = format!("{kept_sql} OR \"session_id\" IS NULL");
+    if !request.scope.filters.is_empty() {
+        only = format!("{only} OR COALESCE({}, FALSE)", scope.hit);
+    }
+    let extra = Extra { sessions: true, only: Some(only), label: Some(label.into()), ..Extra::default() };
     let (runner, context, from, d) = (Arc::clone(engine), context.clone(), request.from.clone(), depth as usize);
     let (names, counts) = engine
         .on_query_threads(async move {
