@@ -142,7 +142,7 @@ pub async fn paths(
     // Which events a sequence is made of, given whether one is a page view and whether an
     // engagement ping; and the same as SQL.
     let (label, kept, kept_sql): (&str, fn(bool, bool) -> bool, &str) = match request.by.as_deref().unwrap_or("page") {
-        "page" => ("\"path\"", |view, _| view, "\"event_type\" = 'pageView'"),
+        "page" => ("CASE WHEN \"event_type\" = 'pageView' THEN \"path\" END", |view, _| view, "\"event_type\" = 'pageView'"),
         "event" => (
             "CASE WHEN \"event_type\" = 'pageView' THEN \"path\" ELSE \"event_type\" END",
             |_, engagement| !engagement,

@@ -138,7 +138,9 @@ pub async fn sessions(
     };
     let runner = Arc::clone(engine);
     let context = context.clone();
-    let extra = Extra { sessions: true, key, label: Some("\"path\"".into()), ..Extra::default() };
+    // Only page views' paths are read: the others need not be sorted.
+    let label = Some("CASE WHEN \"event_type\" = 'pageView' THEN \"path\" END".to_string());
+    let extra = Extra { sessions: true, key, label, ..Extra::default() };
     let (totals, breakdown, entry, exit) = engine
         .on_query_threads(async move {
             let mut totals = Sums::default();

@@ -46,63 +46,98 @@ fn timeout_expr(context: &AnalyticsContext) -> String {
     format!("CASE \"site\"{arms} ELSE {} END", context.session_timeout_ms)
 }
 
-/// The statement of a walk over `scope`'s events.
+/// The statement of a walk over `scope`'s events: only the columns this walk reads (a
+/// column left out is one less to sort), its rows in visitor, time and event id order.
 fn statement(scope: &Resolved, context: &AnalyticsContext, extra: &Extra) -> String {
-    let text = |sql: &Option<String>| sql.as_ref().map_or_else(|| "NULL".to_string(), |s| s.clone());
-    let (session, timeout) =
-        if extra.sessions { ("\"session_id\"".to_string(), timeout_expr(context)) } else { ("NULL".into(), "0".into()) };
+    let mut columns = vec![
+        "\"party_id\" AS party".to_string(),
+        format!("{TIME_MS} AS t"),
+        format!("CASE \"event_type\" WHEN 'pageView' THEN {VIEW} WHEN 'engagement' THEN {ENGAGEMENT} ELSE 0 END AS kind"),
+    ];
+    if extra.sessions {
+        columns.push("\"session_id\" AS session".into());
+        if !context.site_timeouts_ms.is_empty() {
+            columns.push(format!("CAST({} AS BIGINT) AS timeout", timeout_expr(context)));
+        }
+    }
+    // Without filters every event meets them.
+    if scope.hit != "TRUE" {
+        columns.push(format!("COALESCE({}, FALSE) AS hit", scope.hit));
+    }
+    let optional = [("k", &extra.key, "arrow_cast({}, 'Utf8')"), ("label", &extra.label, "arrow_cast({}, 'Utf8')")];
+    for (name, sql, shape) in optional {
+        if let Some(sql) = sql {
+            columns.push(format!("{} AS {name}", shape.replace("{}", sql)));
+        }
+    }
+    if let Some(mask) = &extra.mask {
+        columns.push(format!("CAST({mask} AS BIGINT) AS mask"));
+    }
     format!(
-        "SELECT \"party_id\" AS party, arrow_cast({session}, 'Utf8') AS session, {TIME_MS} AS t, \
-         CASE \"event_type\" WHEN 'pageView' THEN {VIEW} WHEN 'engagement' THEN {ENGAGEMENT} ELSE 0 END AS kind, \
-         COALESCE({hit}, FALSE) AS hit, CAST({timeout} AS BIGINT) AS timeout, arrow_cast({key}, 'Utf8') AS k, \
-         arrow_cast({label}, 'Utf8') AS label, CAST({mask} AS BIGINT) AS mask \
-         FROM events WHERE {where_} AND ({only}) ORDER BY \"party_id\", \"__time\", \"event_id\"",
-        hit = scope.hit,
-        key = text(&extra.key),
-        label = text(&extra.label),
-        mask = extra.mask.as_deref().unwrap_or("0"),
+        "SELECT {columns} FROM events WHERE {where_} AND ({only}) ORDER BY \"party_id\", \"__time\", \"event_id\"",
+        columns = columns.join(", "),
         where_ = scope.where_clause(),
         only = extra.only.as_deref().unwrap_or("TRUE"),
     )
 }
 
-/// The columns of one sorted batch, typed.
+/// The columns of one sorted batch, typed; those a walk left out are `None`.
 pub(crate) struct Columns {
     party: StringArray,
-    session: StringArray,
     t: Int64Array,
     /// [`VIEW`], [`ENGAGEMENT`] or 0 for any other event.
     kind: Int64Array,
-    hit: BooleanArray,
-    timeout: Int64Array,
-    key: StringArray,
-    label: StringArray,
-    mask: Int64Array,
+    session: Option<StringArray>,
+    /// Per event; [`Columns::default_timeout`] when all sites share it.
+    timeout: Option<Int64Array>,
+    default_timeout: i64,
+    hit: Option<BooleanArray>,
+    key: Option<StringArray>,
+    label: Option<StringArray>,
+    mask: Option<Int64Array>,
 }
 
 impl Columns {
-    fn of(batch: &RecordBatch) -> Result<Self> {
-        let column = |name: &str, to: &DataType| -> Result<std::sync::Arc<dyn Array>> {
-            let array = batch.column_by_name(name).ok_or_else(|| Error::Internal(format!("the walk has no column {name}")))?;
+    fn of(batch: &RecordBatch, default_timeout: i64) -> Result<Self> {
+        let column = |name: &str, to: &DataType| -> Result<Option<std::sync::Arc<dyn Array>>> {
+            let Some(array) = batch.column_by_name(name) else { return Ok(None) };
             // The engine may hand strings over as views; one cast keeps the walk on one type.
-            Ok(if array.data_type() == to { std::sync::Arc::clone(array) } else { cast(array, to)? })
+            Ok(Some(if array.data_type() == to { std::sync::Arc::clone(array) } else { cast(array, to)? }))
         };
-        let text = |name: &str| -> Result<StringArray> {
-            let array = column(name, &DataType::Utf8)?;
-            array.as_any().downcast_ref::<StringArray>().cloned().ok_or_else(|| Error::Internal(format!("{name} is not text")))
+        let text = |name: &str| -> Result<Option<StringArray>> {
+            column(name, &DataType::Utf8)?
+                .map(|a| {
+                    a.as_any()
+                        .downcast_ref::<StringArray>()
+                        .cloned()
+                        .ok_or_else(|| Error::Internal(format!("{name} is not text")))
+                })
+                .transpose()
         };
-        let number = |name: &str| -> Result<Int64Array> {
-            let array = column(name, &DataType::Int64)?;
-            array.as_any().downcast_ref::<Int64Array>().cloned().ok_or_else(|| Error::Internal(format!("{name} is no number")))
+        let number = |name: &str| -> Result<Option<Int64Array>> {
+            column(name, &DataType::Int64)?
+                .map(|a| {
+                    a.as_any()
+                        .downcast_ref::<Int64Array>()
+                        .cloned()
+                        .ok_or_else(|| Error::Internal(format!("{name} is no number")))
+                })
+                .transpose()
         };
-        let hit = column("hit", &DataType::Boolean)?;
+        let hit = column("hit", &DataType::Boolean)?
+            .map(|a| {
+                a.as_any().downcast_ref::<BooleanArray>().cloned().ok_or_else(|| Error::Internal("hit is no boolean".into()))
+            })
+            .transpose()?;
+        let needed = |name: &str| Error::Internal(format!("the walk has no column {name}"));
         Ok(Self {
-            party: text("party")?,
+            party: text("party")?.ok_or_else(|| needed("party"))?,
+            t: number("t")?.ok_or_else(|| needed("t"))?,
+            kind: number("kind")?.ok_or_else(|| needed("kind"))?,
             session: text("session")?,
-            t: number("t")?,
-            kind: number("kind")?,
-            hit: hit.as_any().downcast_ref::<BooleanArray>().cloned().ok_or_else(|| Error::Internal("hit".into()))?,
             timeout: number("timeout")?,
+            default_timeout,
+            hit,
             key: text("k")?,
             label: text("label")?,
             mask: number("mask")?,
@@ -122,9 +157,9 @@ pub(crate) struct Visitor<'a> {
     rows: Range<usize>,
 }
 
-/// The text at `i`, `None` where the array holds null.
-fn text_at(array: &StringArray, i: usize) -> Option<&str> {
-    (!array.is_null(i)).then(|| array.value(i))
+/// The text at `i`, `None` where the array holds null or is left out.
+fn text_at(array: Option<&StringArray>, i: usize) -> Option<&str> {
+    array.filter(|a| !a.is_null(i)).map(|a| a.value(i))
 }
 
 impl<'a> Visitor<'a> {
@@ -150,22 +185,22 @@ impl<'a> Visitor<'a> {
 
     /// Whether the scope's filters hold for event `i`.
     pub(crate) fn hit(&self, i: usize) -> bool {
-        self.c.hit.value(i)
+        self.c.hit.as_ref().is_none_or(|hit| hit.value(i))
     }
 
     /// The key of event `i` ([`Extra::key`]).
     pub(crate) fn key(&self, i: usize) -> Option<&'a str> {
-        text_at(&self.c.key, i)
+        text_at(self.c.key.as_ref(), i)
     }
 
     /// The label of event `i` ([`Extra::label`]).
     pub(crate) fn label(&self, i: usize) -> Option<&'a str> {
-        text_at(&self.c.label, i)
+        text_at(self.c.label.as_ref(), i)
     }
 
     /// The mask of event `i` ([`Extra::mask`]).
     pub(crate) fn mask(&self, i: usize) -> i64 {
-        self.c.mask.value(i)
+        self.c.mask.as_ref().map_or(0, |mask| mask.value(i))
     }
 
     /// The visitor's sessions, each its events' positions in order: events with the tag's
@@ -176,7 +211,7 @@ impl<'a> Visitor<'a> {
         let mut out: Vec<Vec<usize>> = Vec::new();
         let mut untagged: Option<(usize, i64)> = None;
         for i in self.events() {
-            match text_at(&self.c.session, i) {
+            match text_at(self.c.session.as_ref(), i) {
                 Some(id) => {
                     let n = out.len();
                     let at = *tagged.entry(id).or_insert(n);
@@ -188,7 +223,11 @@ impl<'a> Visitor<'a> {
                 None => {
                     let t = self.time(i);
                     let at = match untagged {
-                        Some((at, last)) if t - last <= self.c.timeout.value(i) => at,
+                        Some((at, last))
+                            if t - last <= self.c.timeout.as_ref().map_or(self.c.default_timeout, |a| a.value(i)) =>
+                        {
+                            at
+                        }
                         _ => {
                             out.push(Vec::new());
                             out.len() - 1
@@ -216,7 +255,7 @@ pub(crate) async fn each_visitor(
     let sql = statement(scope, context, extra);
     let settings = QuerySettings { internal: true, ..Default::default() };
     let mut stream = engine.start(QueryInput::Sql(sql), settings).await?;
-    let mut split = Split::default();
+    let mut split = Split { carry: None, timeout: context.session_timeout_ms };
     while let Some(batch) = stream.next().await {
         split.feed(batch?, &mut visit)?;
     }
@@ -224,10 +263,11 @@ pub(crate) async fn each_visitor(
 }
 
 /// Cuts sorted batches into visitors; a visitor may go on from one batch into the next.
-#[derive(Default)]
 struct Split {
     /// The rows of the last visitor seen so far.
     carry: Option<RecordBatch>,
+    /// The session timeout of batches without a `timeout` column.
+    timeout: i64,
 }
 
 impl Split {
@@ -238,17 +278,17 @@ impl Split {
         if rows == 0 {
             return Ok(());
         }
-        let c = Columns::of(&batch)?;
+        let c = Columns::of(&batch, self.timeout)?;
         let mut start = 0;
         if let Some(held) = self.carry.take() {
-            let party = Columns::of(&held)?.party.value(0).to_string();
+            let party = Columns::of(&held, self.timeout)?.party.value(0).to_string();
             let end = (0..rows).find(|&i| c.party.value(i) != party).unwrap_or(rows);
             let joined = concat_batches(&batch.schema(), [&held, &batch.slice(0, end)])?;
             if end == rows {
                 self.carry = Some(joined);
                 return Ok(());
             }
-            let jc = Columns::of(&joined)?;
+            let jc = Columns::of(&joined, self.timeout)?;
             visit(&Visitor { c: &jc, rows: 0..joined.num_rows() });
             start = end;
         }
@@ -267,7 +307,7 @@ impl Split {
     /// Hands over the last visitor.
     fn finish(self, visit: &mut impl FnMut(&Visitor<'_>)) -> Result<()> {
         if let Some(held) = self.carry {
-            let c = Columns::of(&held)?;
+            let c = Columns::of(&held, self.timeout)?;
             visit(&Visitor { c: &c, rows: 0..held.num_rows() });
         }
         Ok(())
@@ -362,7 +402,7 @@ mod tests {
             assert!(v.events().all(|i| v.c.party.value(i) == party), "one visitor at a time");
             seen.push((party, v.sessions().iter().map(|s| s.iter().map(|&i| v.time(i)).collect()).collect()));
         };
-        let mut split = Split::default();
+        let mut split = Split { carry: None, timeout: 1_000 };
         for b in batches {
             split.feed(b, &mut visit).expect("fed");
         }
