@@ -2062,8 +2062,8 @@ AN_SESSIONS = f"""
 ev AS (SELECT party_id, session_id, event_id, event_type, path, channel, epoch_ms(__time) AS t FROM events WHERE {AN_WHERE}),
 gap AS (SELECT *, CASE WHEN session_id IS NULL AND (lag(t) OVER w IS NULL OR t - lag(t) OVER w > 1800000) THEN 1 ELSE 0 END
         AS starts FROM ev WINDOW w AS (PARTITION BY party_id, session_id ORDER BY t, event_id)),
-sess AS (SELECT *, coalesce(session_id, party_id || '~' || CAST(sum(starts) OVER (PARTITION BY party_id, session_id
-         ORDER BY t, event_id ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS VARCHAR)) AS sid FROM gap)"""
+sess AS (SELECT *, party_id || coalesce('|tag|' || session_id, '|cut|' || CAST(sum(starts) OVER (PARTITION BY party_id,
+         session_id ORDER BY t, event_id ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS VARCHAR)) AS sid FROM gap)"""
 AN_FUNNEL_STEPS = [("path = '/'", {"path": "/"}), ("path LIKE '/products/%'", {"path": "/products/*"}),
                    ("event_type = 'addToCart'", {"eventType": "addToCart"}),
                    ("event_type = 'purchase'", {"eventType": "purchase"})]

@@ -117,12 +117,13 @@ class Data:
         return self.context["site_timeouts_ms"].get(site, self.context["session_timeout_ms"])
 
     def sessions_of(self, events):
-        """{session id: [events in order]}, cutting events without the tag's id at pauses."""
+        """{session: [events in order]}, cutting events without the tag's id at pauses. A session
+        is one visitor's: the same tag id under two visitors makes two sessions."""
         out = defaultdict(list)
         untagged = defaultdict(list)
         for e in events:
             if e.get("session_id") is not None:
-                out[e["session_id"]].append(e)
+                out[(e["party_id"], "tag", e["session_id"])].append(e)
             else:
                 untagged[e["party_id"]].append(e)
         for party, evs in untagged.items():
@@ -132,7 +133,7 @@ class Data:
                 if last is None or e["t"] - last > self.timeout(e.get("site")):
                     n += 1
                 last = e["t"]
-                out[f"{party}~{n}"].append(e)
+                out[(party, "cut", n)].append(e)
         for evs in out.values():
             evs.sort(key=order_key)
         return out

@@ -93,6 +93,9 @@ fn history(now: i64) -> Vec<Event> {
         h.push("s", party, None, "pageView", Some("/"), t + 20 * MIN);
         h.push("s", party, None, "pageView", Some("/signup"), t + 60 * MIN + extra);
     }
+    // One tag session id under two visitors (a visitor id renewed mid-session): two sessions.
+    h.push("s", "renewed-a", Some("shared"), "pageView", Some("/"), now - 4 * DAY);
+    h.push("s", "renewed-b", Some("shared"), "pageView", Some("/pricing"), now - 4 * DAY + MIN);
     // The visitor who will be deleted.
     h.push("s", "gone", None, "pageView", Some("/"), now - DAY);
     h.push("s", "gone", None, "pageView", Some("/pricing"), now - DAY + MIN);

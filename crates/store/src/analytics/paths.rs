@@ -168,39 +168,35 @@ pub async fn paths(
             // Labels are numbered as first seen; a sequence is the anchor's following (or
             // preceding) labels, ENDED where the session ends.
             let mut names: Vec<String> = vec![from.clone()];
-            let mut ids: HashMap<String, u32> = HashMap::from([(from, 0)]);
+            let mut ids: HashMap<String, u32> = HashMap::from([(from.clone(), 0)]);
             let mut counts: HashMap<Sequence, u64> = HashMap::new();
-            let mut labels: Vec<u32> = Vec::new();
             each_visitor(&runner, &scope, &context, &extra, |v| {
                 for events in v.sessions() {
                     if !events.iter().any(|&i| v.hit(i)) {
                         continue;
                     }
-                    labels.clear();
-                    for &i in &events {
-                        if !kept(v.is_view(i), v.is_engagement(i)) {
-                            continue;
-                        }
+                    let labels: Vec<Option<&str>> =
+                        events.iter().filter(|&&i| kept(v.is_view(i), v.is_engagement(i))).map(|&i| v.label(i)).collect();
+                    // Only labels near an anchor are numbered (and kept).
+                    let mut number = |label: Option<&str>| match label {
                         // A page view without a path ends what can be followed, as the end does.
-                        labels.push(match v.label(i) {
-                            None => ENDED,
-                            Some(text) => match ids.get(text) {
-                                Some(&id) => id,
-                                None => {
-                                    let id = u32::try_from(names.len()).unwrap_or(ENDED - 1);
-                                    names.push(text.to_string());
-                                    ids.insert(text.to_string(), id);
-                                    id
-                                }
-                            },
-                        });
-                    }
-                    for (at, _) in labels.iter().enumerate().filter(|(_, l)| **l == 0) {
+                        None => ENDED,
+                        Some(text) => match ids.get(text) {
+                            Some(&id) => id,
+                            None => {
+                                let id = u32::try_from(names.len()).unwrap_or(ENDED - 1);
+                                names.push(text.to_string());
+                                ids.insert(text.to_string(), id);
+                                id
+                            }
+                        },
+                    };
+                    for (at, _) in labels.iter().enumerate().filter(|(_, l)| **l == Some(from.as_str())) {
                         let mut sequence = Sequence::default();
                         *counts.entry(sequence).or_default() += 1;
                         for step in 1..=d {
                             let j = if next { at.checked_add(step) } else { at.checked_sub(step) };
-                            let label = j.and_then(|j| labels.get(j)).copied().unwrap_or(ENDED);
+                            let label = number(j.and_then(|j| labels.get(j).copied()).flatten());
                             sequence.labels[sequence.len] = label;
                             sequence.len += 1;
                             *counts.entry(sequence).or_default() += 1;

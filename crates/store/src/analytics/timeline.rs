@@ -255,7 +255,7 @@ pub(crate) async fn each_visitor(
     let sql = statement(scope, context, extra);
     let settings = QuerySettings { internal: true, ..Default::default() };
     let mut stream = engine.start(QueryInput::Sql(sql), settings).await?;
-    let mut split = Split { carry: None, timeout: context.session_timeout_ms };
+    let mut split = Split::new(context.session_timeout_ms);
     while let Some(batch) = stream.next().await {
         split.feed(batch?, &mut visit)?;
     }
@@ -264,13 +264,20 @@ pub(crate) async fn each_visitor(
 
 /// Cuts sorted batches into visitors; a visitor may go on from one batch into the next.
 struct Split {
-    /// The rows of the last visitor seen so far.
-    carry: Option<RecordBatch>,
+    /// The rows so far of the last visitor seen, who may go on in the next batch: joined once,
+    /// when the visitor ends, however many batches they span.
+    carry: Vec<RecordBatch>,
+    /// That visitor.
+    party: String,
     /// The session timeout of batches without a `timeout` column.
     timeout: i64,
 }
 
 impl Split {
+    fn new(timeout: i64) -> Self {
+        Self { carry: Vec::new(), party: String::new(), timeout }
+    }
+
     /// Hands over every visitor that ends within `batch` (the one it starts with may have
     /// begun in earlier batches) and keeps the last one, who may go on.
     fn feed(&mut self, batch: RecordBatch, visit: &mut impl FnMut(&Visitor<'_>)) -> Result<()> {
@@ -280,22 +287,20 @@ impl Split {
         }
         let c = Columns::of(&batch, self.timeout)?;
         let mut start = 0;
-        if let Some(held) = self.carry.take() {
-            let party = Columns::of(&held, self.timeout)?.party.value(0).to_string();
-            let end = (0..rows).find(|&i| c.party.value(i) != party).unwrap_or(rows);
-            let joined = concat_batches(&batch.schema(), [&held, &batch.slice(0, end)])?;
+        if !self.carry.is_empty() {
+            let end = (0..rows).find(|&i| c.party.value(i) != self.party).unwrap_or(rows);
+            self.carry.push(batch.slice(0, end));
             if end == rows {
-                self.carry = Some(joined);
                 return Ok(());
             }
-            let jc = Columns::of(&joined, self.timeout)?;
-            visit(&Visitor { c: &jc, rows: 0..joined.num_rows() });
+            self.hand_over(visit)?;
             start = end;
         }
         while start < rows {
             let end = c.run_end(start);
             if end == rows {
-                self.carry = Some(batch.slice(start, end - start));
+                self.party = c.party.value(start).to_string();
+                self.carry.push(batch.slice(start, end - start));
                 break;
             }
             visit(&Visitor { c: &c, rows: start..end });
@@ -304,13 +309,19 @@ impl Split {
         Ok(())
     }
 
-    /// Hands over the last visitor.
-    fn finish(self, visit: &mut impl FnMut(&Visitor<'_>)) -> Result<()> {
-        if let Some(held) = self.carry {
-            let c = Columns::of(&held, self.timeout)?;
-            visit(&Visitor { c: &c, rows: 0..held.num_rows() });
-        }
+    /// Hands over the carried visitor.
+    fn hand_over(&mut self, visit: &mut impl FnMut(&Visitor<'_>)) -> Result<()> {
+        let parts = std::mem::take(&mut self.carry);
+        let Some(first) = parts.first() else { return Ok(()) };
+        let joined = if parts.len() == 1 { first.clone() } else { concat_batches(&first.schema(), &parts)? };
+        let c = Columns::of(&joined, self.timeout)?;
+        visit(&Visitor { c: &c, rows: 0..joined.num_rows() });
         Ok(())
+    }
+
+    /// Hands over the last visitor.
+    fn finish(mut self, visit: &mut impl FnMut(&Visitor<'_>)) -> Result<()> {
+        self.hand_over(visit)
     }
 }
 
@@ -402,7 +413,7 @@ mod tests {
             assert!(v.events().all(|i| v.c.party.value(i) == party), "one visitor at a time");
             seen.push((party, v.sessions().iter().map(|s| s.iter().map(|&i| v.time(i)).collect()).collect()));
         };
-        let mut split = Split { carry: None, timeout: 1_000 };
+        let mut split = Split::new(1_000);
         for b in batches {
             split.feed(b, &mut visit).expect("fed");
         }
@@ -429,11 +440,15 @@ mod tests {
             ("c".to_string(), vec![vec![7]]),
         ];
         let whole = batch(&rows);
-        // Every way of cutting the rows into up to three batches, empty ones included.
-        for i in 0..=rows.len() {
-            for j in i..=rows.len() {
-                let parts = vec![whole.slice(0, i), whole.slice(i, j - i), whole.slice(j, rows.len() - j)];
-                assert_eq!(visitors(parts), expected, "cut at {i} and {j}");
+        // Every way of cutting the rows into up to four batches, empty ones included (b spans
+        // three batches in some).
+        let n = rows.len();
+        for i in 0..=n {
+            for j in i..=n {
+                for k in j..=n {
+                    let parts = vec![whole.slice(0, i), whole.slice(i, j - i), whole.slice(j, k - j), whole.slice(k, n - k)];
+                    assert_eq!(visitors(parts), expected, "cut at {i}, {j} and {k}");
+                }
             }
         }
         assert!(visitors(Vec::new()).is_empty());
