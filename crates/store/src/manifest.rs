@@ -124,7 +124,8 @@ impl Manifest {
             return Err(format!("body is {} bytes, header says {len}", body.len()));
         }
         let computed = crc32c::crc32c(body);
-        if u32::from_str_radix(crc, 16).ok() != Some(computed) {
+        // Compared as written (lowercase hex), so no damaged header passes for a valid one.
+        if crc != format!("{computed:08x}") {
             return Err(format!("checksum mismatch: header {crc}, body {computed:08x}"));
         }
         let manifest: Self = serde_json::from_slice(body).map_err(|e| format!("invalid body: {e}"))?;

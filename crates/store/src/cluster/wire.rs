@@ -91,7 +91,8 @@ pub fn decode(bytes: &[u8]) -> Result<LiveExport> {
     if rest_len.parse::<usize>().ok() != Some(rest.len()) {
         return Err(bad(format!("the answer is {} bytes, its header says {rest_len}: it was cut short", rest.len())));
     }
-    if u32::from_str_radix(crc, 16).ok() != Some(crc32c::crc32c(rest)) {
+    // Compared as written (lowercase hex), so no damaged header passes for a valid one.
+    if crc != format!("{:08x}", crc32c::crc32c(rest)) {
         return Err(bad("checksum mismatch: the answer was damaged on the way".into()));
     }
     let len = json_len.parse::<usize>().ok().filter(|&n| n <= MAX_JSON && n <= rest.len());
