@@ -19,7 +19,7 @@ use serde_json::Value;
 use crate::analytics::AnalyticsContext;
 use crate::analytics::goals::event_condition;
 use crate::analytics::scope::{Scope, refuse_unknown};
-use crate::analytics::timeline::{Extra, Groups, each_visitor};
+use crate::analytics::timeline::{Budget, Extra, Groups, each_visitor};
 use crate::query::engine::QueryEngine;
 use crate::report::compile::value_expr;
 use crate::report::request::Dimension;
@@ -280,6 +280,9 @@ pub async fn funnel(
         .on_query_threads(async move {
             let (mut totals, mut by_key) = (Reached::default(), Groups::<Reached>::default());
             let (mut times, mut masks) = (Vec::new(), Vec::new());
+            // The times between steps are kept for exact medians: in the totals, and again
+            // per breakdown value.
+            let (mut budget, mut gaps) = (Budget::new(&runner), 0_usize);
             each_visitor(&runner, &scope, &context, &extra, |v| {
                 let units = if by_session { v.sessions() } else { vec![v.events().collect()] };
                 for unit in units {
@@ -306,7 +309,9 @@ pub async fn funnel(
                     if split {
                         by_key.at(v.key(unit[0])).add(&chain, n);
                     }
+                    gaps += (chain.len() - 1) * (1 + usize::from(split));
                 }
+                budget.hold(by_key.bytes() + gaps * size_of::<i64>())
             })
             .await?;
             Ok::<_, Error>((totals, by_key))

@@ -14,7 +14,7 @@ use serde_json::Value;
 
 use crate::analytics::AnalyticsContext;
 use crate::analytics::scope::{Scope, refuse_unknown};
-use crate::analytics::timeline::{Extra, each_visitor};
+use crate::analytics::timeline::{Budget, Extra, each_visitor};
 use crate::query::engine::QueryEngine;
 use crate::{Error, Result};
 
@@ -170,6 +170,7 @@ pub async fn paths(
             let mut names: Vec<String> = vec![from.clone()];
             let mut ids: HashMap<String, u32> = HashMap::from([(from.clone(), 0)]);
             let mut counts: HashMap<Sequence, u64> = HashMap::new();
+            let (mut budget, mut name_bytes) = (Budget::new(&runner), 0_usize);
             each_visitor(&runner, &scope, &context, &extra, |v| {
                 for events in v.sessions() {
                     if !events.iter().any(|&i| v.hit(i)) {
@@ -185,6 +186,7 @@ pub async fn paths(
                             Some(&id) => id,
                             None => {
                                 let id = u32::try_from(names.len()).unwrap_or(ENDED - 1);
+                                name_bytes += 2 * text.len() + 2 * size_of::<String>() + 16;
                                 names.push(text.to_string());
                                 ids.insert(text.to_string(), id);
                                 id
@@ -206,6 +208,7 @@ pub async fn paths(
                         }
                     }
                 }
+                budget.hold(name_bytes + counts.len() * (size_of::<(Sequence, u64)>() + 8))
             })
             .await?;
             Ok::<_, Error>((names, counts))

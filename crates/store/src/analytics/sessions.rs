@@ -12,7 +12,7 @@ use serde_json::Value;
 
 use crate::analytics::AnalyticsContext;
 use crate::analytics::scope::{Scope, refuse_unknown};
-use crate::analytics::timeline::{Extra, Groups, each_visitor};
+use crate::analytics::timeline::{Budget, Extra, Groups, each_visitor};
 use crate::query::engine::QueryEngine;
 use crate::report::compile::value_expr;
 use crate::report::request::Dimension;
@@ -147,6 +147,7 @@ pub async fn sessions(
             let (mut breakdown, mut entry, mut exit) =
                 (Groups::<Sums>::default(), Groups::<Sums>::default(), Groups::<Sums>::default());
             let mut visitor = 0_u64;
+            let mut budget = Budget::new(&runner);
             each_visitor(&runner, &scope, &context, &extra, |v| {
                 visitor += 1;
                 for events in v.sessions() {
@@ -172,6 +173,7 @@ pub async fn sessions(
                         exit.at(session.exit).add(visitor, &session);
                     }
                 }
+                budget.hold(breakdown.bytes() + entry.bytes() + exit.bytes())
             })
             .await?;
             Ok::<_, Error>((totals, breakdown, entry, exit))

@@ -12,7 +12,9 @@ use datafusion::arrow::datatypes::DataType;
 
 use crate::analytics::AnalyticsContext;
 use crate::analytics::scope::{Resolved, TIME_MS};
-use crate::query::engine::{QueryEngine, QueryInput, QuerySettings};
+use datafusion::execution::memory_pool::MemoryReservation;
+
+use crate::query::engine::{QueryEngine, QueryInput, QuerySettings, classify};
 use crate::report::compile::quote;
 use crate::{Error, Result};
 
@@ -250,7 +252,7 @@ pub(crate) async fn each_visitor(
     scope: &Resolved,
     context: &AnalyticsContext,
     extra: &Extra,
-    mut visit: impl FnMut(&Visitor<'_>),
+    mut visit: impl FnMut(&Visitor<'_>) -> Result<()>,
 ) -> Result<()> {
     let sql = statement(scope, context, extra);
     let settings = QuerySettings { internal: true, ..Default::default() };
@@ -280,7 +282,7 @@ impl Split {
 
     /// Hands over every visitor that ends within `batch` (the one it starts with may have
     /// begun in earlier batches) and keeps the last one, who may go on.
-    fn feed(&mut self, batch: RecordBatch, visit: &mut impl FnMut(&Visitor<'_>)) -> Result<()> {
+    fn feed(&mut self, batch: RecordBatch, visit: &mut impl FnMut(&Visitor<'_>) -> Result<()>) -> Result<()> {
         let rows = batch.num_rows();
         if rows == 0 {
             return Ok(());
@@ -303,25 +305,56 @@ impl Split {
                 self.carry.push(batch.slice(start, end - start));
                 break;
             }
-            visit(&Visitor { c: &c, rows: start..end });
+            visit(&Visitor { c: &c, rows: start..end })?;
             start = end;
         }
         Ok(())
     }
 
     /// Hands over the carried visitor.
-    fn hand_over(&mut self, visit: &mut impl FnMut(&Visitor<'_>)) -> Result<()> {
+    fn hand_over(&mut self, visit: &mut impl FnMut(&Visitor<'_>) -> Result<()>) -> Result<()> {
         let parts = std::mem::take(&mut self.carry);
         let Some(first) = parts.first() else { return Ok(()) };
         let joined = if parts.len() == 1 { first.clone() } else { concat_batches(&first.schema(), &parts)? };
         let c = Columns::of(&joined, self.timeout)?;
-        visit(&Visitor { c: &c, rows: 0..joined.num_rows() });
-        Ok(())
+        visit(&Visitor { c: &c, rows: 0..joined.num_rows() })
     }
 
     /// Hands over the last visitor.
-    fn finish(mut self, visit: &mut impl FnMut(&Visitor<'_>)) -> Result<()> {
+    fn finish(mut self, visit: &mut impl FnMut(&Visitor<'_>) -> Result<()>) -> Result<()> {
         self.hand_over(visit)
+    }
+}
+
+/// The memory a walk's sums hold, counted in the query memory pool beside the sort's: a walk
+/// that would outgrow `store.query_memory_mb` fails with a clear error instead of growing the
+/// process. Sizes are estimates, asked for in steps of a MiB so the pool is asked rarely.
+pub(crate) struct Budget {
+    reservation: MemoryReservation,
+}
+
+impl Budget {
+    /// Most bytes asked of the pool at once.
+    const STEP: usize = 1 << 20;
+
+    /// An empty budget in `engine`'s pool.
+    pub(crate) fn new(engine: &QueryEngine) -> Self {
+        Self { reservation: engine.reserve("analytics walk") }
+    }
+
+    /// Holds `bytes` in all, or fails when the pool has no room for them.
+    pub(crate) fn hold(&mut self, bytes: usize) -> Result<()> {
+        if bytes <= self.reservation.size() {
+            return Ok(());
+        }
+        let want = bytes.div_ceil(Self::STEP).saturating_mul(Self::STEP);
+        self.reservation.try_resize(want).map_err(|e| match classify(e) {
+            Error::TooBig(reason) => Error::TooBig(format!(
+                "the answer's sums need more memory than store.query_memory_mb leaves them ({reason}); \
+                 narrow the range or the breakdown, or raise store.query_memory_mb"
+            )),
+            other => other,
+        })
     }
 }
 
@@ -333,11 +366,20 @@ pub(crate) struct Groups<A> {
     index: HashMap<String, usize>,
     named: Vec<(String, A)>,
     none: Option<A>,
+    /// About what the groups hold, for the [`Budget`].
+    bytes: usize,
 }
 
 impl<A> Default for Groups<A> {
     fn default() -> Self {
-        Self { index: HashMap::new(), named: Vec::new(), none: None }
+        Self { index: HashMap::new(), named: Vec::new(), none: None, bytes: 0 }
+    }
+}
+
+impl<A> Groups<A> {
+    /// About how many bytes the groups hold (their accumulators' own heap aside).
+    pub(crate) fn bytes(&self) -> usize {
+        self.bytes
     }
 }
 
@@ -350,6 +392,8 @@ impl<A: Default> Groups<A> {
         let at = match self.index.get(key) {
             Some(&at) => at,
             None => {
+                // The key twice, an entry in each collection, and the map's own overhead.
+                self.bytes += 2 * key.len() + size_of::<(String, A)>() + size_of::<(String, usize)>() + 16;
                 self.index.insert(key.to_string(), self.named.len());
                 self.named.push((key.to_string(), A::default()));
                 self.named.len() - 1
@@ -412,6 +456,7 @@ mod tests {
             let party = v.c.party.value(v.rows.start).to_string();
             assert!(v.events().all(|i| v.c.party.value(i) == party), "one visitor at a time");
             seen.push((party, v.sessions().iter().map(|s| s.iter().map(|&i| v.time(i)).collect()).collect()));
+            Ok(())
         };
         let mut split = Split::new(1_000);
         for b in batches {
@@ -452,6 +497,34 @@ mod tests {
             }
         }
         assert!(visitors(Vec::new()).is_empty());
+    }
+
+    #[tokio::test]
+    async fn sums_beyond_the_query_budget_fail_clearly_and_give_their_memory_back() {
+        let events = Arc::new(datafusion::datasource::MemTable::try_new(crate::schema::events_schema(), vec![vec![]]).unwrap());
+        let options = crate::query::engine::QueryOptions { memory_bytes: 4 << 20, threads: 1, ..Default::default() };
+        let engine = QueryEngine::new(events, options).unwrap();
+        let mut budget = Budget::new(&engine);
+        budget.hold(1).unwrap();
+        budget.hold(3 << 20).unwrap();
+        let error = budget.hold(5 << 20).unwrap_err();
+        assert!(matches!(&error, Error::TooBig(m) if m.contains("store.query_memory_mb")), "{error}");
+        drop(budget);
+        // What it held is free again for the next walk.
+        Budget::new(&engine).hold(4 << 20).unwrap();
+    }
+
+    #[test]
+    fn groups_count_what_they_hold() {
+        let mut groups = Groups::<u64>::default();
+        groups.at(Some("/a"));
+        let one = groups.bytes();
+        assert!(one > 2 * "/a".len());
+        groups.at(Some("/a"));
+        groups.at(None);
+        assert_eq!(groups.bytes(), one, "a value seen before and null cost nothing more");
+        groups.at(Some("/b"));
+        assert_eq!(groups.bytes(), 2 * one);
     }
 
     #[test]

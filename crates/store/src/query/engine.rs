@@ -14,7 +14,7 @@ use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::catalog::TableProvider;
 use datafusion::error::DataFusionError;
 use datafusion::execution::SessionState;
-use datafusion::execution::memory_pool::{FairSpillPool, TrackConsumersPool};
+use datafusion::execution::memory_pool::{FairSpillPool, MemoryConsumer, MemoryReservation, TrackConsumersPool};
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::functions_aggregate::approx_distinct::approx_distinct_udaf;
 use datafusion::logical_expr::LogicalPlan;
@@ -309,6 +309,12 @@ impl QueryEngine {
     pub fn time_range(&self) -> Option<Option<(i64, i64)>> {
         let table: &dyn std::any::Any = self.events.as_ref();
         table.downcast_ref::<crate::query::EventsTable>().map(crate::query::EventsTable::time_range)
+    }
+
+    /// A reservation named `name` in the query memory pool, for memory held outside
+    /// DataFusion's operators (an analytics walk's sums), so it counts against the same budget.
+    pub(crate) fn reserve(&self, name: &str) -> MemoryReservation {
+        MemoryConsumer::new(name).register(&self.ctx.runtime_env().memory_pool)
     }
 
     /// The limits queries run under.
