@@ -1,7 +1,8 @@
 //! The ordered scan the analytics share: a scope's events sorted by visitor, time and event id
 //! in one statement (a sort the query budget tracks and spills), then walked one visitor at a
 //! time. A walk holds one visitor's events, never the whole range, and reads strings in place
-//! from the sorted batches; only what it counts is kept.
+//! from the sorted batches; only what it counts is kept, and that counts against the query
+//! memory budget too ([`Budget`]).
 
 use std::collections::HashMap;
 use std::ops::Range;
@@ -9,11 +10,10 @@ use std::ops::Range;
 use datafusion::arrow::array::{Array, BooleanArray, Int64Array, RecordBatch, StringArray};
 use datafusion::arrow::compute::{cast, concat_batches};
 use datafusion::arrow::datatypes::DataType;
+use datafusion::execution::memory_pool::MemoryReservation;
 
 use crate::analytics::AnalyticsContext;
 use crate::analytics::scope::{Resolved, TIME_MS};
-use datafusion::execution::memory_pool::MemoryReservation;
-
 use crate::query::engine::{QueryEngine, QueryInput, QuerySettings, classify};
 use crate::report::compile::quote;
 use crate::{Error, Result};
@@ -224,12 +224,9 @@ impl<'a> Visitor<'a> {
                 }
                 None => {
                     let t = self.time(i);
+                    let timeout = self.c.timeout.as_ref().map_or(self.c.default_timeout, |a| a.value(i));
                     let at = match untagged {
-                        Some((at, last))
-                            if t - last <= self.c.timeout.as_ref().map_or(self.c.default_timeout, |a| a.value(i)) =>
-                        {
-                            at
-                        }
+                        Some((at, last)) if t - last <= timeout => at,
                         _ => {
                             out.push(Vec::new());
                             out.len() - 1
