@@ -99,38 +99,19 @@ pub(crate) struct Columns {
     mask: Option<Int64Array>,
 }
 
+/// Column `name` of `batch` as a `T` of type `to`, cast if the engine handed over another
+/// type (strings as views); `None` when the walk left it out.
+fn typed<T: Array + Clone + 'static>(batch: &RecordBatch, name: &str, to: &DataType) -> Result<Option<T>> {
+    let Some(array) = batch.column_by_name(name) else { return Ok(None) };
+    let array = if array.data_type() == to { std::sync::Arc::clone(array) } else { cast(array, to)? };
+    let typed = array.as_any().downcast_ref::<T>().cloned();
+    typed.map(Some).ok_or_else(|| Error::Internal(format!("the walk's column {name} is not {to}")))
+}
+
 impl Columns {
     fn of(batch: &RecordBatch, default_timeout: i64) -> Result<Self> {
-        let column = |name: &str, to: &DataType| -> Result<Option<std::sync::Arc<dyn Array>>> {
-            let Some(array) = batch.column_by_name(name) else { return Ok(None) };
-            // The engine may hand strings over as views; one cast keeps the walk on one type.
-            Ok(Some(if array.data_type() == to { std::sync::Arc::clone(array) } else { cast(array, to)? }))
-        };
-        let text = |name: &str| -> Result<Option<StringArray>> {
-            column(name, &DataType::Utf8)?
-                .map(|a| {
-                    a.as_any()
-                        .downcast_ref::<StringArray>()
-                        .cloned()
-                        .ok_or_else(|| Error::Internal(format!("{name} is not text")))
-                })
-                .transpose()
-        };
-        let number = |name: &str| -> Result<Option<Int64Array>> {
-            column(name, &DataType::Int64)?
-                .map(|a| {
-                    a.as_any()
-                        .downcast_ref::<Int64Array>()
-                        .cloned()
-                        .ok_or_else(|| Error::Internal(format!("{name} is no number")))
-                })
-                .transpose()
-        };
-        let hit = column("hit", &DataType::Boolean)?
-            .map(|a| {
-                a.as_any().downcast_ref::<BooleanArray>().cloned().ok_or_else(|| Error::Internal("hit is no boolean".into()))
-            })
-            .transpose()?;
+        let text = |name: &str| typed::<StringArray>(batch, name, &DataType::Utf8);
+        let number = |name: &str| typed::<Int64Array>(batch, name, &DataType::Int64);
         let needed = |name: &str| Error::Internal(format!("the walk has no column {name}"));
         Ok(Self {
             party: text("party")?.ok_or_else(|| needed("party"))?,
@@ -139,7 +120,7 @@ impl Columns {
             session: text("session")?,
             timeout: number("timeout")?,
             default_timeout,
-            hit,
+            hit: typed::<BooleanArray>(batch, "hit", &DataType::Boolean)?,
             key: text("k")?,
             label: text("label")?,
             mask: number("mask")?,
